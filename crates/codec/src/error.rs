@@ -107,13 +107,30 @@ mod tests {
 
     #[test]
     fn conditions_cover_the_three_amqp_errors() {
-        assert_eq!(CodecError::MissingField("open.container_id").condition(), DECODE_ERROR);
-        assert_eq!(CodecError::FrameTooLarge { size: 9, max: 8 }.condition(), FRAMING_ERROR);
         assert_eq!(
-            CodecError::FrameSizeTooSmall { needed: 600, max: 512 }.condition(),
+            CodecError::MissingField("open.container_id").condition(),
+            DECODE_ERROR
+        );
+        assert_eq!(
+            CodecError::FrameTooLarge { size: 9, max: 8 }.condition(),
+            FRAMING_ERROR
+        );
+        assert_eq!(
+            CodecError::FrameSizeTooSmall {
+                needed: 600,
+                max: 512
+            }
+            .condition(),
             FRAME_SIZE_TOO_SMALL
         );
-        let msg = CodecError::UnexpectedType { field: "attach.handle", expected: "uint", found: 0xa1 };
-        assert_eq!(msg.to_string(), "attach.handle: expected uint, found format code 0xa1");
+        let msg = CodecError::UnexpectedType {
+            field: "attach.handle",
+            expected: "uint",
+            found: 0xa1,
+        };
+        assert_eq!(
+            msg.to_string(),
+            "attach.handle: expected uint, found format code 0xa1"
+        );
     }
 }

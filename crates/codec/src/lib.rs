@@ -16,8 +16,22 @@
 //! Zero copy: binaries, strings and symbols are slices of the buffer they were decoded from; a
 //! scanned message keeps its bare message as the [`bytes::Bytes`] it arrived in.
 
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+pub mod composite;
+pub mod descriptors;
+mod enums;
 pub mod error;
+pub mod frame;
+pub mod messaging;
+pub mod security;
+pub mod transactions;
+pub mod transport;
 pub mod types;
 
+pub use enums::SaslCode;
 pub use error::{CodecError, Result};
 pub use types::{Encode, Value};

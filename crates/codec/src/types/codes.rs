@@ -87,7 +87,11 @@ mod tests {
             SYM32, LIST8, MAP8, LIST32, MAP32, ARRAY8, ARRAY32,
         ];
         for code in 0..=255u8 {
-            assert_eq!(width(code).is_some(), known.contains(&code), "code 0x{code:02x}");
+            assert_eq!(
+                width(code).is_some(),
+                known.contains(&code),
+                "code 0x{code:02x}"
+            );
         }
     }
 }

@@ -69,12 +69,19 @@ impl<'a> Decoder<'a> {
     }
 
     fn truncated(&self, needed: usize) -> CodecError {
-        CodecError::Truncated { needed, available: self.remaining() }
+        CodecError::Truncated {
+            needed,
+            available: self.remaining(),
+        }
     }
 
     /// The next byte, without consuming it.
     pub fn peek(&self) -> Result<u8> {
-        self.buf.get(self.pos).copied().filter(|_| self.pos < self.end).ok_or(self.truncated(1))
+        self.buf
+            .get(self.pos)
+            .copied()
+            .filter(|_| self.pos < self.end)
+            .ok_or(self.truncated(1))
     }
 
     /// Consumes one byte.
@@ -98,10 +105,12 @@ impl<'a> Decoder<'a> {
             return Err(self.truncated(n));
         }
         let buf: &'a Bytes = self.buf;
-        let out = buf.get(self.pos..self.pos + n).ok_or(CodecError::Truncated {
-            needed: n,
-            available: 0,
-        })?;
+        let out = buf
+            .get(self.pos..self.pos + n)
+            .ok_or(CodecError::Truncated {
+                needed: n,
+                available: 0,
+            })?;
         self.pos += n;
         Ok(out)
     }
@@ -257,7 +266,10 @@ impl<'a> Decoder<'a> {
         match self.byte()? {
             0 => Ok(false),
             1 => Ok(true),
-            _ => Err(CodecError::InvalidValue { field: "boolean", reason: "must be 0x00 or 0x01" }),
+            _ => Err(CodecError::InvalidValue {
+                field: "boolean",
+                reason: "must be 0x00 or 0x01",
+            }),
         }
     }
 
@@ -301,7 +313,10 @@ impl<'a> Decoder<'a> {
     pub fn map_body(&mut self, code: u8) -> Result<Vec<(Value, Value)>> {
         let (size, count) = self.compound_header(code)?;
         if count % 2 != 0 {
-            return Err(CodecError::InvalidValue { field: "map", reason: "odd element count" });
+            return Err(CodecError::InvalidValue {
+                field: "map",
+                reason: "odd element count",
+            });
         }
         if count > size {
             return Err(CodecError::InvalidValue {
@@ -385,8 +400,8 @@ impl<'a> Decoder<'a> {
 
 /// The element type an array constructor denotes.
 fn element_type_of(code: u8) -> Result<ElementType> {
-    use codes::*;
     use ElementType as T;
+    use codes::*;
     Ok(match code {
         NULL => T::Null,
         TRUE | FALSE | BOOLEAN => T::Boolean,
@@ -421,7 +436,10 @@ pub fn decode_value(buf: &Bytes) -> Result<Value> {
     let mut d = Decoder::new(buf);
     let value = d.read_value()?;
     if !d.is_empty() {
-        return Err(CodecError::InvalidValue { field: "value", reason: "trailing bytes" });
+        return Err(CodecError::InvalidValue {
+            field: "value",
+            reason: "trailing bytes",
+        });
     }
     Ok(value)
 }
@@ -441,7 +459,10 @@ mod tests {
         assert_eq!(decode(&[0x70, 0, 0, 0, 7]).ok(), Some(Value::Uint(7)));
         assert_eq!(decode(&[0x54, 0xff]).ok(), Some(Value::Int(-1)));
         assert_eq!(decode(&[0xa1, 2, b'h', b'i']).ok(), Some(Value::from("hi")));
-        assert_eq!(decode(&[0xb1, 0, 0, 0, 2, b'h', b'i']).ok(), Some(Value::from("hi")));
+        assert_eq!(
+            decode(&[0xb1, 0, 0, 0, 2, b'h', b'i']).ok(),
+            Some(Value::from("hi"))
+        );
         assert_eq!(decode(&[0x45]).ok(), Some(Value::List(vec![])));
         assert_eq!(decode(&[0xc0, 1, 0]).ok(), Some(Value::List(vec![])));
     }
@@ -457,7 +478,10 @@ mod tests {
         let err = decode(&[0xf0, 0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0x40]).unwrap_err();
         assert!(matches!(err, CodecError::ArrayTooLarge(_)), "{err}");
         // A size past the end of the input.
-        assert!(matches!(decode(&[0xb0, 0, 0, 1, 0, 1]), Err(CodecError::Truncated { .. })));
+        assert!(matches!(
+            decode(&[0xb0, 0, 0, 1, 0, 1]),
+            Err(CodecError::Truncated { .. })
+        ));
     }
 
     #[test]
@@ -483,7 +507,10 @@ mod tests {
         assert!(decode(&[0xc0, 3, 1, 0x40, 0x40]).is_err());
         assert!(decode(&[0xc1, 2, 1, 0x40]).is_err(), "odd map count");
         assert!(decode(&[0x56, 2]).is_err(), "boolean byte must be 0 or 1");
-        assert!(decode(&[0x73, 0, 0, 0xd8, 0]).is_err(), "surrogate is no char");
+        assert!(
+            decode(&[0x73, 0, 0, 0xd8, 0]).is_err(),
+            "surrogate is no char"
+        );
     }
 
     #[test]
@@ -498,7 +525,9 @@ mod tests {
     #[test]
     fn decoded_binaries_share_the_input_buffer() {
         let buf = Bytes::from(vec![0xa0, 3, 1, 2, 3]);
-        let Ok(Value::Binary(b)) = decode_value(&buf) else { panic!("not binary") };
+        let Ok(Value::Binary(b)) = decode_value(&buf) else {
+            panic!("not binary")
+        };
         assert_eq!(b.as_ptr(), buf[2..].as_ptr());
     }
 }

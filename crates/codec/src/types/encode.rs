@@ -164,9 +164,21 @@ impl Value {
             Value::String(s) => pick(s.as_bytes().len() <= 255, STR8, STR32),
             Value::Symbol(s) => pick(s.as_bytes().len() <= 255, SYM8, SYM32),
             Value::List(items) if items.is_empty() => LIST0,
-            Value::List(items) => pick(fits_8bit(items.len(), list_items_size(items)), LIST8, LIST32),
-            Value::Map(pairs) => pick(fits_8bit(pairs.len() * 2, map_items_size(pairs)), MAP8, MAP32),
-            Value::Array(a) => pick(fits_8bit(a.items().len(), array_contents_size(a)), ARRAY8, ARRAY32),
+            Value::List(items) => pick(
+                fits_8bit(items.len(), list_items_size(items)),
+                LIST8,
+                LIST32,
+            ),
+            Value::Map(pairs) => pick(
+                fits_8bit(pairs.len() * 2, map_items_size(pairs)),
+                MAP8,
+                MAP32,
+            ),
+            Value::Array(a) => pick(
+                fits_8bit(a.items().len(), array_contents_size(a)),
+                ARRAY8,
+                ARRAY32,
+            ),
             Value::Described(_) => DESCRIBED,
         }
     }
@@ -180,7 +192,10 @@ impl Value {
             (Value::String(s), _) => variable_body_size(code, s.as_bytes().len()),
             (Value::Symbol(s), _) => variable_body_size(code, s.as_bytes().len()),
             (_, LIST0) => 0,
-            (Value::List(items), _) => compound_header_size(items.len(), list_items_size(items)) - 1 + list_items_size(items),
+            (Value::List(items), _) => {
+                compound_header_size(items.len(), list_items_size(items)) - 1
+                    + list_items_size(items)
+            }
             (Value::Map(pairs), _) => {
                 let body = map_items_size(pairs);
                 compound_header_size(pairs.len() * 2, body) - 1 + body
@@ -270,7 +285,11 @@ fn pick(small: bool, code8: u8, code32: u8) -> u8 {
 }
 
 fn variable_body_size(code: u8, len: usize) -> usize {
-    if matches!(code, codes::VBIN8 | codes::STR8 | codes::SYM8) { 1 + len } else { 4 + len }
+    if matches!(code, codes::VBIN8 | codes::STR8 | codes::SYM8) {
+        1 + len
+    } else {
+        4 + len
+    }
 }
 
 fn put_variable_body(out: &mut BytesMut, code: u8, data: &[u8]) {
@@ -298,7 +317,10 @@ fn list_items_size(items: &[Value]) -> usize {
 }
 
 fn map_items_size(pairs: &[(Value, Value)]) -> usize {
-    pairs.iter().map(|(k, v)| k.encoded_size() + v.encoded_size()).sum()
+    pairs
+        .iter()
+        .map(|(k, v)| k.encoded_size() + v.encoded_size())
+        .sum()
 }
 
 /// The constructor an array's elements share: the most compact one every element fits.
@@ -312,11 +334,19 @@ fn array_element_code(a: &Array) -> u8 {
         ElementType::Ubyte => UBYTE,
         ElementType::Ushort => USHORT,
         ElementType::Uint => pick(all(&|v| matches!(v, Value::Uint(0..=255))), SMALLUINT, UINT),
-        ElementType::Ulong => pick(all(&|v| matches!(v, Value::Ulong(0..=255))), SMALLULONG, ULONG),
+        ElementType::Ulong => pick(
+            all(&|v| matches!(v, Value::Ulong(0..=255))),
+            SMALLULONG,
+            ULONG,
+        ),
         ElementType::Byte => BYTE,
         ElementType::Short => SHORT,
         ElementType::Int => pick(all(&|v| matches!(v, Value::Int(-128..=127))), SMALLINT, INT),
-        ElementType::Long => pick(all(&|v| matches!(v, Value::Long(-128..=127))), SMALLLONG, LONG),
+        ElementType::Long => pick(
+            all(&|v| matches!(v, Value::Long(-128..=127))),
+            SMALLLONG,
+            LONG,
+        ),
         ElementType::Float => FLOAT,
         ElementType::Double => DOUBLE,
         ElementType::Decimal32 => DECIMAL32,
@@ -351,7 +381,12 @@ fn element_size(v: &Value, code: u8) -> usize {
 fn encode_element(v: &Value, code: u8, out: &mut BytesMut) {
     match (v, code) {
         (Value::List(items), codes::LIST8 | codes::LIST32) => {
-            put_compound_len(out, code == codes::LIST8, items.len(), list_items_size(items));
+            put_compound_len(
+                out,
+                code == codes::LIST8,
+                items.len(),
+                list_items_size(items),
+            );
             items.iter().for_each(|i| i.encode(out));
         }
         (Value::Map(pairs), codes::MAP32) => {
@@ -373,7 +408,11 @@ fn encode_element(v: &Value, code: u8, out: &mut BytesMut) {
 fn array_contents_size(a: &Array) -> usize {
     let code = array_element_code(a);
     let ctor = 1 + a.descriptor().map_or(0, |d| 1 + d.encoded_size());
-    ctor + a.items().iter().map(|v| element_size(v, code)).sum::<usize>()
+    ctor + a
+        .items()
+        .iter()
+        .map(|v| element_size(v, code))
+        .sum::<usize>()
 }
 
 fn encode_array_contents(a: &Array, out: &mut BytesMut) {
@@ -418,7 +457,10 @@ mod tests {
         assert_eq!(roundtrip(&Value::Uint(255)), [0x52, 255]);
         assert_eq!(roundtrip(&Value::Uint(256)), [0x70, 0, 0, 1, 0]);
         assert_eq!(roundtrip(&Value::Int(-128)), [0x54, 0x80]);
-        assert_eq!(roundtrip(&Value::Long(128)), [0x81, 0, 0, 0, 0, 0, 0, 0, 128]);
+        assert_eq!(
+            roundtrip(&Value::Long(128)),
+            [0x81, 0, 0, 0, 0, 0, 0, 0, 128]
+        );
         assert_eq!(roundtrip(&Value::Boolean(false)), [0x42]);
         assert_eq!(roundtrip(&Value::List(vec![])), [0x45]);
         assert_eq!(roundtrip(&Value::from("hi")), [0xa1, 2, b'h', b'i']);
@@ -437,22 +479,47 @@ mod tests {
     #[test]
     fn arrays_share_one_constructor() {
         let syms = Array::of_symbols([Symbol::from_static("a"), Symbol::from_static("bc")]);
-        assert_eq!(roundtrip(&Value::Array(syms)), [0xe0, 7, 2, 0xa3, 1, b'a', 2, b'b', b'c']);
-        let lists = Array::new(ElementType::List, vec![Value::List(vec![]), Value::List(vec![Value::Null])]);
-        let Ok(lists) = lists else { panic!("homogeneous") };
-        assert_eq!(roundtrip(&Value::Array(lists)), [0xe0, 7, 2, 0xc0, 1, 0, 2, 1, 0x40]);
+        assert_eq!(
+            roundtrip(&Value::Array(syms)),
+            [0xe0, 7, 2, 0xa3, 1, b'a', 2, b'b', b'c']
+        );
+        let lists = Array::new(
+            ElementType::List,
+            vec![Value::List(vec![]), Value::List(vec![Value::Null])],
+        );
+        let Ok(lists) = lists else {
+            panic!("homogeneous")
+        };
+        assert_eq!(
+            roundtrip(&Value::Array(lists)),
+            [0xe0, 7, 2, 0xc0, 1, 0, 2, 1, 0x40]
+        );
         let bools = Array::new(ElementType::Boolean, vec![Value::Boolean(true); 2]);
-        let Ok(bools) = bools else { panic!("homogeneous") };
+        let Ok(bools) = bools else {
+            panic!("homogeneous")
+        };
         assert_eq!(roundtrip(&Value::Array(bools)), [0xe0, 4, 2, 0x56, 1, 1]);
-        let described = Array::described(Value::Ulong(0x75), ElementType::Uint, vec![Value::Uint(300)]);
-        let Ok(described) = described else { panic!("homogeneous") };
-        assert_eq!(roundtrip(&Value::Array(described)), [0xe0, 9, 1, 0x00, 0x53, 0x75, 0x70, 0, 0, 1, 44]);
+        let described = Array::described(
+            Value::Ulong(0x75),
+            ElementType::Uint,
+            vec![Value::Uint(300)],
+        );
+        let Ok(described) = described else {
+            panic!("homogeneous")
+        };
+        assert_eq!(
+            roundtrip(&Value::Array(described)),
+            [0xe0, 9, 1, 0x00, 0x53, 0x75, 0x70, 0, 0, 1, 44]
+        );
     }
 
     #[test]
     fn short_elements_follow_a_wide_constructor() {
         let long = Value::Symbol(Symbol::from_ascii(vec![b'x'; 300].into()).unwrap_or_default());
-        let arr = Array::new(ElementType::Symbol, vec![Value::Symbol(Symbol::from_static("a")), long]);
+        let arr = Array::new(
+            ElementType::Symbol,
+            vec![Value::Symbol(Symbol::from_static("a")), long],
+        );
         let Ok(arr) = arr else { panic!("homogeneous") };
         let bytes = roundtrip(&Value::Array(arr));
         assert_eq!(bytes[9..15], [0xb3, 0, 0, 0, 1, b'a']);
@@ -464,8 +531,16 @@ mod tests {
         let arr = Array::new(ElementType::List, vec![big, Value::List(vec![])]);
         let Ok(arr) = arr else { panic!("homogeneous") };
         roundtrip(&Value::Array(arr));
-        let maps = Array::new(ElementType::Map, vec![Value::Map(vec![(Value::Null, Value::Binary(vec![1u8; 300].into()))])]);
-        let Ok(maps) = maps else { panic!("homogeneous") };
+        let maps = Array::new(
+            ElementType::Map,
+            vec![Value::Map(vec![(
+                Value::Null,
+                Value::Binary(vec![1u8; 300].into()),
+            )])],
+        );
+        let Ok(maps) = maps else {
+            panic!("homogeneous")
+        };
         roundtrip(&Value::Array(maps));
     }
 }

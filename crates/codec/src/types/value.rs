@@ -23,7 +23,10 @@ impl Str {
     pub fn from_utf8(bytes: Bytes) -> Result<Self> {
         match std::str::from_utf8(&bytes) {
             Ok(_) => Ok(Str(bytes)),
-            Err(_) => Err(CodecError::InvalidValue { field: "string", reason: "not valid UTF-8" }),
+            Err(_) => Err(CodecError::InvalidValue {
+                field: "string",
+                reason: "not valid UTF-8",
+            }),
         }
     }
 
@@ -79,7 +82,10 @@ impl Symbol {
         if bytes.is_ascii() {
             Ok(Symbol(bytes))
         } else {
-            Err(CodecError::InvalidValue { field: "symbol", reason: "not ASCII" })
+            Err(CodecError::InvalidValue {
+                field: "symbol",
+                reason: "not ASCII",
+            })
         }
     }
 
@@ -317,11 +323,19 @@ impl Array {
                 reason: "every element must have the array's element type",
             });
         }
-        Ok(Array { element_type, descriptor: None, items })
+        Ok(Array {
+            element_type,
+            descriptor: None,
+            items,
+        })
     }
 
     /// An array of described values sharing `descriptor`; `items` are the undescribed values.
-    pub fn described(descriptor: Value, element_type: ElementType, items: Vec<Value>) -> Result<Self> {
+    pub fn described(
+        descriptor: Value,
+        element_type: ElementType,
+        items: Vec<Value>,
+    ) -> Result<Self> {
         let mut array = Array::new(element_type, items)?;
         array.descriptor = Some(Box::new(descriptor));
         Ok(array)
@@ -330,7 +344,11 @@ impl Array {
     /// An array of symbols (the `multiple` encoding of capabilities and outcomes).
     pub fn of_symbols(symbols: impl IntoIterator<Item = Symbol>) -> Self {
         let items = symbols.into_iter().map(Value::Symbol).collect();
-        Array { element_type: ElementType::Symbol, descriptor: None, items }
+        Array {
+            element_type: ElementType::Symbol,
+            descriptor: None,
+            items,
+        }
     }
 
     /// Built by the decoder, which has already checked every element.
@@ -339,7 +357,11 @@ impl Array {
         descriptor: Option<Box<Value>>,
         items: Vec<Value>,
     ) -> Self {
-        Array { element_type, descriptor, items }
+        Array {
+            element_type,
+            descriptor,
+            items,
+        }
     }
 
     /// The elements' type.
