@@ -9,7 +9,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use crate::error::{CodecError, Result};
+use crate::error::{CodecError, ErrorKind, Result};
 use crate::types::{self, Decoder, Encode, Str, Symbol, Timestamp, Uuid, Value, codes};
 
 /// A type that can be a field of a composite.
@@ -20,17 +20,24 @@ pub trait FieldValue: Sized {
     fn field_size(&self) -> usize;
     /// Appends the encoding.
     fn encode_field(&self, out: &mut BytesMut);
+    /// Checks the field as `decode_field` would, without keeping it. Variable-width types
+    /// override this to check their bytes in place instead of taking a reference-counted slice.
+    fn validate_field(d: &mut Decoder<'_>, field: &'static str) -> Result<()> {
+        Self::decode_field(d, field).map(drop)
+    }
 }
 
 fn unexpected(field: &'static str, expected: &'static str, found: u8) -> CodecError {
-    CodecError::UnexpectedType {
+    ErrorKind::UnexpectedType {
         field,
         expected,
         found,
     }
+    .into()
 }
 
 impl FieldValue for bool {
+    #[inline]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -39,10 +46,11 @@ impl FieldValue for bool {
             codes::BOOLEAN => match d.byte()? {
                 0 => Ok(Some(false)),
                 1 => Ok(Some(true)),
-                _ => Err(CodecError::InvalidValue {
+                _ => Err(ErrorKind::InvalidValue {
                     field,
                     reason: "boolean must be 0 or 1",
-                }),
+                }
+                .into()),
             },
             other => Err(unexpected(field, "boolean", other)),
         }
@@ -56,6 +64,7 @@ impl FieldValue for bool {
 }
 
 impl FieldValue for u8 {
+    #[inline]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -73,6 +82,7 @@ impl FieldValue for u8 {
 }
 
 impl FieldValue for u16 {
+    #[inline]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -90,6 +100,7 @@ impl FieldValue for u16 {
 }
 
 impl FieldValue for u32 {
+    #[inline]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -108,6 +119,7 @@ impl FieldValue for u32 {
 }
 
 impl FieldValue for u64 {
+    #[inline]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -126,6 +138,7 @@ impl FieldValue for u64 {
 }
 
 impl FieldValue for Timestamp {
+    #[inline]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -143,6 +156,7 @@ impl FieldValue for Timestamp {
 }
 
 impl FieldValue for Uuid {
+    #[inline]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -161,6 +175,7 @@ impl FieldValue for Uuid {
 
 /// `binary` fields (delivery tags, SASL responses, transaction ids).
 impl FieldValue for Bytes {
+    #[inline]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -174,9 +189,17 @@ impl FieldValue for Bytes {
     fn encode_field(&self, out: &mut BytesMut) {
         types::put_variable(out, codes::VBIN8, codes::VBIN32, self);
     }
+    fn validate_field(d: &mut Decoder<'_>, field: &'static str) -> Result<()> {
+        match d.byte()? {
+            codes::NULL => Ok(()),
+            code @ (codes::VBIN8 | codes::VBIN32) => d.variable_slice(code).map(drop),
+            other => Err(unexpected(field, "binary", other)),
+        }
+    }
 }
 
 impl FieldValue for Str {
+    #[inline]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -190,9 +213,27 @@ impl FieldValue for Str {
     fn encode_field(&self, out: &mut BytesMut) {
         types::put_variable(out, codes::STR8, codes::STR32, self.as_bytes());
     }
+    fn validate_field(d: &mut Decoder<'_>, field: &'static str) -> Result<()> {
+        match d.byte()? {
+            codes::NULL => Ok(()),
+            code @ (codes::STR8 | codes::STR32) => {
+                if types::is_utf8(d.variable_slice(code)?) {
+                    Ok(())
+                } else {
+                    Err(ErrorKind::InvalidValue {
+                        field,
+                        reason: "not valid UTF-8",
+                    }
+                    .into())
+                }
+            }
+            other => Err(unexpected(field, "string", other)),
+        }
+    }
 }
 
 impl FieldValue for Symbol {
+    #[inline]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -205,6 +246,18 @@ impl FieldValue for Symbol {
     }
     fn encode_field(&self, out: &mut BytesMut) {
         types::put_variable(out, codes::SYM8, codes::SYM32, self.as_bytes());
+    }
+    fn validate_field(d: &mut Decoder<'_>, field: &'static str) -> Result<()> {
+        match d.byte()? {
+            codes::NULL => Ok(()),
+            code @ (codes::SYM8 | codes::SYM32) if d.variable_slice(code)?.is_ascii() => Ok(()),
+            codes::SYM8 | codes::SYM32 => Err(ErrorKind::InvalidValue {
+                field,
+                reason: "not ASCII",
+            }
+            .into()),
+            other => Err(unexpected(field, "symbol", other)),
+        }
     }
 }
 
@@ -228,6 +281,7 @@ impl FieldValue for Value {
 /// either one symbol or an array of them (part 1 §1.3). One symbol is encoded bare, which is
 /// shorter; an empty list is null.
 impl FieldValue for Vec<Symbol> {
+    #[inline]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -266,6 +320,24 @@ impl FieldValue for Vec<Symbol> {
     }
 }
 
+/// A boxed field: used where a rarely present field would otherwise make a hot type large
+/// (a rejected outcome's error inside every delivery state, for instance).
+impl<T: FieldValue> FieldValue for Box<T> {
+    #[inline]
+    fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
+        T::decode_field(d, field).map(|v| v.map(Box::new))
+    }
+    fn field_size(&self) -> usize {
+        (**self).field_size()
+    }
+    fn encode_field(&self, out: &mut BytesMut) {
+        (**self).encode_field(out)
+    }
+    fn validate_field(d: &mut Decoder<'_>, field: &'static str) -> Result<()> {
+        T::validate_field(d, field)
+    }
+}
+
 /// `fields` and `annotations`-style maps keyed by symbols (part 2 §2.8.11).
 pub type Fields = Vec<(Symbol, Value)>;
 
@@ -281,10 +353,11 @@ impl FieldValue for Fields {
                     match k {
                         Value::Symbol(s) => out.push((s, v)),
                         _ => {
-                            return Err(CodecError::InvalidValue {
+                            return Err(ErrorKind::InvalidValue {
                                 field,
                                 reason: "keys must be symbols",
-                            });
+                            }
+                            .into());
                         }
                     }
                 }
@@ -375,6 +448,24 @@ pub fn descriptor_code(descriptor: &Descriptor) -> Option<u64> {
     }
 }
 
+/// Reads a descriptor (the `0x00` already consumed) and resolves it to a code; `None` for a
+/// symbolic name this codec does not know. Reads the common `smallulong` form without building
+/// a [`Descriptor`].
+pub fn read_descriptor_code(d: &mut Decoder<'_>) -> Result<Option<u64>> {
+    match d.byte()? {
+        codes::SMALLULONG => Ok(Some(u64::from(d.byte()?))),
+        codes::ULONG0 => Ok(Some(0)),
+        codes::ULONG => Ok(Some(u64::from_be_bytes(d.array()?))),
+        code @ (codes::SYM8 | codes::SYM32) => {
+            let name = d.variable_slice(code)?;
+            Ok(std::str::from_utf8(name)
+                .ok()
+                .and_then(crate::descriptors::code_of))
+        }
+        other => Err(unexpected("descriptor", "ulong or symbol", other)),
+    }
+}
+
 /// Reads `0x00`, a descriptor, and the list header of a composite, returning its code and the
 /// list's `(size, count)`. `Ok(None)` when the value is null.
 pub fn read_composite_start(
@@ -386,10 +477,11 @@ pub fn read_composite_start(
         codes::DESCRIBED => {}
         other => return Err(unexpected(field, "described list", other)),
     }
-    let descriptor = read_descriptor(d)?;
-    let code = descriptor_code(&descriptor).ok_or(CodecError::InvalidValue {
-        field,
-        reason: "unknown descriptor",
+    let code = read_descriptor_code(d)?.ok_or_else(|| {
+        CodecError::from(ErrorKind::InvalidValue {
+            field,
+            reason: "unknown descriptor",
+        })
     })?;
     let list_code = d.byte()?;
     if !matches!(list_code, codes::LIST0 | codes::LIST8 | codes::LIST32) {
@@ -397,10 +489,11 @@ pub fn read_composite_start(
     }
     let (size, count) = d.compound_header(list_code)?;
     if count > size {
-        return Err(CodecError::InvalidValue {
+        return Err(ErrorKind::InvalidValue {
             field,
             reason: "count exceeds the bytes present",
-        });
+        }
+        .into());
     }
     Ok(Some((code, size, count)))
 }
@@ -425,17 +518,61 @@ pub fn put_composite_header(out: &mut BytesMut, code: u64, count: usize, body: u
     }
 }
 
+/// Checks one field in place (see [`FieldValue::validate_field`]).
+pub type Validator = for<'a, 'b> fn(&'a mut Decoder<'b>, &'static str) -> Result<()>;
+
+/// What a composite's definition says about one of its fields.
+#[derive(Debug, Clone, Copy)]
+pub struct FieldInfo {
+    /// The Rust field name (the spec's name with `_` for `-`).
+    pub name: &'static str,
+    /// `Composite.field`, as errors name it.
+    pub path: &'static str,
+    /// Whether the spec makes it mandatory.
+    pub required: bool,
+    /// Checks an encoded value of the field.
+    pub validate: Validator,
+}
+
+/// Validates a mandatory field: like [`FieldValue::validate_field`], but null is an error.
+pub fn validate_required<T: FieldValue>(d: &mut Decoder<'_>, field: &'static str) -> Result<()> {
+    T::decode_field(d, field)?
+        .ok_or_else(|| CodecError::from(ErrorKind::MissingField(field)))
+        .map(drop)
+}
+
+/// Validates an optional or defaulted field.
+pub fn validate_optional<T: FieldValue>(d: &mut Decoder<'_>, field: &'static str) -> Result<()> {
+    T::validate_field(d, field)
+}
+
 /// A composite type declared with [`composite!`].
 pub trait Composite: Sized {
     /// The numeric descriptor.
     const CODE: u64;
     /// The symbolic descriptor.
     const NAME: &'static str;
-    /// Field names in wire order, each with whether it is mandatory.
-    const FIELDS: &'static [(&'static str, bool)];
+    /// The fields in wire order.
+    const FIELDS: &'static [FieldInfo];
     /// Decodes the fields of the list whose header has been read: `count` elements in `size`
     /// bytes.
     fn decode_list(d: &mut Decoder<'_>, size: usize, count: usize) -> Result<Self>;
+    /// Checks the fields of the list whose header has been read, as `decode_list` would,
+    /// without building the value.
+    fn validate_list(d: &mut Decoder<'_>, size: usize, count: usize) -> Result<()> {
+        d.nested(size, Self::NAME, |d| {
+            for index in 0..count {
+                match Self::FIELDS.get(index) {
+                    Some(field) => (field.validate)(d, field.path)?,
+                    None => d.skip_value()?,
+                }
+            }
+            match Self::FIELDS.iter().skip(count).find(|f| f.required) {
+                Some(missing) => Err(ErrorKind::MissingField(missing.path).into()),
+                None => Ok(()),
+            }
+        })
+    }
     /// `(field count after trimming trailing nulls, bytes of those fields)`.
     fn list_layout(&self) -> (usize, usize);
     /// Writes the fields counted by `list_layout`.
@@ -451,15 +588,17 @@ pub fn decode_composite<T: Composite>(
         return Ok(None);
     };
     if code != T::CODE {
-        return Err(CodecError::InvalidValue {
+        return Err(ErrorKind::InvalidValue {
             field,
             reason: "unexpected descriptor",
-        });
+        }
+        .into());
     }
     T::decode_list(d, size, count).map(Some)
 }
 
 /// Decodes one field of a composite: the next list element when `present`, else absent.
+#[inline]
 pub fn decode_present<T: FieldValue>(
     d: &mut Decoder<'_>,
     present: bool,
@@ -508,8 +647,14 @@ macro_rules! composite {
         impl $crate::composite::Composite for $name {
             const CODE: u64 = $code;
             const NAME: &'static str = $sym;
-            const FIELDS: &'static [(&'static str, bool)] =
-                &[$( (stringify!($field), $crate::composite_field_required!($kind)) ),*];
+            const FIELDS: &'static [$crate::composite::FieldInfo] = &[$(
+                $crate::composite::FieldInfo {
+                    name: stringify!($field),
+                    path: concat!(stringify!($name), ".", stringify!($field)),
+                    required: $crate::composite_field_required!($kind),
+                    validate: $crate::composite_field_validator!($kind, $fty),
+                }
+            ),*];
 
             #[allow(unused_assignments, unused_mut, unused_variables)]
             fn decode_list(d: &mut $crate::types::Decoder<'_>, size: usize, count: usize) -> $crate::Result<Self> {
@@ -601,6 +746,17 @@ macro_rules! composite_field_type {
 
 #[macro_export]
 #[doc(hidden)]
+macro_rules! composite_field_validator {
+    (required, $t:ty) => {
+        $crate::composite::validate_required::<$t>
+    };
+    ($kind:ident, $t:ty) => {
+        $crate::composite::validate_optional::<$t>
+    };
+}
+
+#[macro_export]
+#[doc(hidden)]
 macro_rules! composite_field_required {
     (required) => {
         true
@@ -631,7 +787,7 @@ macro_rules! composite_field_default {
 #[doc(hidden)]
 macro_rules! composite_field_resolve {
     (required, $v:expr, $field:expr) => {
-        $v.ok_or($crate::CodecError::MissingField($field))?
+        $v.ok_or_else(|| $crate::CodecError::from($crate::error::ErrorKind::MissingField($field)))?
     };
     (optional, $v:expr, $field:expr) => {
         $v

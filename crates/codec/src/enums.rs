@@ -7,7 +7,7 @@
 use bytes::BytesMut;
 
 use crate::composite::FieldValue;
-use crate::error::{CodecError, Result};
+use crate::error::{CodecError, ErrorKind, Result};
 use crate::types::{Decoder, Symbol};
 
 /// Declares an enum restricted from a primitive `FieldValue` type.
@@ -38,7 +38,7 @@ macro_rules! restricted {
                     None => Ok(None),
                     Some(v) => $name::from_wire(&v)
                         .map(Some)
-                        .ok_or(CodecError::InvalidValue { field, reason: concat!("not a valid ", $what) }),
+                        .ok_or_else(|| CodecError::from(ErrorKind::InvalidValue { field, reason: concat!("not a valid ", $what) })),
                 }
             }
             fn field_size(&self) -> usize {
@@ -140,7 +140,10 @@ mod tests {
     fn values_outside_the_spec_are_refused() {
         let buf = Bytes::from_static(&[0x50, 7]);
         let err = SenderSettleMode::decode_field(&mut Decoder::new(&buf), "attach.snd_settle_mode");
-        assert!(matches!(err, Err(CodecError::InvalidValue { .. })));
+        assert!(matches!(
+            err.map_err(|e| e.kind().clone()),
+            Err(ErrorKind::InvalidValue { .. })
+        ));
         let buf = Bytes::from_static(&[0xa3, 5, b'n', b'e', b'v', b'e', b'r']);
         let policy =
             TerminusExpiryPolicy::decode_field(&mut Decoder::new(&buf), "source.expiry_policy");

@@ -5,8 +5,56 @@
 //! ends, nobody else's.
 
 /// Why bytes could not be decoded, or a value could not be framed.
+///
+/// The kind is boxed so that the codec's `Result`s stay two words and come back in registers:
+/// an error is rare, and every successful read of a byte should not pay for moving a 40-byte
+/// error slot around.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CodecError(Box<ErrorKind>);
+
+impl CodecError {
+    /// What went wrong.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.0
+    }
+
+    /// The AMQP error condition to close the connection with (part 2 §2.8.15, §2.8.16).
+    pub fn condition(&self) -> &'static str {
+        self.0.condition()
+    }
+}
+
+impl From<ErrorKind> for CodecError {
+    #[cold]
+    #[inline(never)]
+    fn from(kind: ErrorKind) -> Self {
+        CodecError(Box::new(kind))
+    }
+}
+
+impl std::fmt::Debug for CodecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl std::fmt::Display for CodecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for CodecError {}
+
+impl PartialEq<ErrorKind> for CodecError {
+    fn eq(&self, other: &ErrorKind) -> bool {
+        *self.0 == *other
+    }
+}
+
+/// The kinds of [`CodecError`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CodecError {
+pub enum ErrorKind {
     /// The input ended inside a value: more bytes were declared or needed than were present.
     #[error("truncated input: {needed} bytes needed, {available} available")]
     Truncated {
@@ -77,23 +125,23 @@ pub const FRAME_SIZE_TOO_SMALL: &str = "amqp:frame-size-too-small";
 /// `amqp:connection:framing-error`: a frame was malformed or too large.
 pub const FRAMING_ERROR: &str = "amqp:connection:framing-error";
 
-impl CodecError {
-    /// The AMQP error condition to close the connection with (part 2 §2.8.15, §2.8.16).
+impl ErrorKind {
+    /// The AMQP error condition for this kind of error.
     ///
     /// This is the one table from codec errors to conditions; the engine uses it as is.
     pub fn condition(&self) -> &'static str {
         match self {
-            CodecError::Truncated { .. }
-            | CodecError::InvalidFormatCode(_)
-            | CodecError::UnexpectedType { .. }
-            | CodecError::InvalidValue { .. }
-            | CodecError::MissingField(_)
-            | CodecError::NestingTooDeep(_)
-            | CodecError::ArrayTooLarge(_) => DECODE_ERROR,
-            CodecError::Framing(_) | CodecError::FrameTooLarge { .. } | CodecError::NotAmqp => {
+            ErrorKind::Truncated { .. }
+            | ErrorKind::InvalidFormatCode(_)
+            | ErrorKind::UnexpectedType { .. }
+            | ErrorKind::InvalidValue { .. }
+            | ErrorKind::MissingField(_)
+            | ErrorKind::NestingTooDeep(_)
+            | ErrorKind::ArrayTooLarge(_) => DECODE_ERROR,
+            ErrorKind::Framing(_) | ErrorKind::FrameTooLarge { .. } | ErrorKind::NotAmqp => {
                 FRAMING_ERROR
             }
-            CodecError::FrameSizeTooSmall { .. } => FRAME_SIZE_TOO_SMALL,
+            ErrorKind::FrameSizeTooSmall { .. } => FRAME_SIZE_TOO_SMALL,
         }
     }
 }
@@ -108,22 +156,22 @@ mod tests {
     #[test]
     fn conditions_cover_the_three_amqp_errors() {
         assert_eq!(
-            CodecError::MissingField("open.container_id").condition(),
+            CodecError::from(ErrorKind::MissingField("open.container_id")).condition(),
             DECODE_ERROR
         );
         assert_eq!(
-            CodecError::FrameTooLarge { size: 9, max: 8 }.condition(),
+            ErrorKind::FrameTooLarge { size: 9, max: 8 }.condition(),
             FRAMING_ERROR
         );
         assert_eq!(
-            CodecError::FrameSizeTooSmall {
+            ErrorKind::FrameSizeTooSmall {
                 needed: 600,
                 max: 512
             }
             .condition(),
             FRAME_SIZE_TOO_SMALL
         );
-        let msg = CodecError::UnexpectedType {
+        let msg = ErrorKind::UnexpectedType {
             field: "attach.handle",
             expected: "uint",
             found: 0xa1,

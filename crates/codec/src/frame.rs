@@ -14,7 +14,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::error::{CodecError, Result};
+use crate::error::{ErrorKind, Result};
 use crate::security::SaslFrame;
 use crate::transport::{Performative, Transfer};
 use crate::types::{Decoder, Encode};
@@ -107,7 +107,7 @@ impl ProtocolHeader {
     pub fn decode(buf: &[u8]) -> Result<Option<ProtocolHeader>> {
         let prefix_len = buf.len().min(4);
         if buf.get(..prefix_len) != b"AMQP".get(..prefix_len) {
-            return Err(CodecError::NotAmqp);
+            return Err(ErrorKind::NotAmqp.into());
         }
         match buf.get(..8) {
             Some(&[_, _, _, _, id, major, minor, revision]) => Ok(Some(ProtocolHeader {
@@ -147,17 +147,13 @@ impl FrameHeader {
         // Part 2 §2.3.1: SIZE covers the header; DOFF MUST be at least 2 and the body starts
         // within the frame.
         if (header.size as usize) < FRAME_HEADER_SIZE {
-            return Err(CodecError::Framing(
-                "frame size is smaller than the frame header",
-            ));
+            return Err(ErrorKind::Framing("frame size is smaller than the frame header").into());
         }
         if doff < 2 {
-            return Err(CodecError::Framing("data offset is below 2"));
+            return Err(ErrorKind::Framing("data offset is below 2").into());
         }
         if usize::from(doff) * 4 > header.size as usize {
-            return Err(CodecError::Framing(
-                "data offset points past the end of the frame",
-            ));
+            return Err(ErrorKind::Framing("data offset points past the end of the frame").into());
         }
         Ok(header)
     }
@@ -200,10 +196,11 @@ pub fn decode_frame(buf: &mut BytesMut, max_frame_size: u32) -> Result<Option<Fr
     raw.copy_from_slice(header_bytes);
     let header = FrameHeader::parse(raw)?;
     if header.size > max_frame_size {
-        return Err(CodecError::FrameTooLarge {
+        return Err(ErrorKind::FrameTooLarge {
             size: header.size,
             max: max_frame_size,
-        });
+        }
+        .into());
     }
     let size = header.size as usize;
     if buf.len() < size {
@@ -236,11 +233,11 @@ pub fn decode_frame_body(header: FrameHeader, body: Bytes) -> Result<Frame> {
         FRAME_TYPE_SASL => {
             let sasl = SaslFrame::decode(&mut d)?;
             if !d.is_empty() {
-                return Err(CodecError::Framing("bytes after a SASL frame body"));
+                return Err(ErrorKind::Framing("bytes after a SASL frame body").into());
             }
             FrameBody::Sasl(sasl)
         }
-        _ => return Err(CodecError::Framing("unknown frame type")),
+        _ => return Err(ErrorKind::Framing("unknown frame type").into()),
     };
     Ok(Frame {
         channel: header.channel,
@@ -267,10 +264,11 @@ fn encode_frame(
 ) -> Result<()> {
     let size = FRAME_HEADER_SIZE + body.encoded_size() + payload.len();
     if size > max_frame_size as usize {
-        return Err(CodecError::FrameSizeTooSmall {
+        return Err(ErrorKind::FrameSizeTooSmall {
             needed: size,
             max: max_frame_size,
-        });
+        }
+        .into());
     }
     out.reserve(size);
     put_frame_header(out, size, frame_type, channel);
@@ -328,10 +326,11 @@ pub fn encode_transfer(
     first.more = true;
     let first_room = max.saturating_sub(FRAME_HEADER_SIZE + first.encoded_size());
     if first_room == 0 {
-        return Err(CodecError::FrameSizeTooSmall {
+        return Err(ErrorKind::FrameSizeTooSmall {
             needed: first_overhead + 1,
             max: max_frame_size,
-        });
+        }
+        .into());
     }
     let (head, mut rest) = payload.split_at(first_room.min(payload.len()));
     encode_frame(out, channel, FRAME_TYPE_AMQP, &first, head, max_frame_size)?;
@@ -343,10 +342,11 @@ pub fn encode_transfer(
     };
     let room = max.saturating_sub(FRAME_HEADER_SIZE + next.encoded_size());
     if room == 0 {
-        return Err(CodecError::FrameSizeTooSmall {
+        return Err(ErrorKind::FrameSizeTooSmall {
             needed: max + 1,
             max: max_frame_size,
-        });
+        }
+        .into());
     }
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(room.min(rest.len()));
@@ -369,7 +369,7 @@ mod tests {
         assert_eq!(ProtocolHeader::decode(b"AMQ"), Ok(None));
         assert_eq!(
             ProtocolHeader::decode(b"GET / HT"),
-            Err(CodecError::NotAmqp)
+            Err(ErrorKind::NotAmqp.into())
         );
         assert_eq!(ProtocolHeader::decode(b"AM"), Ok(None));
         let sasl = ProtocolHeader::decode(&ProtocolHeader::SASL.to_bytes());
@@ -424,10 +424,11 @@ mod tests {
         let mut big = BytesMut::from(&[0u8, 1, 0, 0, 2, 0, 0, 0][..]);
         assert_eq!(
             decode_frame(&mut big, 512),
-            Err(CodecError::FrameTooLarge {
+            Err(ErrorKind::FrameTooLarge {
                 size: 65536,
                 max: 512
-            })
+            }
+            .into())
         );
         let mut unknown = BytesMut::from(&[0u8, 0, 0, 9, 2, 7, 0, 0, 0x40][..]);
         assert!(decode_frame(&mut unknown, 512).is_err());

@@ -33,5 +33,5 @@ pub mod transport;
 pub mod types;
 
 pub use enums::SaslCode;
-pub use error::{CodecError, Result};
+pub use error::{CodecError, ErrorKind, Result};
 pub use types::{Encode, Value};

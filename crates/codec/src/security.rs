@@ -4,7 +4,7 @@ use bytes::BytesMut;
 
 use crate::composite::{Composite, read_composite_start};
 use crate::enums::SaslCode;
-use crate::error::{CodecError, Result};
+use crate::error::{ErrorKind, Result};
 use crate::types::{Decoder, Encode, Str, Symbol};
 use bytes::Bytes;
 
@@ -69,10 +69,11 @@ impl SaslFrame {
     /// Decodes a SASL frame body.
     pub fn decode(d: &mut Decoder<'_>) -> Result<Self> {
         let Some((code, size, count)) = read_composite_start(d, "sasl frame")? else {
-            return Err(CodecError::InvalidValue {
+            return Err(ErrorKind::InvalidValue {
                 field: "sasl frame",
                 reason: "frame body is null",
-            });
+            }
+            .into());
         };
         Ok(match code {
             SaslMechanisms::CODE => {
@@ -85,10 +86,11 @@ impl SaslFrame {
             SaslResponse::CODE => SaslFrame::Response(SaslResponse::decode_list(d, size, count)?),
             SaslOutcome::CODE => SaslFrame::Outcome(SaslOutcome::decode_list(d, size, count)?),
             _ => {
-                return Err(CodecError::InvalidValue {
+                return Err(ErrorKind::InvalidValue {
                     field: "sasl frame",
                     reason: "not a SASL frame descriptor",
-                });
+                }
+                .into());
             }
         })
     }

@@ -45,8 +45,8 @@ crate::composite! {
     pub struct TransactionalState = ("amqp:transactional-state:list", 0x34) {
         /// The transaction.
         txn_id: Bytes => required,
-        /// The provisional outcome.
-        outcome: Outcome => optional,
+        /// The provisional outcome. Boxed so that every delivery state stays small.
+        outcome: Box<Outcome> => optional,
     }
 }
 

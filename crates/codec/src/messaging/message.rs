@@ -58,13 +58,13 @@ impl Message {
     pub fn decode(raw: &Bytes) -> Result<Self> {
         let scanned = ScannedMessage::scan(raw.clone())?;
         Ok(Message {
+            properties: scanned.properties()?,
             application_properties: scanned.application_properties()?,
             body: scanned.body()?,
             footer: scanned.footer()?,
             header: scanned.header,
             delivery_annotations: scanned.delivery_annotations,
             message_annotations: scanned.message_annotations,
-            properties: scanned.properties,
         })
     }
 }
@@ -212,7 +212,8 @@ mod tests {
         let bytes = m.to_bytes().freeze();
         let mut scanned = ScannedMessage::scan(bytes.clone()).unwrap();
         assert_eq!(scanned.body_kind(), BodyKind::Data);
-        assert_eq!(scanned.properties, m.properties);
+        assert_eq!(scanned.properties().unwrap(), m.properties);
+        assert_eq!(scanned.to().map(Str::as_str), Some("orders/eu"));
         let bare = scanned.bare();
         // Zero copy: the bare message points into the received buffer.
         let offset = (bare.as_ptr() as usize).wrapping_sub(bytes.as_ptr() as usize);

@@ -1,10 +1,14 @@
 //! The section scan: what the broker does to every message on the hot path.
 //!
-//! A message arrives as [`Bytes`]. The scan walks its sections once, decoding the header,
-//! delivery and message annotations and properties (what routing, TTL and redelivery need) and
-//! recording only the boundaries of application properties, body and footer. The bare message
-//! (properties through body, part 3 §3.2) is immutable at an intermediary, so it stays the
-//! `Bytes` it came in: forwarding it costs a reference count, not a copy.
+//! A message arrives as [`Bytes`]. The scan walks its sections once. It decodes the header and
+//! the delivery and message annotations, which an intermediary may change. It checks every
+//! field of the properties section and keeps the two routing needs (`to` for anonymous relay,
+//! `absolute-expiry-time` for expiry); the full [`Properties`] decode is on demand, because a
+//! decoded properties section is some 400 bytes of moves and reference counts per message that
+//! the broker almost never reads. Application properties, body and footer are located, not
+//! read. The bare message (properties through body, part 3 §3.2) is immutable at an
+//! intermediary, so it stays the `Bytes` it came in: forwarding it costs a reference count, not
+//! a copy.
 
 use std::ops::Range;
 
@@ -12,9 +16,9 @@ use bytes::{Bytes, BytesMut};
 
 use super::message::Body;
 use super::sections::{Header, Properties, map_section_size, put_map_section, section};
-use crate::composite::{Composite, FieldValue, Map, descriptor_code, read_descriptor};
-use crate::error::{CodecError, Result};
-use crate::types::{Decoder, Encode, codes};
+use crate::composite::{Composite, FieldValue, Map, read_descriptor_code};
+use crate::error::{CodecError, ErrorKind, Result};
+use crate::types::{Decoder, Encode, Str, Timestamp, codes};
 
 /// Which kind of body a message has (part 3 §3.2.5 to §3.2.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,8 +47,9 @@ pub struct ScannedMessage {
     pub delivery_annotations: Option<Map>,
     /// The message-annotations section.
     pub message_annotations: Option<Map>,
-    /// The properties section (decoded, but still part of the immutable bare message).
-    pub properties: Option<Properties>,
+    properties: Option<usize>,
+    to: Option<Str>,
+    absolute_expiry_time: Option<Timestamp>,
     bare_start: usize,
     application_properties: Option<Range<usize>>,
     body: Range<usize>,
@@ -70,24 +75,54 @@ const BODY_RANK: u8 = 5;
 const BARE_RANK: u8 = 3;
 
 fn invalid(reason: &'static str) -> CodecError {
-    CodecError::InvalidValue {
+    ErrorKind::InvalidValue {
         field: "message",
         reason,
     }
+    .into()
+}
+
+/// Reads the list header of a composite section whose descriptor has been consumed.
+fn list_header<T: Composite>(d: &mut Decoder<'_>) -> Result<(usize, usize)> {
+    let code = d.byte()?;
+    if !matches!(code, codes::LIST0 | codes::LIST8 | codes::LIST32) {
+        return Err(ErrorKind::UnexpectedType {
+            field: T::NAME,
+            expected: "list",
+            found: code,
+        }
+        .into());
+    }
+    d.compound_header(code)
 }
 
 /// Reads a composite encoded as a described list whose descriptor has been consumed.
 fn read_list_section<T: Composite>(d: &mut Decoder<'_>) -> Result<T> {
-    let code = d.byte()?;
-    if !matches!(code, codes::LIST0 | codes::LIST8 | codes::LIST32) {
-        return Err(CodecError::UnexpectedType {
-            field: T::NAME,
-            expected: "list",
-            found: code,
-        });
-    }
-    let (size, count) = d.compound_header(code)?;
+    let (size, count) = list_header::<T>(d)?;
     T::decode_list(d, size, count)
+}
+
+/// Positions of the properties fields routing reads (checked against the definition in tests).
+const PROPERTIES_TO: usize = 2;
+const PROPERTIES_ABSOLUTE_EXPIRY_TIME: usize = 8;
+
+/// Checks a properties list and returns `to` and `absolute-expiry-time`, in one pass.
+fn scan_properties(d: &mut Decoder<'_>) -> Result<(Option<Str>, Option<Timestamp>)> {
+    let (size, count) = list_header::<Properties>(d)?;
+    d.nested(size, Properties::NAME, |d| {
+        let (mut to, mut expiry) = (None, None);
+        for index in 0..count {
+            match (index, Properties::FIELDS.get(index)) {
+                (PROPERTIES_TO, _) => to = Str::decode_field(d, "Properties.to")?,
+                (PROPERTIES_ABSOLUTE_EXPIRY_TIME, _) => {
+                    expiry = Timestamp::decode_field(d, "Properties.absolute_expiry_time")?;
+                }
+                (_, Some(field)) => (field.validate)(d, field.path)?,
+                (_, None) => d.skip_value()?,
+            }
+        }
+        Ok((to, expiry))
+    })
 }
 
 /// Skips a section value after checking its constructor is one of `allowed`.
@@ -99,11 +134,12 @@ fn skip_checked(
 ) -> Result<()> {
     let code = d.byte()?;
     if !allowed.contains(&code) {
-        return Err(CodecError::UnexpectedType {
+        return Err(ErrorKind::UnexpectedType {
             field,
             expected,
             found: code,
-        });
+        }
+        .into());
     }
     d.skip_body(code)
 }
@@ -116,6 +152,7 @@ impl ScannedMessage {
         let mut delivery_annotations = None;
         let mut message_annotations = None;
         let mut properties = None;
+        let (mut to, mut absolute_expiry_time) = (None, None);
         let mut bare_start = None;
         let mut application_properties = None;
         let mut body = 0..0;
@@ -127,15 +164,15 @@ impl ScannedMessage {
             let start = d.position();
             let code = d.byte()?;
             if code != codes::DESCRIBED {
-                return Err(CodecError::UnexpectedType {
+                return Err(ErrorKind::UnexpectedType {
                     field: "message",
                     expected: "section",
                     found: code,
-                });
+                }
+                .into());
             }
-            let descriptor = read_descriptor(&mut d)?;
-            let code = descriptor_code(&descriptor).ok_or(invalid("unknown section"))?;
-            let rank = rank(code).ok_or(invalid("unknown section"))?;
+            let code = read_descriptor_code(&mut d)?.ok_or_else(|| invalid("unknown section"))?;
+            let rank = rank(code).ok_or_else(|| invalid("unknown section"))?;
             // Part 3 §3.2: sections appear in this order, each at most once, except that the
             // body may be several data or several amqp-sequence sections.
             if let Some(last) = last_rank
@@ -151,7 +188,10 @@ impl ScannedMessage {
                 section::MESSAGE_ANNOTATIONS => {
                     message_annotations = Map::decode_field(&mut d, "message-annotations")?;
                 }
-                section::PROPERTIES => properties = Some(read_list_section::<Properties>(&mut d)?),
+                section::PROPERTIES => {
+                    (to, absolute_expiry_time) = scan_properties(&mut d)?;
+                    properties = Some(start);
+                }
                 section::APPLICATION_PROPERTIES => {
                     skip_checked(
                         &mut d,
@@ -215,6 +255,8 @@ impl ScannedMessage {
             delivery_annotations,
             message_annotations,
             properties,
+            to,
+            absolute_expiry_time,
             bare_start: bare_start.unwrap_or(footer_start),
             application_properties,
             body,
@@ -237,6 +279,29 @@ impl ScannedMessage {
     /// The bare message followed by the footer, as received: what follows the annotations.
     pub fn bare_and_footer(&self) -> Bytes {
         self.raw.slice(self.bare_start..)
+    }
+
+    /// Decodes the properties section. The scan has already checked every field, so this fails
+    /// only if the buffer was changed, which `Bytes` does not allow.
+    pub fn properties(&self) -> Result<Option<Properties>> {
+        let Some(start) = self.properties else {
+            return Ok(None);
+        };
+        let mut d = Decoder::new(&self.raw);
+        d.advance(start)?;
+        d.byte()?;
+        read_descriptor_code(&mut d)?;
+        read_list_section::<Properties>(&mut d).map(Some)
+    }
+
+    /// The `to` property: where an anonymous sender wants the message to go.
+    pub fn to(&self) -> Option<&Str> {
+        self.to.as_ref()
+    }
+
+    /// The `absolute-expiry-time` property.
+    pub fn absolute_expiry_time(&self) -> Option<Timestamp> {
+        self.absolute_expiry_time
     }
 
     /// The kind of body.
@@ -272,7 +337,7 @@ impl ScannedMessage {
         let section = self.raw.slice(range);
         let mut d = Decoder::new(&section);
         d.byte()?; // 0x00, and a descriptor the scan already checked
-        read_descriptor(&mut d)?;
+        read_descriptor_code(&mut d)?;
         Map::decode_field(&mut d, field)
     }
 
@@ -284,7 +349,7 @@ impl ScannedMessage {
         let mut sequence = Vec::new();
         while !d.is_empty() {
             d.byte()?;
-            match descriptor_code(&read_descriptor(&mut d)?) {
+            match read_descriptor_code(&mut d)? {
                 Some(section::DATA) => {
                     data.push(Bytes::decode_field(&mut d, "data")?.unwrap_or_default());
                 }
@@ -336,5 +401,29 @@ impl Encode for ScannedMessage {
     fn encode(&self, out: &mut BytesMut) {
         self.encode_prefix(out);
         out.extend_from_slice(self.raw.get(self.bare_start..).unwrap_or_default());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routing_field_positions_match_the_definition() {
+        assert_eq!(Properties::FIELDS[PROPERTIES_TO].name, "to");
+        assert_eq!(
+            Properties::FIELDS[PROPERTIES_ABSOLUTE_EXPIRY_TIME].name,
+            "absolute_expiry_time"
+        );
+    }
+
+    #[test]
+    fn a_bad_field_in_properties_fails_the_scan() {
+        // properties with `subject` (a string) encoded as a uint.
+        let raw = Bytes::from_static(&[
+            0x00, 0x53, 0x73, 0xc0, 0x06, 0x04, 0x40, 0x40, 0x40, 0x52, 0x01,
+        ]);
+        let err = ScannedMessage::scan(raw).unwrap_err();
+        assert!(err.to_string().contains("Properties.subject"), "{err}");
     }
 }

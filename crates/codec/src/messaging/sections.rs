@@ -4,7 +4,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::composite::{FieldValue, Map};
-use crate::error::{CodecError, Result};
+use crate::error::{CodecError, ErrorKind, Result};
 use crate::types::{self, Decoder, Str, Symbol, Timestamp, Uuid, codes};
 
 crate::composite! {
@@ -83,11 +83,12 @@ impl FieldValue for MessageId {
             }
             codes::STR8 | codes::STR32 => MessageId::String(decoded(Str::decode_field(d, field))?),
             other => {
-                return Err(CodecError::UnexpectedType {
+                return Err(ErrorKind::UnexpectedType {
                     field,
                     expected: "message id",
                     found: other,
-                });
+                }
+                .into());
             }
         }))
     }
@@ -111,9 +112,11 @@ impl FieldValue for MessageId {
 
 /// The value of a non-null field whose constructor was peeked.
 fn decoded<T>(r: Result<Option<T>>) -> Result<T> {
-    r?.ok_or(CodecError::InvalidValue {
-        field: "message id",
-        reason: "null",
+    r?.ok_or_else(|| {
+        CodecError::from(ErrorKind::InvalidValue {
+            field: "message id",
+            reason: "null",
+        })
     })
 }
 

@@ -6,7 +6,7 @@
 use bytes::BytesMut;
 
 use crate::composite::{Composite, FieldValue, Fields, read_composite_start};
-use crate::error::{CodecError, Result};
+use crate::error::{ErrorKind, Result};
 use crate::transactions::{Declared, TransactionalState};
 use crate::transport::Error;
 use crate::types::{Decoder, Encode};
@@ -29,8 +29,8 @@ crate::composite! {
 crate::composite! {
     /// The message was invalid and will not be processed (part 3 §3.4.3).
     pub struct Rejected = ("amqp:rejected:list", 0x25) {
-        /// Why.
-        error: Error => optional,
+        /// Why. Boxed so that every delivery state stays small.
+        error: Box<Error> => optional,
     }
 }
 
@@ -65,7 +65,7 @@ macro_rules! composite_union {
                 $( if code == <$ty as Composite>::CODE {
                     return <$ty as Composite>::decode_list(d, size, count).map(|v| Some($name::$variant(v)));
                 } )*
-                Err(CodecError::InvalidValue { field, reason: concat!("not a ", $what) })
+                Err(ErrorKind::InvalidValue { field, reason: concat!("not a ", $what) }.into())
             }
             fn field_size(&self) -> usize {
                 match self { $( $name::$variant(v) => v.encoded_size() ),* }

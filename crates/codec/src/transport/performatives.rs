@@ -5,7 +5,7 @@ use bytes::{Bytes, BytesMut};
 use super::delivery_state::composite_union;
 use crate::composite::{Composite, FieldValue, Fields, Map, read_composite_start};
 use crate::enums::{ReceiverSettleMode, Role, SenderSettleMode};
-use crate::error::{CodecError, Result};
+use crate::error::{ErrorKind, Result};
 use crate::messaging::{Source, Target};
 use crate::transactions::Coordinator;
 use crate::transport::DeliveryState;
@@ -258,12 +258,12 @@ macro_rules! performative_dispatch {
             /// Decodes a performative from the start of `d`.
             pub fn decode(d: &mut Decoder<'_>) -> Result<Self> {
                 let Some((code, size, count)) = read_composite_start(d, "performative")? else {
-                    return Err(CodecError::InvalidValue { field: "performative", reason: "frame body is null" });
+                    return Err(ErrorKind::InvalidValue { field: "performative", reason: "frame body is null" }.into());
                 };
                 $( if code == <$variant as Composite>::CODE {
                     return $variant::decode_list(d, size, count).map(Performative::from);
                 } )*
-                Err(CodecError::InvalidValue { field: "performative", reason: "not a performative descriptor" })
+                Err(ErrorKind::InvalidValue { field: "performative", reason: "not a performative descriptor" }.into())
             }
 
             /// The performative's name, for logs.
@@ -342,7 +342,7 @@ mod tests {
     fn missing_mandatory_fields_are_named() {
         let buf = Bytes::from_static(&[0x00, 0x53, 0x14, 0x45]);
         let err = Performative::decode(&mut Decoder::new(&buf));
-        assert_eq!(err, Err(CodecError::MissingField("Transfer.handle")));
+        assert_eq!(err, Err(ErrorKind::MissingField("Transfer.handle").into()));
     }
 
     #[test]

@@ -13,7 +13,7 @@ use bytes::Bytes;
 
 use super::codes::{self, Width};
 use super::value::{Array, Described, ElementType, Str, Symbol, Timestamp, Uuid, Value};
-use crate::error::{CodecError, Result};
+use crate::error::{CodecError, ErrorKind, Result};
 
 /// Deepest nesting of lists, maps, arrays and described values the decoder accepts. Real
 /// performatives nest about six levels (attach, source, filter set, filter, value); 64 leaves
@@ -30,35 +30,40 @@ pub const ZERO_WIDTH_ELEMENTS_SLACK: usize = 4096;
 #[derive(Debug)]
 pub struct Decoder<'a> {
     buf: &'a Bytes,
+    /// `buf` up to the end of the value being read: every read is one bounds check against it.
+    data: &'a [u8],
     pos: usize,
-    end: usize,
     depth: usize,
     zero_width_budget: usize,
 }
 
 impl<'a> Decoder<'a> {
     /// A decoder reading `buf` from its start.
+    #[inline]
     pub fn new(buf: &'a Bytes) -> Self {
         Decoder {
             buf,
+            data: buf.as_ref(),
             pos: 0,
-            end: buf.len(),
             depth: 0,
             zero_width_budget: buf.len().saturating_add(ZERO_WIDTH_ELEMENTS_SLACK),
         }
     }
 
     /// Bytes left before the end of the current value or buffer.
+    #[inline]
     pub fn remaining(&self) -> usize {
-        self.end - self.pos
+        self.data.len() - self.pos
     }
 
     /// Whether everything has been read.
+    #[inline]
     pub fn is_empty(&self) -> bool {
-        self.pos >= self.end
+        self.pos >= self.data.len()
     }
 
     /// Offset of the next byte to read, from the start of the buffer.
+    #[inline]
     pub fn position(&self) -> usize {
         self.pos
     }
@@ -68,23 +73,27 @@ impl<'a> Decoder<'a> {
         self.buf
     }
 
+    #[cold]
+    #[inline(never)]
     fn truncated(&self, needed: usize) -> CodecError {
-        CodecError::Truncated {
+        ErrorKind::Truncated {
             needed,
             available: self.remaining(),
         }
+        .into()
     }
 
     /// The next byte, without consuming it.
+    #[inline]
     pub fn peek(&self) -> Result<u8> {
-        self.buf
-            .get(self.pos)
-            .copied()
-            .filter(|_| self.pos < self.end)
-            .ok_or(self.truncated(1))
+        match self.data.get(self.pos) {
+            Some(b) => Ok(*b),
+            None => Err(self.truncated(1)),
+        }
     }
 
     /// Consumes one byte.
+    #[inline]
     pub fn byte(&mut self) -> Result<u8> {
         let b = self.peek()?;
         self.pos += 1;
@@ -92,6 +101,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Consumes `N` bytes into an array.
+    #[inline]
     pub fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
         let slice = self.slice(N)?;
         let mut out = [0u8; N];
@@ -100,22 +110,24 @@ impl<'a> Decoder<'a> {
     }
 
     /// Consumes `n` bytes and borrows them.
+    #[inline]
     pub fn slice(&mut self, n: usize) -> Result<&'a [u8]> {
-        if n > self.remaining() {
-            return Err(self.truncated(n));
+        let data: &'a [u8] = self.data;
+        match self
+            .pos
+            .checked_add(n)
+            .and_then(|end| data.get(self.pos..end))
+        {
+            Some(out) => {
+                self.pos += n;
+                Ok(out)
+            }
+            None => Err(self.truncated(n)),
         }
-        let buf: &'a Bytes = self.buf;
-        let out = buf
-            .get(self.pos..self.pos + n)
-            .ok_or(CodecError::Truncated {
-                needed: n,
-                available: 0,
-            })?;
-        self.pos += n;
-        Ok(out)
     }
 
     /// Consumes `n` bytes as a zero-copy slice of the buffer.
+    #[inline]
     pub fn take(&mut self, n: usize) -> Result<Bytes> {
         if n > self.remaining() {
             return Err(self.truncated(n));
@@ -126,6 +138,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Skips `n` bytes.
+    #[inline]
     pub fn advance(&mut self, n: usize) -> Result<()> {
         if n > self.remaining() {
             return Err(self.truncated(n));
@@ -135,6 +148,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Reads a size or count of 1 or 4 bytes.
+    #[inline]
     fn read_len(&mut self, len_bytes: usize) -> Result<usize> {
         Ok(if len_bytes == 1 {
             usize::from(self.byte()?)
@@ -145,6 +159,7 @@ impl<'a> Decoder<'a> {
 
     /// Runs `f` on the next `size` bytes as if they were the whole input, one nesting level
     /// deeper, and requires `f` to consume exactly those bytes.
+    #[inline]
     pub fn nested<T>(
         &mut self,
         size: usize,
@@ -155,18 +170,20 @@ impl<'a> Decoder<'a> {
             return Err(self.truncated(size));
         }
         self.enter()?;
-        let outer_end = self.end;
+        let outer = self.data;
         let inner_end = self.pos + size;
-        self.end = inner_end;
+        let buf: &'a Bytes = self.buf;
+        self.data = buf.get(..inner_end).unwrap_or_default();
         let result = f(self);
-        self.end = outer_end;
+        self.data = outer;
         self.depth -= 1;
         let value = result?;
         if self.pos != inner_end {
-            return Err(CodecError::InvalidValue {
+            return Err(ErrorKind::InvalidValue {
                 field: what,
                 reason: "declared size does not match the elements",
-            });
+            }
+            .into());
         }
         Ok(value)
     }
@@ -174,7 +191,7 @@ impl<'a> Decoder<'a> {
     /// Goes one nesting level deeper; callers that use this directly decrement with `leave`.
     fn enter(&mut self) -> Result<()> {
         if self.depth >= NESTING_DEPTH_MAX {
-            return Err(CodecError::NestingTooDeep(NESTING_DEPTH_MAX));
+            return Err(ErrorKind::NestingTooDeep(NESTING_DEPTH_MAX).into());
         }
         self.depth += 1;
         Ok(())
@@ -187,18 +204,20 @@ impl<'a> Decoder<'a> {
     /// Reads the size and count of a compound (list, map or array) whose format code was just
     /// read, checking the count against the bytes present. Returns `(size, count)` where `size`
     /// covers what follows the count.
+    #[inline]
     pub fn compound_header(&mut self, code: u8) -> Result<(usize, usize)> {
         let len_bytes = match codes::width(code) {
             Some(Width::Compound(n)) => n,
             _ if code == codes::LIST0 => return Ok((0, 0)),
-            _ => return Err(CodecError::InvalidFormatCode(code)),
+            _ => return Err(ErrorKind::InvalidFormatCode(code).into()),
         };
         let size = self.read_len(len_bytes)?;
         if size < len_bytes {
-            return Err(CodecError::InvalidValue {
+            return Err(ErrorKind::InvalidValue {
                 field: "compound",
                 reason: "size is smaller than its count field",
-            });
+            }
+            .into());
         }
         if size > self.remaining() {
             return Err(self.truncated(size));
@@ -258,7 +277,7 @@ impl<'a> Decoder<'a> {
             LIST0 | LIST8 | LIST32 => Value::List(self.list_body(code)?),
             MAP8 | MAP32 => Value::Map(self.map_body(code)?),
             ARRAY8 | ARRAY32 => Value::Array(self.array_body(code)?),
-            other => return Err(CodecError::InvalidFormatCode(other)),
+            other => return Err(ErrorKind::InvalidFormatCode(other).into()),
         })
     }
 
@@ -266,28 +285,43 @@ impl<'a> Decoder<'a> {
         match self.byte()? {
             0 => Ok(false),
             1 => Ok(true),
-            _ => Err(CodecError::InvalidValue {
+            _ => Err(ErrorKind::InvalidValue {
                 field: "boolean",
                 reason: "must be 0x00 or 0x01",
-            }),
+            }
+            .into()),
         }
     }
 
     fn char_body(&mut self) -> Result<char> {
-        char::from_u32(u32::from_be_bytes(self.array()?)).ok_or(CodecError::InvalidValue {
-            field: "char",
-            reason: "not a Unicode scalar value",
+        char::from_u32(u32::from_be_bytes(self.array()?)).ok_or_else(|| {
+            CodecError::from(ErrorKind::InvalidValue {
+                field: "char",
+                reason: "not a Unicode scalar value",
+            })
         })
     }
 
     /// The data of a binary, string or symbol whose format code was just read.
+    #[inline]
     pub fn variable(&mut self, code: u8) -> Result<Bytes> {
         let len_bytes = match codes::width(code) {
             Some(Width::Variable(n)) => n,
-            _ => return Err(CodecError::InvalidFormatCode(code)),
+            _ => return Err(ErrorKind::InvalidFormatCode(code).into()),
         };
         let len = self.read_len(len_bytes)?;
         self.take(len)
+    }
+
+    /// The data of a binary, string or symbol whose format code was just read, borrowed.
+    #[inline]
+    pub fn variable_slice(&mut self, code: u8) -> Result<&'a [u8]> {
+        let len_bytes = match codes::width(code) {
+            Some(Width::Variable(n)) => n,
+            _ => return Err(ErrorKind::InvalidFormatCode(code).into()),
+        };
+        let len = self.read_len(len_bytes)?;
+        self.slice(len)
     }
 
     /// The elements of a list whose format code was just read.
@@ -295,10 +329,11 @@ impl<'a> Decoder<'a> {
         let (size, count) = self.compound_header(code)?;
         // Every element takes at least its one-byte constructor.
         if count > size {
-            return Err(CodecError::InvalidValue {
+            return Err(ErrorKind::InvalidValue {
                 field: "list",
                 reason: "count exceeds the bytes present",
-            });
+            }
+            .into());
         }
         self.nested(size, "list", |d| {
             let mut items = Vec::with_capacity(count);
@@ -313,16 +348,18 @@ impl<'a> Decoder<'a> {
     pub fn map_body(&mut self, code: u8) -> Result<Vec<(Value, Value)>> {
         let (size, count) = self.compound_header(code)?;
         if count % 2 != 0 {
-            return Err(CodecError::InvalidValue {
+            return Err(ErrorKind::InvalidValue {
                 field: "map",
                 reason: "odd element count",
-            });
+            }
+            .into());
         }
         if count > size {
-            return Err(CodecError::InvalidValue {
+            return Err(ErrorKind::InvalidValue {
                 field: "map",
                 reason: "count exceeds the bytes present",
-            });
+            }
+            .into());
         }
         self.nested(size, "map", |d| {
             let mut pairs = Vec::with_capacity(count / 2);
@@ -344,10 +381,11 @@ impl<'a> Decoder<'a> {
                 let descriptor = d.read_value()?;
                 ctor = d.byte()?;
                 if ctor == codes::DESCRIBED {
-                    return Err(CodecError::InvalidValue {
+                    return Err(ErrorKind::InvalidValue {
                         field: "array",
                         reason: "nested descriptors in an array constructor are not supported",
-                    });
+                    }
+                    .into());
                 }
                 Some(Box::new(descriptor))
             } else {
@@ -356,14 +394,15 @@ impl<'a> Decoder<'a> {
             let element_type = element_type_of(ctor)?;
             if matches!(codes::width(ctor), Some(Width::Fixed(0))) {
                 if count > d.zero_width_budget {
-                    return Err(CodecError::ArrayTooLarge(count));
+                    return Err(ErrorKind::ArrayTooLarge(count).into());
                 }
                 d.zero_width_budget -= count;
             } else if count > d.remaining() {
-                return Err(CodecError::InvalidValue {
+                return Err(ErrorKind::InvalidValue {
                     field: "array",
                     reason: "count exceeds the bytes present",
-                });
+                }
+                .into());
             }
             let mut items = Vec::with_capacity(count);
             for _ in 0..count {
@@ -386,6 +425,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Skips the bytes after format code `code`.
+    #[inline]
     pub fn skip_body(&mut self, code: u8) -> Result<()> {
         match codes::width(code) {
             Some(Width::Fixed(n)) => self.advance(n),
@@ -393,7 +433,7 @@ impl<'a> Decoder<'a> {
                 let len = self.read_len(n)?;
                 self.advance(len)
             }
-            None => Err(CodecError::InvalidFormatCode(code)),
+            None => Err(ErrorKind::InvalidFormatCode(code).into()),
         }
     }
 }
@@ -427,7 +467,7 @@ fn element_type_of(code: u8) -> Result<ElementType> {
         LIST0 | LIST8 | LIST32 => T::List,
         MAP8 | MAP32 => T::Map,
         ARRAY8 | ARRAY32 => T::Array,
-        other => return Err(CodecError::InvalidFormatCode(other)),
+        other => return Err(ErrorKind::InvalidFormatCode(other).into()),
     })
 }
 
@@ -436,10 +476,11 @@ pub fn decode_value(buf: &Bytes) -> Result<Value> {
     let mut d = Decoder::new(buf);
     let value = d.read_value()?;
     if !d.is_empty() {
-        return Err(CodecError::InvalidValue {
+        return Err(ErrorKind::InvalidValue {
             field: "value",
             reason: "trailing bytes",
-        });
+        }
+        .into());
     }
     Ok(value)
 }
@@ -476,11 +517,11 @@ mod tests {
         assert!(decode(&[0xf0, 0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0x70]).is_err());
         // array32 of 4 billion nulls: zero-width, so the element budget stops it.
         let err = decode(&[0xf0, 0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0x40]).unwrap_err();
-        assert!(matches!(err, CodecError::ArrayTooLarge(_)), "{err}");
+        assert!(matches!(err.kind(), ErrorKind::ArrayTooLarge(_)), "{err}");
         // A size past the end of the input.
         assert!(matches!(
-            decode(&[0xb0, 0, 0, 1, 0, 1]),
-            Err(CodecError::Truncated { .. })
+            decode(&[0xb0, 0, 0, 1, 0, 1]).map_err(|e| e.kind().clone()),
+            Err(ErrorKind::Truncated { .. })
         ));
     }
 
@@ -498,7 +539,10 @@ mod tests {
             deep.extend_from_slice(&[0x00, 0x53, 0x01]);
         }
         deep.push(0x40);
-        assert!(matches!(decode(&deep), Err(CodecError::NestingTooDeep(_))));
+        assert!(matches!(
+            decode(&deep).map_err(|e| e.kind().clone()),
+            Err(ErrorKind::NestingTooDeep(_))
+        ));
     }
 
     #[test]

@@ -11,4 +11,4 @@ pub use encode::{
     Encode, compound_header_size, descriptor_size, fits_8bit, put_compound_header, put_descriptor,
     put_uint, put_ulong, put_variable, uint_size, ulong_size, variable_size,
 };
-pub use value::{Array, Described, ElementType, Str, Symbol, Timestamp, Uuid, Value};
+pub use value::{Array, Described, ElementType, Str, Symbol, Timestamp, Uuid, Value, is_utf8};
