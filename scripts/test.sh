@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace on a fresh machine: installs what the tests need first.
+#
+#   ./scripts/test.sh              # everything
+#   ./scripts/test.sh -p sluice-codec   # extra arguments go to `cargo nextest run`
+#
+# Needs: Debian's amqp-specs (the spec XML the codec is checked against) and cargo-nextest.
+# Reads ../shared/fuzz-corpus (Qpid Proton's corpora) beside the repository.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+if [ ! -d /usr/share/amqp/specs/1-0 ]; then
+  echo "installing amqp-specs (the AMQP 1.0 spec as XML)" >&2
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq amqp-specs >/dev/null
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "installing cargo-nextest" >&2
+  cargo install cargo-nextest --locked
+fi
+
+cargo test --workspace --doc --quiet
+cargo nextest run --workspace --all-targets --no-fail-fast "$@"
