@@ -613,7 +613,7 @@ pub fn decode_present<T: FieldValue>(
 
 /// Declares a described-list composite type with typed fields.
 ///
-/// ```ignore
+/// ```text
 /// composite! {
 ///     /// Doc.
 ///     pub struct Flow = ("amqp:flow:list", 0x13) {

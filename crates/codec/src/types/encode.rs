@@ -312,6 +312,11 @@ fn put_compound_len(out: &mut BytesMut, small: bool, count: usize, body: usize) 
     }
 }
 
+/// Size of a whole list, map or array: header and contents.
+fn compound_size(count: usize, body: usize) -> usize {
+    compound_header_size(count, body) + body
+}
+
 fn list_items_size(items: &[Value]) -> usize {
     items.iter().map(Encode::encoded_size).sum()
 }
@@ -358,24 +363,28 @@ fn array_element_code(a: &Array) -> u8 {
         ElementType::Binary => pick(all(&|v| v.format_code() != VBIN32), VBIN8, VBIN32),
         ElementType::String => pick(all(&|v| v.format_code() != STR32), STR8, STR32),
         ElementType::Symbol => pick(all(&|v| v.format_code() != SYM32), SYM8, SYM32),
-        ElementType::List => pick(all(&|v| v.format_code() != LIST32), LIST8, LIST32),
-        ElementType::Map => pick(all(&|v| v.format_code() != MAP32), MAP8, MAP32),
-        ElementType::Array => pick(all(&|v| v.format_code() != ARRAY32), ARRAY8, ARRAY32),
+        ElementType::List => pick(all_compounds_fit_8bit(items), LIST8, LIST32),
+        ElementType::Map => pick(all_compounds_fit_8bit(items), MAP8, MAP32),
+        ElementType::Array => pick(all_compounds_fit_8bit(items), ARRAY8, ARRAY32),
     }
 }
 
-/// Size of an element written under the array's shared constructor `code`.
-fn element_size(v: &Value, code: u8) -> usize {
-    match (v, code) {
-        // A list element under list8 cannot use list0's zero-length form.
-        (Value::List(items), codes::LIST8 | codes::LIST32) if items.is_empty() => {
-            if code == codes::LIST8 { 2 } else { 8 }
-        }
-        (Value::List(items), codes::LIST32) => 8 + list_items_size(items),
-        (Value::Map(pairs), codes::MAP32) => 8 + map_items_size(pairs),
-        (Value::Array(a), codes::ARRAY32) => 8 + array_contents_size(a),
-        _ => v.body_size(code),
+/// Count and contents size of a list, map or array element (an empty list included: under an
+/// array's list8 or list32 constructor it cannot use list0's zero-length form).
+fn compound_contents(v: &Value) -> (usize, usize) {
+    match v {
+        Value::List(items) => (items.len(), list_items_size(items)),
+        Value::Map(pairs) => (pairs.len() * 2, map_items_size(pairs)),
+        Value::Array(a) => (a.items().len(), array_contents_size(a)),
+        _ => (0, 0), // arrays are homogeneous: never reached for a compound element type
     }
+}
+
+fn all_compounds_fit_8bit(items: &[Value]) -> bool {
+    items.iter().all(|v| {
+        let (count, body) = compound_contents(v);
+        fits_8bit(count, body)
+    })
 }
 
 fn encode_element(v: &Value, code: u8, out: &mut BytesMut) {
@@ -406,13 +415,27 @@ fn encode_element(v: &Value, code: u8, out: &mut BytesMut) {
 
 /// Size of an array's constructor and elements (what follows its count field).
 fn array_contents_size(a: &Array) -> usize {
-    let code = array_element_code(a);
     let ctor = 1 + a.descriptor().map_or(0, |d| 1 + d.encoded_size());
-    ctor + a
-        .items()
-        .iter()
-        .map(|v| element_size(v, code))
-        .sum::<usize>()
+    let items = a.items();
+    let elements = match a.element_type() {
+        // Compound elements: size each one's contents once (deciding the constructor and then
+        // sizing under it would recurse twice per level), then add the size and count fields,
+        // 1 byte each under the 8-bit constructor and 4 under the 32-bit one.
+        ElementType::List | ElementType::Map | ElementType::Array => {
+            let (mut contents, mut small) = (0, true);
+            for v in items {
+                let (count, body) = compound_contents(v);
+                small &= fits_8bit(count, body);
+                contents += body;
+            }
+            contents + items.len() * if small { 2 } else { 8 }
+        }
+        _ => {
+            let code = array_element_code(a);
+            items.iter().map(|v| v.body_size(code)).sum()
+        }
+    };
+    ctor + elements
 }
 
 fn encode_array_contents(a: &Array, out: &mut BytesMut) {
@@ -427,8 +450,15 @@ fn encode_array_contents(a: &Array, out: &mut BytesMut) {
 
 impl Encode for Value {
     fn encoded_size(&self) -> usize {
-        let code = self.format_code();
-        1 + self.body_size(code)
+        // A compound sizes its contents once here: `format_code` then `body_size` would each
+        // size them again, visiting every child 3 times per level (3^depth for deep nesting).
+        match self {
+            Value::List(items) if items.is_empty() => 1,
+            Value::List(items) => compound_size(items.len(), list_items_size(items)),
+            Value::Map(pairs) => compound_size(pairs.len() * 2, map_items_size(pairs)),
+            Value::Array(a) => compound_size(a.items().len(), array_contents_size(a)),
+            _ => 1 + self.body_size(self.format_code()),
+        }
     }
 
     fn encode(&self, out: &mut BytesMut) {
@@ -441,7 +471,7 @@ impl Encode for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::{Str, Symbol, decode_value};
+    use crate::types::{NESTING_DEPTH_MAX, Str, Symbol, decode_value};
 
     fn roundtrip(v: &Value) -> Vec<u8> {
         let bytes = v.to_bytes();
@@ -523,6 +553,27 @@ mod tests {
         let Ok(arr) = arr else { panic!("homogeneous") };
         let bytes = roundtrip(&Value::Array(arr));
         assert_eq!(bytes[9..15], [0xb3, 0, 0, 0, 1, b'a']);
+    }
+
+    #[test]
+    fn sizing_deep_nesting_is_linear_not_exponential() {
+        const DEPTH: usize = NESTING_DEPTH_MAX - 1;
+        // Sizing used to visit every child three times per level: 3^depth visits, so Proton's
+        // 20-deep golden list did not finish re-encoding in 10 minutes, and a peer's message
+        // annotations nested 60 deep (the decoder allows 64) would hang the broker re-encoding
+        // them. At the decoder's depth limit this must be instant.
+        let mut list = Value::Uint(7);
+        for _ in 0..DEPTH {
+            list = Value::List(vec![list, Value::Null]);
+        }
+        roundtrip(&list);
+        let leaf = Value::Array(Array::new(ElementType::Uint, vec![Value::Uint(7)]).unwrap());
+        let mut array = leaf.clone();
+        for _ in 0..DEPTH {
+            let items = vec![array, leaf.clone()];
+            array = Value::Array(Array::new(ElementType::Array, items).unwrap());
+        }
+        roundtrip(&array);
     }
 
     #[test]

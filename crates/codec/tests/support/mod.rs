@@ -1,0 +1,3 @@
+//! Shared support for the codec's integration tests.
+
+pub(crate) mod strategies;
