@@ -5,8 +5,8 @@ use bytes::{Bytes, BytesMut};
 
 use super::scan::ScannedMessage;
 use super::sections::{
-    Header, Properties, data_section_size, map_section_size, put_data_section, put_map_section,
-    section,
+    AnnotatedPrefix, Header, Properties, data_section_size, map_section_size, put_data_section,
+    put_map_section, section,
 };
 use crate::composite::Map;
 use crate::error::Result;
@@ -51,6 +51,14 @@ impl Message {
         Message {
             body: Body::Data(vec![data.into()]),
             ..Default::default()
+        }
+    }
+
+    fn prefix(&self) -> AnnotatedPrefix<'_> {
+        AnnotatedPrefix {
+            header: self.header.as_ref(),
+            delivery_annotations: self.delivery_annotations.as_ref(),
+            message_annotations: self.message_annotations.as_ref(),
         }
     }
 
@@ -112,15 +120,7 @@ impl Encode for Message {
             Body::Sequence(seqs) => seqs.iter().map(|s| sequence_size(s)).sum(),
             Body::Value(v) => value_section_size(v),
         };
-        self.header.as_ref().map_or(0, Encode::encoded_size)
-            + self
-                .delivery_annotations
-                .as_ref()
-                .map_or(0, map_section_size)
-            + self
-                .message_annotations
-                .as_ref()
-                .map_or(0, map_section_size)
+        self.prefix().encoded_size()
             + self.properties.as_ref().map_or(0, Encode::encoded_size)
             + self
                 .application_properties
@@ -131,15 +131,7 @@ impl Encode for Message {
     }
 
     fn encode(&self, out: &mut BytesMut) {
-        if let Some(h) = &self.header {
-            h.encode(out);
-        }
-        if let Some(m) = &self.delivery_annotations {
-            put_map_section(out, section::DELIVERY_ANNOTATIONS, m);
-        }
-        if let Some(m) = &self.message_annotations {
-            put_map_section(out, section::MESSAGE_ANNOTATIONS, m);
-        }
+        self.prefix().encode(out);
         if let Some(p) = &self.properties {
             p.encode(out);
         }

@@ -10,8 +10,8 @@ pub use crate::enums::{TerminusDurability, TerminusExpiryPolicy};
 pub use message::{Body, Message};
 pub use scan::{BodyKind, ScannedMessage};
 pub use sections::{
-    Header, MessageId, Properties, data_section_size, map_section_size, put_data_section,
-    put_map_section, section,
+    AnnotatedPrefix, Header, MessageId, Properties, data_section_size, map_section_size,
+    put_data_section, put_map_section, section,
 };
 pub use terminus::{
     DIST_MODE_COPY, DIST_MODE_MOVE, DeleteOnClose, DeleteOnNoLinks, DeleteOnNoLinksOrMessages,

@@ -15,7 +15,7 @@ use std::ops::Range;
 use bytes::{Bytes, BytesMut};
 
 use super::message::Body;
-use super::sections::{Header, Properties, map_section_size, put_map_section, section};
+use super::sections::{AnnotatedPrefix, Header, Properties, section};
 use crate::composite::{Composite, FieldValue, Map, read_descriptor_code};
 use crate::error::{CodecError, ErrorKind, Result};
 use crate::types::{Decoder, Encode, Str, Timestamp, codes};
@@ -367,39 +367,23 @@ impl ScannedMessage {
         })
     }
 
-    fn prefix_size(&self) -> usize {
-        self.header.as_ref().map_or(0, Encode::encoded_size)
-            + self
-                .delivery_annotations
-                .as_ref()
-                .map_or(0, map_section_size)
-            + self
-                .message_annotations
-                .as_ref()
-                .map_or(0, map_section_size)
-    }
-
-    /// Writes the header and annotations as they are now (the part an intermediary may change).
-    pub fn encode_prefix(&self, out: &mut BytesMut) {
-        if let Some(h) = &self.header {
-            h.encode(out);
-        }
-        if let Some(m) = &self.delivery_annotations {
-            put_map_section(out, section::DELIVERY_ANNOTATIONS, m);
-        }
-        if let Some(m) = &self.message_annotations {
-            put_map_section(out, section::MESSAGE_ANNOTATIONS, m);
+    /// The header and annotations as they are now (the part an intermediary may change).
+    pub fn prefix(&self) -> AnnotatedPrefix<'_> {
+        AnnotatedPrefix {
+            header: self.header.as_ref(),
+            delivery_annotations: self.delivery_annotations.as_ref(),
+            message_annotations: self.message_annotations.as_ref(),
         }
     }
 }
 
 impl Encode for ScannedMessage {
     fn encoded_size(&self) -> usize {
-        self.prefix_size() + (self.raw.len() - self.bare_start)
+        self.prefix().encoded_size() + (self.raw.len() - self.bare_start)
     }
 
     fn encode(&self, out: &mut BytesMut) {
-        self.encode_prefix(out);
+        self.prefix().encode(out);
         out.extend_from_slice(self.raw.get(self.bare_start..).unwrap_or_default());
     }
 }

@@ -5,7 +5,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::composite::{FieldValue, Map};
 use crate::error::{CodecError, ErrorKind, Result};
-use crate::types::{self, Decoder, Str, Symbol, Timestamp, Uuid, codes};
+use crate::types::{self, Decoder, Encode, Str, Symbol, Timestamp, Uuid, codes};
 
 crate::composite! {
     /// Transport headers for a message (part 3 §3.2.1). Fields at their default are encoded as
@@ -162,4 +162,36 @@ pub fn data_section_size(len: usize) -> usize {
 pub fn put_data_section(out: &mut BytesMut, data: &[u8]) {
     out.put_slice(&[codes::DESCRIBED, codes::SMALLULONG, section::DATA as u8]);
     types::put_variable(out, codes::VBIN8, codes::VBIN32, data);
+}
+
+/// The sections in front of the bare message: the ones an intermediary may change (part 3
+/// §3.2). Both whole messages and scanned ones encode them through this.
+#[derive(Debug, Clone, Copy)]
+pub struct AnnotatedPrefix<'a> {
+    /// The header.
+    pub header: Option<&'a Header>,
+    /// Delivery annotations.
+    pub delivery_annotations: Option<&'a Map>,
+    /// Message annotations.
+    pub message_annotations: Option<&'a Map>,
+}
+
+impl Encode for AnnotatedPrefix<'_> {
+    fn encoded_size(&self) -> usize {
+        self.header.map_or(0, Encode::encoded_size)
+            + self.delivery_annotations.map_or(0, map_section_size)
+            + self.message_annotations.map_or(0, map_section_size)
+    }
+
+    fn encode(&self, out: &mut BytesMut) {
+        if let Some(h) = self.header {
+            h.encode(out);
+        }
+        if let Some(m) = self.delivery_annotations {
+            put_map_section(out, section::DELIVERY_ANNOTATIONS, m);
+        }
+        if let Some(m) = self.message_annotations {
+            put_map_section(out, section::MESSAGE_ANNOTATIONS, m);
+        }
+    }
 }

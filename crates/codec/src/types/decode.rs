@@ -24,6 +24,13 @@ pub const NESTING_DEPTH_MAX: usize = 64;
 /// `true` or `null` decodable while capping what a short hostile input can make us allocate.
 pub const ZERO_WIDTH_ELEMENTS_SLACK: usize = 4096;
 
+/// Most elements a list, map or array reserves room for before reading them; a larger one grows
+/// as its elements are actually read. A declared count is only bounded by the bytes left, and
+/// every enclosing compound is still holding its own reservation, so reserving it whole let a
+/// chain of 64 nested lists, each declaring as many elements as the rest of the input could hold,
+/// reserve 64 × 40 bytes per input byte (2.5 GB for a 1 MiB frame) before failing.
+const PREALLOCATE_MAX: usize = 256;
+
 /// A cursor over a [`Bytes`] buffer that decodes AMQP values.
 ///
 /// Decoded binaries, strings and symbols are slices of the same buffer: no payload is copied.
@@ -336,7 +343,7 @@ impl<'a> Decoder<'a> {
             .into());
         }
         self.nested(size, "list", |d| {
-            let mut items = Vec::with_capacity(count);
+            let mut items = Vec::with_capacity(count.min(PREALLOCATE_MAX));
             for _ in 0..count {
                 items.push(d.read_value()?);
             }
@@ -362,7 +369,7 @@ impl<'a> Decoder<'a> {
             .into());
         }
         self.nested(size, "map", |d| {
-            let mut pairs = Vec::with_capacity(count / 2);
+            let mut pairs = Vec::with_capacity((count / 2).min(PREALLOCATE_MAX));
             for _ in 0..count / 2 {
                 let key = d.read_value()?;
                 let value = d.read_value()?;
@@ -404,7 +411,7 @@ impl<'a> Decoder<'a> {
                 }
                 .into());
             }
-            let mut items = Vec::with_capacity(count);
+            let mut items = Vec::with_capacity(count.min(PREALLOCATE_MAX));
             for _ in 0..count {
                 items.push(d.read_body(ctor)?);
             }

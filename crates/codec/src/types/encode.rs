@@ -184,26 +184,14 @@ impl Value {
     }
 
     /// Size of the bytes after format code `code` (which must be one this value can use).
+    /// Compounds are sized by `encoded_size` and `array_contents_size`, which visit their
+    /// children once; this covers every other value.
     fn body_size(&self, code: u8) -> usize {
-        use codes::*;
-        match (self, code) {
-            (Value::Described(d), _) => d.descriptor.encoded_size() + d.value.encoded_size(),
-            (Value::Binary(b), _) => variable_body_size(code, b.len()),
-            (Value::String(s), _) => variable_body_size(code, s.as_bytes().len()),
-            (Value::Symbol(s), _) => variable_body_size(code, s.as_bytes().len()),
-            (_, LIST0) => 0,
-            (Value::List(items), _) => {
-                compound_header_size(items.len(), list_items_size(items)) - 1
-                    + list_items_size(items)
-            }
-            (Value::Map(pairs), _) => {
-                let body = map_items_size(pairs);
-                compound_header_size(pairs.len() * 2, body) - 1 + body
-            }
-            (Value::Array(a), _) => {
-                let body = array_contents_size(a);
-                compound_header_size(a.items().len(), body) - 1 + body
-            }
+        match self {
+            Value::Described(d) => d.descriptor.encoded_size() + d.value.encoded_size(),
+            Value::Binary(b) => variable_body_size(code, b.len()),
+            Value::String(s) => variable_body_size(code, s.as_bytes().len()),
+            Value::Symbol(s) => variable_body_size(code, s.as_bytes().len()),
             _ => match codes::width(code) {
                 Some(codes::Width::Fixed(n)) => n,
                 _ => 0,
