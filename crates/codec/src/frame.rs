@@ -215,10 +215,15 @@ pub fn decode_frame(buf: &mut BytesMut, max_frame_size: u32) -> Result<Option<Fr
 /// Decodes a frame body (what follows the data offset).
 pub fn decode_frame_body(header: FrameHeader, body: Bytes) -> Result<Frame> {
     if body.is_empty() {
-        return Ok(Frame {
-            channel: header.channel,
-            body: FrameBody::Empty,
-        });
+        // Only an AMQP frame may be empty (part 2 §2.3.2): it keeps the connection alive.
+        return match header.frame_type {
+            FRAME_TYPE_AMQP => Ok(Frame {
+                channel: header.channel,
+                body: FrameBody::Empty,
+            }),
+            FRAME_TYPE_SASL => Err(ErrorKind::Framing("empty SASL frame").into()),
+            _ => Err(ErrorKind::Framing("unknown frame type").into()),
+        };
     }
     let mut d = Decoder::new(&body);
     let frame_body = match header.frame_type {
@@ -432,6 +437,10 @@ mod tests {
         );
         let mut unknown = BytesMut::from(&[0u8, 0, 0, 9, 2, 7, 0, 0, 0x40][..]);
         assert!(decode_frame(&mut unknown, 512).is_err());
+        let mut empty_unknown = BytesMut::from(&[0u8, 0, 0, 8, 2, 7, 0, 0][..]);
+        assert!(decode_frame(&mut empty_unknown, 512).is_err());
+        let mut empty_sasl = BytesMut::from(&[0u8, 0, 0, 8, 2, 1, 0, 0][..]);
+        assert!(decode_frame(&mut empty_sasl, 512).is_err());
     }
 
     #[test]
