@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use sluice_codec::Encode;
 use sluice_codec::messaging::{Header, Message, MessageId, Properties};
-use sluice_codec::transport::{Accepted, Disposition, Role, Transfer};
+use sluice_codec::transport::{Accepted, DeliveryTag, Disposition, Role, Transfer};
 
 /// A typical 100-byte-body message: durable header, properties with a message id and a `to`
 /// address, one data section.
@@ -31,7 +31,7 @@ pub fn transfer() -> Transfer {
     Transfer {
         handle: 1,
         delivery_id: Some(4_000_000),
-        delivery_tag: Some(Bytes::from_static(&[0, 0, 0, 0, 0, 61, 9, 0])),
+        delivery_tag: Some(DeliveryTag::from_u64(4_000_000)),
         message_format: Some(0),
         settled: Some(false),
         ..Default::default()

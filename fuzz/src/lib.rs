@@ -371,7 +371,7 @@ pub fn check_scan(raw: &Bytes) -> ScanReport {
     if let Ok(Some(p)) = &properties {
         assert_eq!(
             scanned.to(),
-            p.to.as_ref(),
+            p.to.as_ref().map(|s| s.as_str()),
             "scan's `to` differs from properties()"
         );
         assert_eq!(

@@ -16,7 +16,8 @@ use sluice_codec::frame::{
 use sluice_codec::messaging::{Header, Message, Properties, ScannedMessage, Target};
 use sluice_codec::security::{SaslFrame, SaslInit};
 use sluice_codec::transport::{
-    Attach, AttachTarget, Begin, Close, Disposition, Flow, Open, Performative, Role, Transfer,
+    Attach, AttachTarget, Begin, Close, DeliveryTag, Disposition, Flow, Open, Performative, Role,
+    Transfer,
 };
 use sluice_codec::types::Symbol;
 use sluice_codec::{CodecError, Encode};
@@ -138,7 +139,7 @@ fn sample() -> Result<BytesMut, CodecError> {
     let transfer = Transfer {
         handle: 0,
         delivery_id: Some(0),
-        delivery_tag: Some(bytes::Bytes::from_static(b"\0")),
+        delivery_tag: Some(DeliveryTag::from_u64(0)),
         message_format: Some(0),
         ..Default::default()
     };

@@ -37,7 +37,7 @@ fn unexpected(field: &'static str, expected: &'static str, found: u8) -> CodecEr
 }
 
 impl FieldValue for bool {
-    #[inline]
+    #[inline(always)]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -64,7 +64,7 @@ impl FieldValue for bool {
 }
 
 impl FieldValue for u8 {
-    #[inline]
+    #[inline(always)]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -82,7 +82,7 @@ impl FieldValue for u8 {
 }
 
 impl FieldValue for u16 {
-    #[inline]
+    #[inline(always)]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -100,7 +100,7 @@ impl FieldValue for u16 {
 }
 
 impl FieldValue for u32 {
-    #[inline]
+    #[inline(always)]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -119,7 +119,7 @@ impl FieldValue for u32 {
 }
 
 impl FieldValue for u64 {
-    #[inline]
+    #[inline(always)]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -138,7 +138,7 @@ impl FieldValue for u64 {
 }
 
 impl FieldValue for Timestamp {
-    #[inline]
+    #[inline(always)]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -156,7 +156,7 @@ impl FieldValue for Timestamp {
 }
 
 impl FieldValue for Uuid {
-    #[inline]
+    #[inline(always)]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -175,7 +175,7 @@ impl FieldValue for Uuid {
 
 /// `binary` fields (delivery tags, SASL responses, transaction ids).
 impl FieldValue for Bytes {
-    #[inline]
+    #[inline(always)]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -199,7 +199,7 @@ impl FieldValue for Bytes {
 }
 
 impl FieldValue for Str {
-    #[inline]
+    #[inline(always)]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -233,7 +233,7 @@ impl FieldValue for Str {
 }
 
 impl FieldValue for Symbol {
-    #[inline]
+    #[inline(always)]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -281,7 +281,7 @@ impl FieldValue for Value {
 /// either one symbol or an array of them (part 1 §1.3). One symbol is encoded bare, which is
 /// shorter; an empty list is null.
 impl FieldValue for Vec<Symbol> {
-    #[inline]
+    #[inline(always)]
     fn decode_field(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<Self>> {
         match d.byte()? {
             codes::NULL => Ok(None),
@@ -451,7 +451,18 @@ pub fn descriptor_code(descriptor: &Descriptor) -> Option<u64> {
 /// Reads a descriptor (the `0x00` already consumed) and resolves it to a code; `None` for a
 /// symbolic name this codec does not know. Reads the common `smallulong` form without building
 /// a [`Descriptor`].
+#[inline]
 pub fn read_descriptor_code(d: &mut Decoder<'_>) -> Result<Option<u64>> {
+    // Every implementation we know writes standard descriptors as `smallulong`.
+    if d.peek()? == codes::SMALLULONG {
+        d.advance(1)?;
+        return Ok(Some(u64::from(d.byte()?)));
+    }
+    read_descriptor_code_other(d)
+}
+
+#[inline(never)]
+fn read_descriptor_code_other(d: &mut Decoder<'_>) -> Result<Option<u64>> {
     match d.byte()? {
         codes::SMALLULONG => Ok(Some(u64::from(d.byte()?))),
         codes::ULONG0 => Ok(Some(0)),
@@ -598,7 +609,7 @@ pub fn decode_composite<T: Composite>(
 }
 
 /// Decodes one field of a composite: the next list element when `present`, else absent.
-#[inline]
+#[inline(always)]
 pub fn decode_present<T: FieldValue>(
     d: &mut Decoder<'_>,
     present: bool,

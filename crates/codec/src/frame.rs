@@ -464,7 +464,7 @@ mod tests {
         let transfer = Transfer {
             handle: 1,
             delivery_id: Some(5),
-            delivery_tag: Some(Bytes::from_static(b"tag")),
+            delivery_tag: crate::transport::DeliveryTag::new(b"tag"),
             message_format: Some(0),
             ..Default::default()
         };

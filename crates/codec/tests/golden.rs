@@ -504,7 +504,11 @@ fn check_scan(wire: &Bytes, vector: &Json, bare_start: usize) -> Check<()> {
         .map_err(|e| format!("properties() failed: {e}"))?
         .unwrap_or_default();
     // The scan decodes these two eagerly; they must agree with the lazily decoded section.
-    f.expect("to (eager)", scanned.to(), props.to.as_ref());
+    f.expect(
+        "to (eager)",
+        scanned.to(),
+        props.to.as_ref().map(Str::as_str),
+    );
     let eager_expiry = scanned.absolute_expiry_time();
     f.expect(
         "expiry_time_ms (eager)",

@@ -42,7 +42,7 @@ use sluice_codec::frame::{
 use sluice_codec::messaging::{Body, BodyKind, Message, ScannedMessage};
 use sluice_codec::security::SaslFrame;
 use sluice_codec::transport::{Performative, Transfer};
-use sluice_codec::types::{Decoder, Encode, Value, decode_value};
+use sluice_codec::types::{Decoder, Encode, Str, Value, decode_value};
 use support::strategies as st;
 
 /// `cases` per property, unless `PROPTEST_CASES` asks for a different number everywhere.
@@ -208,7 +208,13 @@ fn exercise_scan(s: &ScannedMessage) -> Result<(), TestCaseError> {
         properties
     );
     let properties = properties.unwrap();
-    prop_assert_eq!(s.to(), properties.as_ref().and_then(|p| p.to.as_ref()));
+    prop_assert_eq!(
+        s.to(),
+        properties
+            .as_ref()
+            .and_then(|p| p.to.as_ref())
+            .map(Str::as_str)
+    );
     prop_assert_eq!(
         s.absolute_expiry_time(),
         properties.as_ref().and_then(|p| p.absolute_expiry_time)
@@ -584,7 +590,7 @@ proptest! {
         prop_assert_eq!(&s.delivery_annotations, &m.delivery_annotations);
         prop_assert_eq!(&s.message_annotations, &m.message_annotations);
         prop_assert_eq!(s.properties(), Ok(m.properties.clone()));
-        let to = m.properties.as_ref().and_then(|p| p.to.as_ref());
+        let to = m.properties.as_ref().and_then(|p| p.to.as_ref()).map(Str::as_str);
         prop_assert_eq!(s.to(), to);
         let expiry = m.properties.as_ref().and_then(|p| p.absolute_expiry_time);
         prop_assert_eq!(s.absolute_expiry_time(), expiry);

@@ -205,7 +205,7 @@ mod tests {
         let mut scanned = ScannedMessage::scan(bytes.clone()).unwrap();
         assert_eq!(scanned.body_kind(), BodyKind::Data);
         assert_eq!(scanned.properties().unwrap(), m.properties);
-        assert_eq!(scanned.to().map(Str::as_str), Some("orders/eu"));
+        assert_eq!(scanned.to(), Some("orders/eu"));
         let bare = scanned.bare();
         // Zero copy: the bare message points into the received buffer.
         let offset = (bare.as_ptr() as usize).wrapping_sub(bytes.as_ptr() as usize);

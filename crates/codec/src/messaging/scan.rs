@@ -18,7 +18,10 @@ use super::message::Body;
 use super::sections::{AnnotatedPrefix, Header, Properties, section};
 use crate::composite::{Composite, FieldValue, Map, read_descriptor_code};
 use crate::error::{CodecError, ErrorKind, Result};
-use crate::types::{Decoder, Encode, Str, Timestamp, codes};
+use crate::types::{Decoder, Encode, Timestamp, codes, is_utf8};
+
+/// Where a checked UTF-8 text is in a message: `(offset, length)`.
+type TextRange = (u32, u32);
 
 /// Which kind of body a message has (part 3 §3.2.5 to §3.2.8).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +51,9 @@ pub struct ScannedMessage {
     /// The message-annotations section.
     pub message_annotations: Option<Map>,
     properties: Option<usize>,
-    to: Option<Str>,
+    /// Where the `to` property's UTF-8 text is in `raw` (a range, not a slice: a slice would
+    /// cost two atomic reference-count updates per message).
+    to: Option<TextRange>,
     absolute_expiry_time: Option<Timestamp>,
     bare_start: usize,
     application_properties: Option<Range<usize>>,
@@ -106,14 +111,14 @@ fn read_list_section<T: Composite>(d: &mut Decoder<'_>) -> Result<T> {
 const PROPERTIES_TO: usize = 2;
 const PROPERTIES_ABSOLUTE_EXPIRY_TIME: usize = 8;
 
-/// Checks a properties list and returns `to` and `absolute-expiry-time`, in one pass.
-fn scan_properties(d: &mut Decoder<'_>) -> Result<(Option<Str>, Option<Timestamp>)> {
+/// Checks a properties list and returns where `to` is and `absolute-expiry-time`, in one pass.
+fn scan_properties(d: &mut Decoder<'_>) -> Result<(Option<TextRange>, Option<Timestamp>)> {
     let (size, count) = list_header::<Properties>(d)?;
     d.nested(size, Properties::NAME, |d| {
         let (mut to, mut expiry) = (None, None);
         for index in 0..count {
             match (index, Properties::FIELDS.get(index)) {
-                (PROPERTIES_TO, _) => to = Str::decode_field(d, "Properties.to")?,
+                (PROPERTIES_TO, _) => to = scan_to(d)?,
                 (PROPERTIES_ABSOLUTE_EXPIRY_TIME, _) => {
                     expiry = Timestamp::decode_field(d, "Properties.absolute_expiry_time")?;
                 }
@@ -123,6 +128,35 @@ fn scan_properties(d: &mut Decoder<'_>) -> Result<(Option<Str>, Option<Timestamp
         }
         Ok((to, expiry))
     })
+}
+
+/// Checks the `to` property and returns where its text is.
+fn scan_to(d: &mut Decoder<'_>) -> Result<Option<TextRange>> {
+    const FIELD: &str = "Properties.to";
+    match d.byte()? {
+        codes::NULL => Ok(None),
+        code @ (codes::STR8 | codes::STR32) => {
+            let text = d.variable_slice(code)?;
+            if !is_utf8(text) {
+                return Err(ErrorKind::InvalidValue {
+                    field: FIELD,
+                    reason: "not valid UTF-8",
+                }
+                .into());
+            }
+            // Messages are bounded by the frame and message size limits, far below 4 GiB.
+            let start = u32::try_from(d.position() - text.len())
+                .map_err(|_| invalid("message over 4 GiB"))?;
+            let len = u32::try_from(text.len()).map_err(|_| invalid("message over 4 GiB"))?;
+            Ok(Some((start, len)))
+        }
+        found => Err(ErrorKind::UnexpectedType {
+            field: FIELD,
+            expected: "string",
+            found,
+        }
+        .into()),
+    }
 }
 
 /// Skips a section value after checking its constructor is one of `allowed`.
@@ -295,8 +329,13 @@ impl ScannedMessage {
     }
 
     /// The `to` property: where an anonymous sender wants the message to go.
-    pub fn to(&self) -> Option<&Str> {
-        self.to.as_ref()
+    pub fn to(&self) -> Option<&str> {
+        let (start, len) = self.to?;
+        let start = start as usize;
+        let text = self.raw.get(start..start + len as usize)?;
+        // The scan checked the text is UTF-8; for the short ASCII addresses routing sees, this
+        // second check costs a few nanoseconds.
+        std::str::from_utf8(text).ok()
     }
 
     /// The `absolute-expiry-time` property.

@@ -92,6 +92,13 @@ impl FieldValue for MessageId {
             }
         }))
     }
+    fn validate_field(d: &mut Decoder<'_>, field: &'static str) -> Result<()> {
+        match d.peek()? {
+            codes::VBIN8 | codes::VBIN32 => Bytes::validate_field(d, field),
+            codes::STR8 | codes::STR32 => Str::validate_field(d, field),
+            _ => Self::decode_field(d, field).map(drop),
+        }
+    }
     fn field_size(&self) -> usize {
         match self {
             MessageId::Ulong(v) => v.field_size(),

@@ -1,6 +1,6 @@
 //! The nine performatives of part 2 §2.7 and the error type of §2.8.14.
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 use super::delivery_state::composite_union;
 use crate::composite::{Composite, FieldValue, Fields, Map, read_composite_start};
@@ -8,7 +8,7 @@ use crate::enums::{ReceiverSettleMode, Role, SenderSettleMode};
 use crate::error::{ErrorKind, Result};
 use crate::messaging::{Source, Target};
 use crate::transactions::Coordinator;
-use crate::transport::DeliveryState;
+use crate::transport::{DeliveryState, DeliveryTag};
 use crate::types::{Decoder, Encode, Str, Symbol};
 
 crate::composite! {
@@ -160,7 +160,7 @@ crate::composite! {
         /// Alias for the delivery-tag (first transfer of a delivery).
         delivery_id: u32 => optional,
         /// The delivery tag (first transfer of a delivery).
-        delivery_tag: Bytes => optional,
+        delivery_tag: DeliveryTag => optional,
         /// The message format code.
         message_format: u32 => optional,
         /// Whether the delivery is settled by the sender.
@@ -303,6 +303,7 @@ impl FieldValue for Performative {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn roundtrip(p: Performative) -> Vec<u8> {
         let bytes = p.to_bytes();
@@ -394,7 +395,7 @@ mod tests {
             Transfer {
                 handle: 0,
                 delivery_id: Some(7),
-                delivery_tag: Some(Bytes::from_static(b"t")),
+                delivery_tag: DeliveryTag::new(b"t"),
                 message_format: Some(0),
                 settled: Some(false),
                 more: true,

@@ -213,12 +213,20 @@ impl<'a> Decoder<'a> {
     /// covers what follows the count.
     #[inline]
     pub fn compound_header(&mut self, code: u8) -> Result<(usize, usize)> {
-        let len_bytes = match codes::width(code) {
-            Some(Width::Compound(n)) => n,
-            _ if code == codes::LIST0 => return Ok((0, 0)),
+        let (size, count, len_bytes) = match code {
+            codes::LIST8 | codes::MAP8 | codes::ARRAY8 => {
+                let [size, count] = self.array()?;
+                (usize::from(size), usize::from(count), 1)
+            }
+            codes::LIST32 | codes::MAP32 | codes::ARRAY32 => {
+                let [s0, s1, s2, s3, c0, c1, c2, c3] = self.array()?;
+                let size = u32::from_be_bytes([s0, s1, s2, s3]) as usize;
+                (size, u32::from_be_bytes([c0, c1, c2, c3]) as usize, 4)
+            }
+            codes::LIST0 => return Ok((0, 0)),
             _ => return Err(ErrorKind::InvalidFormatCode(code).into()),
         };
-        let size = self.read_len(len_bytes)?;
+        // The size covers the count field, which has been read, and what follows it.
         if size < len_bytes {
             return Err(ErrorKind::InvalidValue {
                 field: "compound",
@@ -226,11 +234,11 @@ impl<'a> Decoder<'a> {
             }
             .into());
         }
-        if size > self.remaining() {
-            return Err(self.truncated(size));
+        let body = size - len_bytes;
+        if body > self.remaining() {
+            return Err(self.truncated(body));
         }
-        let count = self.read_len(len_bytes)?;
-        Ok((size - len_bytes, count))
+        Ok((body, count))
     }
 
     /// Decodes the next value.

@@ -67,7 +67,7 @@ pub fn put_variable(out: &mut BytesMut, code8: u8, code32: u8, data: &[u8]) {
 }
 
 /// Size of binary, string or symbol data with its constructor and length.
-pub fn variable_size(len: usize) -> usize {
+pub const fn variable_size(len: usize) -> usize {
     if len <= 255 { 2 + len } else { 5 + len }
 }
 

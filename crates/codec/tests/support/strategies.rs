@@ -22,9 +22,9 @@ use sluice_codec::security::{
 };
 use sluice_codec::transactions::{Coordinator, Declare, Declared, Discharge, TransactionalState};
 use sluice_codec::transport::{
-    Accepted, Attach, AttachTarget, Begin, Close, DeliveryState, Detach, Disposition, End, Error,
-    Flow, Modified, Open, Outcome, Performative, Received, ReceiverSettleMode, Rejected, Released,
-    Role, SenderSettleMode, Transfer,
+    Accepted, Attach, AttachTarget, Begin, Close, DeliveryState, DeliveryTag, Detach, Disposition,
+    End, Error, Flow, Modified, Open, Outcome, Performative, Received, ReceiverSettleMode,
+    Rejected, Released, Role, SenderSettleMode, Transfer,
 };
 use sluice_codec::types::{Array, Described, ElementType, Str, Symbol, Timestamp, Uuid, Value};
 
@@ -802,11 +802,18 @@ pub(crate) fn flow() -> S<Flow> {
         .boxed()
 }
 
+/// A delivery tag of 0 to 32 bytes (the spec's limit).
+pub(crate) fn delivery_tag() -> S<DeliveryTag> {
+    proptest::collection::vec(any::<u8>(), 0..=DeliveryTag::LEN_MAX)
+        .prop_map(|b| DeliveryTag::new(&b).expect("at most 32 bytes"))
+        .boxed()
+}
+
 pub(crate) fn transfer() -> S<Transfer> {
     (
         u32s(),
         opt(u32s()),
-        opt(short_binary()),
+        opt(delivery_tag()),
         opt(u32s()),
         opt(any::<bool>().boxed()),
         any::<bool>(),
