@@ -43,6 +43,14 @@ fn transfer_performative(c: &mut Criterion) {
             decode_frame(black_box(&mut buf), u32::MAX)
         })
     });
+    let performative = Performative::from(transfer());
+    group.bench_function("encode_performative", |b| {
+        let mut out = BytesMut::with_capacity(4096);
+        b.iter(|| {
+            out.clear();
+            black_box(&performative).encode(&mut out);
+        })
+    });
     let t = transfer();
     group.bench_function("encode_frame_with_payload", |b| {
         let mut out = BytesMut::with_capacity(4096);
