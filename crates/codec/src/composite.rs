@@ -529,9 +529,6 @@ pub fn put_composite_header(out: &mut BytesMut, code: u64, count: usize, body: u
     }
 }
 
-/// Checks one field in place (see [`FieldValue::validate_field`]).
-pub type Validator = for<'a, 'b> fn(&'a mut Decoder<'b>, &'static str) -> Result<()>;
-
 /// What a composite's definition says about one of its fields.
 #[derive(Debug, Clone, Copy)]
 pub struct FieldInfo {
@@ -541,8 +538,6 @@ pub struct FieldInfo {
     pub path: &'static str,
     /// Whether the spec makes it mandatory.
     pub required: bool,
-    /// Checks an encoded value of the field.
-    pub validate: Validator,
 }
 
 /// Validates a mandatory field: like [`FieldValue::validate_field`], but null is an error.
@@ -550,11 +545,6 @@ pub fn validate_required<T: FieldValue>(d: &mut Decoder<'_>, field: &'static str
     T::decode_field(d, field)?
         .ok_or_else(|| CodecError::from(ErrorKind::MissingField(field)))
         .map(drop)
-}
-
-/// Validates an optional or defaulted field.
-pub fn validate_optional<T: FieldValue>(d: &mut Decoder<'_>, field: &'static str) -> Result<()> {
-    T::validate_field(d, field)
 }
 
 /// A composite type declared with [`composite!`].
@@ -573,10 +563,7 @@ pub trait Composite: Sized {
     fn validate_list(d: &mut Decoder<'_>, size: usize, count: usize) -> Result<()> {
         d.nested(size, Self::NAME, |d| {
             for index in 0..count {
-                match Self::FIELDS.get(index) {
-                    Some(field) => (field.validate)(d, field.path)?,
-                    None => d.skip_value()?,
-                }
+                Self::validate_field_at(index, d)?;
             }
             match Self::FIELDS.iter().skip(count).find(|f| f.required) {
                 Some(missing) => Err(ErrorKind::MissingField(missing.path).into()),
@@ -584,6 +571,9 @@ pub trait Composite: Sized {
             }
         })
     }
+    /// Checks the encoded field at `index` in place, as decoding would (a field past the
+    /// definition, from a later version of the spec, is skipped).
+    fn validate_field_at(index: usize, d: &mut Decoder<'_>) -> Result<()>;
     /// `(field count after trimming trailing nulls, bytes of those fields)`.
     fn list_layout(&self) -> (usize, usize);
     /// Writes the fields counted by `list_layout`.
@@ -663,9 +653,22 @@ macro_rules! composite {
                     name: stringify!($field),
                     path: concat!(stringify!($name), ".", stringify!($field)),
                     required: $crate::composite_field_required!($kind),
-                    validate: $crate::composite_field_validator!($kind, $fty),
                 }
             ),*];
+
+            #[inline]
+            #[allow(unused_assignments, unused_mut, unused_variables)]
+            fn validate_field_at(index: usize, d: &mut $crate::types::Decoder<'_>) -> $crate::Result<()> {
+                let mut at = 0usize;
+                $(
+                    if index == at {
+                        const FIELD: &str = concat!(stringify!($name), ".", stringify!($field));
+                        return $crate::composite_field_validate!($kind, $fty, d, FIELD);
+                    }
+                    at += 1;
+                )*
+                d.skip_value()
+            }
 
             #[allow(unused_assignments, unused_mut, unused_variables)]
             fn decode_list(d: &mut $crate::types::Decoder<'_>, size: usize, count: usize) -> $crate::Result<Self> {
@@ -757,12 +760,12 @@ macro_rules! composite_field_type {
 
 #[macro_export]
 #[doc(hidden)]
-macro_rules! composite_field_validator {
-    (required, $t:ty) => {
-        $crate::composite::validate_required::<$t>
+macro_rules! composite_field_validate {
+    (required, $t:ty, $d:expr, $field:expr) => {
+        $crate::composite::validate_required::<$t>($d, $field)
     };
-    ($kind:ident, $t:ty) => {
-        $crate::composite::validate_optional::<$t>
+    ($kind:ident, $t:ty, $d:expr, $field:expr) => {
+        <$t as $crate::composite::FieldValue>::validate_field($d, $field)
     };
 }
 

@@ -117,13 +117,12 @@ fn scan_properties(d: &mut Decoder<'_>) -> Result<(Option<TextRange>, Option<Tim
     d.nested(size, Properties::NAME, |d| {
         let (mut to, mut expiry) = (None, None);
         for index in 0..count {
-            match (index, Properties::FIELDS.get(index)) {
-                (PROPERTIES_TO, _) => to = scan_to(d)?,
-                (PROPERTIES_ABSOLUTE_EXPIRY_TIME, _) => {
+            match index {
+                PROPERTIES_TO => to = scan_to(d)?,
+                PROPERTIES_ABSOLUTE_EXPIRY_TIME => {
                     expiry = Timestamp::decode_field(d, "Properties.absolute_expiry_time")?;
                 }
-                (_, Some(field)) => (field.validate)(d, field.path)?,
-                (_, None) => d.skip_value()?,
+                _ => Properties::validate_field_at(index, d)?,
             }
         }
         Ok((to, expiry))
