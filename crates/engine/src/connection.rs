@@ -1,0 +1,657 @@
+//! The connection state machine (part 2 §2.4, part 5 §5.1 and §5.3).
+//!
+//! ```text
+//!  server                                    client
+//!  AwaitHeader ──SASL hdr──▶ Sasl            SentHeader ──hdr──▶ Sasl | Amqp
+//!       │                     │ init/response      (SASL: mechanisms → init → outcome,
+//!       │ AMQP hdr            ▼ (caller decides)    then AMQP header and open, pipelined)
+//!       │              AwaitHeader(AMQP)
+//!       ▼                     │
+//!  Amqp: open ◀──▶ open ──▶ Opened ──close──▶ CloseSent ──close──▶ Done
+//! ```
+//!
+//! Bytes go in with [`Connection::handle_input`], the current time with every call; frames to
+//! write come out of [`Connection::take_output`], events from [`Connection::poll_event`], and the
+//! next deadline from [`Connection::poll_timeout`]. Nothing here reads a clock or touches a
+//! socket, so a pair of connections runs in memory on a virtual clock.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use sluice_codec::SaslCode;
+use sluice_codec::frame::{
+    EMPTY_FRAME, Frame, FrameBody, MIN_MAX_FRAME_SIZE, ProtocolHeader, ProtocolId, decode_frame,
+    encode_performative, encode_sasl,
+};
+use sluice_codec::security::{
+    SaslChallenge, SaslFrame, SaslInit, SaslMechanisms, SaslOutcome, SaslResponse,
+};
+use sluice_codec::transport::{Close, Error, Open, Performative, conditions};
+use sluice_codec::types::Str;
+
+use crate::config::{Config, SaslConfig};
+use crate::error::ConnectionError;
+use crate::event::Event;
+
+/// Which end of the connection this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Accepted the socket.
+    Server,
+    /// Opened the socket.
+    Client,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting for the peer's protocol header: `expected` is what we sent or will accept.
+    AwaitHeader { expected: Option<ProtocolId> },
+    /// SASL frames are being exchanged; `waiting` is true while the caller owes an answer.
+    Sasl { waiting: bool },
+    /// AMQP frames; the peer's open has not arrived yet.
+    AwaitOpen,
+    /// Both opens exchanged.
+    Opened,
+    /// We sent close and wait for the peer's.
+    CloseSent,
+    /// Nothing more will be read; write out what is buffered and drop the socket.
+    Done,
+}
+
+/// One AMQP connection's protocol state.
+#[derive(Debug)]
+pub struct Connection {
+    side: Side,
+    config: Config,
+    state: State,
+    input: BytesMut,
+    output: BytesMut,
+    events: VecDeque<Event>,
+    /// The largest frame we may send: the peer's advertised maximum once its open arrives.
+    send_frame_max: u32,
+    remote_idle_timeout: Option<Duration>,
+    last_received: Instant,
+    last_sent: Instant,
+    handshake_deadline: Option<Instant>,
+    close_deadline: Option<Instant>,
+    open_sent: bool,
+    /// Set after a framing or decode error: the stream cannot be parsed past it, so nothing
+    /// more is read while our close goes out.
+    discard_input: bool,
+}
+
+impl Connection {
+    /// A server connection that has just accepted a socket at `now`.
+    pub fn server(config: Config, now: Instant) -> Self {
+        Connection::new(
+            Side::Server,
+            config,
+            now,
+            State::AwaitHeader { expected: None },
+        )
+    }
+
+    /// A client connection at `now`: its protocol header is already in the output.
+    pub fn client(config: Config, now: Instant) -> Self {
+        let first = match config.sasl {
+            SaslConfig::Client { .. } => ProtocolHeader::SASL,
+            _ => ProtocolHeader::AMQP,
+        };
+        let mut c = Connection::new(
+            Side::Client,
+            config,
+            now,
+            State::AwaitHeader {
+                expected: first.protocol(),
+            },
+        );
+        c.output.extend_from_slice(&first.to_bytes());
+        if first.protocol() == Some(ProtocolId::Amqp) {
+            c.send_open();
+        }
+        c
+    }
+
+    fn new(side: Side, config: Config, now: Instant, state: State) -> Self {
+        Connection {
+            side,
+            handshake_deadline: Some(now + config.handshake_timeout),
+            config,
+            state,
+            input: BytesMut::new(),
+            output: BytesMut::new(),
+            events: VecDeque::new(),
+            send_frame_max: MIN_MAX_FRAME_SIZE,
+            remote_idle_timeout: None,
+            last_received: now,
+            last_sent: now,
+            close_deadline: None,
+            open_sent: false,
+            discard_input: false,
+        }
+    }
+
+    /// Which end this is.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// Feeds bytes read from the socket.
+    pub fn handle_input(&mut self, bytes: &[u8], now: Instant) {
+        if self.state == State::Done || self.discard_input {
+            return;
+        }
+        self.input.extend_from_slice(bytes);
+        self.process(now);
+    }
+
+    /// Bytes to write to the socket, taken out of the engine (one buffer per call: write it
+    /// with one syscall).
+    pub fn take_output(&mut self) -> BytesMut {
+        self.output.split()
+    }
+
+    /// Whether the caller should stop reading until the peer has taken some output.
+    pub fn is_output_full(&self) -> bool {
+        self.output.len() >= self.config.output_buffer_max
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Whether the connection is over: once the output is written, drop the socket.
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    /// Whether both opens have been exchanged and no close has started.
+    pub fn is_open(&self) -> bool {
+        self.state == State::Opened
+    }
+
+    /// The earliest time [`Connection::handle_timeout`] must be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.state == State::Done {
+            return None;
+        }
+        let idle = match self.state {
+            State::Opened | State::AwaitOpen => {
+                self.config.idle_timeout.map(|t| self.last_received + t)
+            }
+            _ => None,
+        };
+        let heartbeat = self.heartbeat_interval().map(|i| self.last_sent + i);
+        [
+            self.handshake_deadline,
+            self.close_deadline,
+            idle,
+            heartbeat,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Acts on the time: heartbeats, idle timeout, handshake and close timeouts.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state == State::Done {
+            return;
+        }
+        if self.close_deadline.is_some_and(|d| now >= d) {
+            self.state = State::Done;
+            return;
+        }
+        if self.handshake_deadline.is_some_and(|d| now >= d) {
+            self.fail(
+                ConnectionError::new(conditions::RESOURCE_LIMIT_EXCEEDED, "handshake timed out"),
+                now,
+            );
+            return;
+        }
+        if matches!(self.state, State::Opened | State::AwaitOpen)
+            && let Some(timeout) = self.config.idle_timeout
+            && now >= self.last_received + timeout
+        {
+            // Part 2 §2.4.5: a peer silent past our advertised idle timeout is closed, with an
+            // error saying why.
+            let silent = now.duration_since(self.last_received);
+            self.fail(
+                ConnectionError::new(
+                    conditions::RESOURCE_LIMIT_EXCEEDED,
+                    format!(
+                        "idle timeout: nothing received for {} ms",
+                        silent.as_millis()
+                    ),
+                ),
+                now,
+            );
+            return;
+        }
+        if let Some(interval) = self.heartbeat_interval()
+            && now >= self.last_sent + interval
+        {
+            self.output.extend_from_slice(&EMPTY_FRAME);
+            self.last_sent = now;
+        }
+    }
+
+    /// Half the peer's idle timeout: how often we must send something (part 2 §2.4.5).
+    fn heartbeat_interval(&self) -> Option<Duration> {
+        match self.state {
+            State::Opened => self.remote_idle_timeout.map(|t| t / 2),
+            _ => None,
+        }
+    }
+
+    /// Server: answers the SASL exchange. `Ok` lets the client go on to AMQP; any other code
+    /// ends the connection once the outcome is written.
+    pub fn sasl_outcome(&mut self, code: SaslCode, now: Instant) {
+        if self.side != Side::Server || self.state != (State::Sasl { waiting: true }) {
+            return;
+        }
+        let outcome = SaslFrame::Outcome(SaslOutcome {
+            code,
+            additional_data: None,
+        });
+        self.write_sasl(&outcome, now);
+        self.state = if code == SaslCode::Ok {
+            State::AwaitHeader {
+                expected: Some(ProtocolId::Amqp),
+            }
+        } else {
+            State::Done
+        };
+        self.process(now);
+    }
+
+    /// Server: sends a SASL challenge; the client's response arrives as
+    /// [`Event::SaslResponse`].
+    pub fn sasl_challenge(&mut self, challenge: Bytes, now: Instant) {
+        if self.side != Side::Server || self.state != (State::Sasl { waiting: true }) {
+            return;
+        }
+        self.write_sasl(&SaslFrame::Challenge(SaslChallenge { challenge }), now);
+        self.state = State::Sasl { waiting: false };
+        self.process(now);
+    }
+
+    /// Client: answers a SASL challenge.
+    pub fn sasl_respond(&mut self, response: Bytes, now: Instant) {
+        if self.side != Side::Client || self.state != (State::Sasl { waiting: true }) {
+            return;
+        }
+        self.write_sasl(&SaslFrame::Response(SaslResponse { response }), now);
+        self.state = State::Sasl { waiting: false };
+        self.process(now);
+    }
+
+    /// Closes the connection, with an error if there is one.
+    pub fn close(&mut self, error: Option<Error>, now: Instant) {
+        self.handshake_deadline = None;
+        match self.state {
+            State::Opened | State::AwaitOpen => {
+                if !self.open_sent {
+                    self.send_open();
+                }
+                self.write_performative(0, &Performative::Close(Close { error }), now);
+                self.state = State::CloseSent;
+                self.close_deadline = Some(now + self.config.close_timeout);
+            }
+            State::CloseSent | State::Done => {}
+            _ => self.state = State::Done,
+        }
+    }
+
+    fn process(&mut self, now: Instant) {
+        loop {
+            if self.discard_input {
+                break;
+            }
+            let progressed = match self.state {
+                State::AwaitHeader { expected } => self.read_header(expected, now),
+                State::Sasl { waiting: true } | State::Done => false,
+                State::Sasl { waiting: false } => {
+                    self.read_frame(self.config.sasl_frame_size_max, now)
+                }
+                State::AwaitOpen | State::Opened | State::CloseSent => {
+                    self.read_frame(self.config.frame_size_max, now)
+                }
+            };
+            if !progressed {
+                break;
+            }
+        }
+        if self.state == State::Done || self.discard_input {
+            self.input.clear();
+        }
+    }
+
+    /// Reads the peer's protocol header, if all 8 bytes are there.
+    fn read_header(&mut self, expected: Option<ProtocolId>, now: Instant) -> bool {
+        let header = match ProtocolHeader::decode(&self.input) {
+            Ok(Some(h)) => h,
+            Ok(None) => return false,
+            Err(_) => return self.refuse_header(now),
+        };
+        self.input.advance(8);
+        self.last_received = now;
+        let protocol = header.protocol().filter(|_| header.is_supported());
+        match (self.side, expected, protocol) {
+            (Side::Client, Some(want), Some(got)) if want == got => {
+                self.state = match got {
+                    ProtocolId::Sasl => State::Sasl { waiting: false },
+                    _ => State::AwaitOpen,
+                };
+                true
+            }
+            (Side::Server, None, Some(ProtocolId::Sasl)) if self.sasl_offered() => {
+                self.output
+                    .extend_from_slice(&ProtocolHeader::SASL.to_bytes());
+                let mechanisms = match &self.config.sasl {
+                    SaslConfig::Server { mechanisms, .. } => mechanisms.clone(),
+                    _ => Vec::new(),
+                };
+                let frame = SaslFrame::Mechanisms(SaslMechanisms {
+                    sasl_server_mechanisms: mechanisms,
+                });
+                self.write_sasl(&frame, now);
+                self.state = State::Sasl { waiting: false };
+                true
+            }
+            (Side::Server, None, Some(ProtocolId::Amqp)) if self.sasl_optional() => {
+                self.accept_amqp_header();
+                true
+            }
+            (Side::Server, Some(ProtocolId::Amqp), Some(ProtocolId::Amqp)) => {
+                self.accept_amqp_header();
+                true
+            }
+            _ => self.refuse_header(now),
+        }
+    }
+
+    fn accept_amqp_header(&mut self) {
+        self.output
+            .extend_from_slice(&ProtocolHeader::AMQP.to_bytes());
+        self.state = State::AwaitOpen;
+    }
+
+    /// Part 2 §2.2: answer a header we do not support with the one we would accept, then close
+    /// the socket.
+    fn refuse_header(&mut self, now: Instant) -> bool {
+        let ours = match (self.side, &self.config.sasl, self.state) {
+            (
+                _,
+                _,
+                State::AwaitHeader {
+                    expected: Some(ProtocolId::Amqp),
+                },
+            ) => ProtocolHeader::AMQP,
+            (Side::Server, SaslConfig::Server { .. }, _) => ProtocolHeader::SASL,
+            _ => ProtocolHeader::AMQP,
+        };
+        if self.side == Side::Server {
+            self.output.extend_from_slice(&ours.to_bytes());
+        }
+        self.last_sent = now;
+        self.events
+            .push_back(Event::Failed(ConnectionError::not_allowed(
+                "unsupported protocol header",
+            )));
+        self.state = State::Done;
+        false
+    }
+
+    fn sasl_offered(&self) -> bool {
+        matches!(self.config.sasl, SaslConfig::Server { .. })
+    }
+
+    fn sasl_optional(&self) -> bool {
+        match self.config.sasl {
+            SaslConfig::Server { allow_no_sasl, .. } => allow_no_sasl,
+            _ => true,
+        }
+    }
+
+    /// Reads and handles one frame, if a whole one is buffered.
+    fn read_frame(&mut self, frame_max: u32, now: Instant) -> bool {
+        let frame = match decode_frame(&mut self.input, frame_max) {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return false,
+            Err(e) => {
+                self.discard_input = true;
+                self.input.clear();
+                self.fail(e.into(), now);
+                return false;
+            }
+        };
+        self.last_received = now;
+        let result = match self.state {
+            State::Sasl { .. } => self.handle_sasl(frame, now),
+            _ => self.handle_amqp(frame, now),
+        };
+        if let Err(e) = result {
+            self.fail(e, now);
+            return false;
+        }
+        true
+    }
+
+    fn handle_sasl(&mut self, frame: Frame, now: Instant) -> Result<(), ConnectionError> {
+        let FrameBody::Sasl(sasl) = frame.body else {
+            return Err(ConnectionError::not_allowed(
+                "an AMQP frame during the SASL exchange",
+            ));
+        };
+        match (self.side, sasl) {
+            (Side::Server, SaslFrame::Init(init)) => {
+                let SaslInit {
+                    mechanism,
+                    initial_response,
+                    hostname,
+                } = init;
+                self.events.push_back(Event::SaslInit {
+                    mechanism,
+                    initial_response,
+                    hostname,
+                });
+                self.state = State::Sasl { waiting: true };
+            }
+            (Side::Server, SaslFrame::Response(r)) => {
+                self.events.push_back(Event::SaslResponse {
+                    response: r.response,
+                });
+                self.state = State::Sasl { waiting: true };
+            }
+            (Side::Client, SaslFrame::Mechanisms(m)) => {
+                let SaslConfig::Client {
+                    mechanism,
+                    initial_response,
+                } = self.config.sasl.clone()
+                else {
+                    return Err(ConnectionError::not_allowed("no SASL client configuration"));
+                };
+                if !m.sasl_server_mechanisms.contains(&mechanism) {
+                    return Err(ConnectionError::new(
+                        conditions::NOT_IMPLEMENTED,
+                        format!("the server does not offer SASL {mechanism}"),
+                    ));
+                }
+                let hostname = self.config.hostname.as_deref().map(Str::from);
+                let init = SaslFrame::Init(SaslInit {
+                    mechanism,
+                    initial_response,
+                    hostname,
+                });
+                self.write_sasl(&init, now);
+            }
+            (Side::Client, SaslFrame::Challenge(c)) => {
+                self.events.push_back(Event::SaslChallenge {
+                    challenge: c.challenge,
+                });
+                self.state = State::Sasl { waiting: true };
+            }
+            (Side::Client, SaslFrame::Outcome(o)) => {
+                self.events.push_back(Event::SaslOutcome { code: o.code });
+                if o.code == SaslCode::Ok {
+                    // Pipelined: the AMQP header and open go out before the server's header.
+                    self.output
+                        .extend_from_slice(&ProtocolHeader::AMQP.to_bytes());
+                    self.send_open();
+                    self.state = State::AwaitHeader {
+                        expected: Some(ProtocolId::Amqp),
+                    };
+                } else {
+                    self.state = State::Done;
+                }
+            }
+            (_, other) => {
+                return Err(ConnectionError::not_allowed(format!(
+                    "unexpected SASL frame {other:?}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_amqp(&mut self, frame: Frame, now: Instant) -> Result<(), ConnectionError> {
+        let (performative, payload) = match frame.body {
+            FrameBody::Empty => return Ok(()),
+            FrameBody::Amqp {
+                performative,
+                payload,
+            } => (performative, payload),
+            FrameBody::Sasl(_) => {
+                return Err(ConnectionError::not_allowed(
+                    "a SASL frame after SASL ended",
+                ));
+            }
+        };
+        match (self.state, performative) {
+            (State::AwaitOpen, Performative::Open(open)) => {
+                self.on_open(open, now);
+                Ok(())
+            }
+            // Part 2 §2.4.1: open is the first frame after the header.
+            (State::AwaitOpen, other) => Err(ConnectionError::not_allowed(format!(
+                "{} before open",
+                other.name()
+            ))),
+            (_, Performative::Open(_)) => Err(ConnectionError::not_allowed("a second open")),
+            (_, Performative::Close(close)) => {
+                if self.state != State::CloseSent {
+                    self.write_performative(0, &Performative::Close(Close::default()), now);
+                    self.events
+                        .push_back(Event::RemoteClose { error: close.error });
+                }
+                self.state = State::Done;
+                Ok(())
+            }
+            (State::CloseSent, _) => Ok(()), // Part 2 §2.4.3: ignore frames after our close.
+            (_, performative) => {
+                if frame.channel > self.config.channel_max {
+                    return Err(ConnectionError::not_allowed(format!(
+                        "channel {} is above channel-max {}",
+                        frame.channel, self.config.channel_max
+                    )));
+                }
+                self.events.push_back(Event::Frame {
+                    channel: frame.channel,
+                    performative,
+                    payload,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    fn on_open(&mut self, open: Box<Open>, now: Instant) {
+        // Part 2 §2.7.1: never send frames larger than the peer's max-frame-size; a value below
+        // 512 is read as 512, the size every peer must accept.
+        self.send_frame_max = open.max_frame_size.max(MIN_MAX_FRAME_SIZE);
+        self.remote_idle_timeout = open
+            .idle_time_out
+            .filter(|ms| *ms > 0)
+            .map(|ms| Duration::from_millis(u64::from(ms)));
+        if !self.open_sent {
+            self.send_open();
+        }
+        self.last_sent = now;
+        self.state = State::Opened;
+        self.handshake_deadline = None;
+        self.events.push_back(Event::Opened { remote: open });
+    }
+
+    fn local_open(&self) -> Open {
+        Open {
+            container_id: Str::from(self.config.container_id.as_str()),
+            hostname: match self.side {
+                Side::Client => self.config.hostname.as_deref().map(Str::from),
+                Side::Server => None,
+            },
+            max_frame_size: self.config.frame_size_max,
+            channel_max: self.config.channel_max,
+            idle_time_out: self
+                .config
+                .idle_timeout
+                .map(|t| u32::try_from(t.as_millis()).unwrap_or(u32::MAX)),
+            ..Default::default()
+        }
+    }
+
+    fn send_open(&mut self) {
+        let open = Performative::from(self.local_open());
+        // Before the peer's open we may only assume 512-byte frames.
+        if let Err(e) = encode_performative(&mut self.output, 0, &open, MIN_MAX_FRAME_SIZE) {
+            self.events.push_back(Event::Failed(e.into()));
+            self.state = State::Done;
+        }
+        self.open_sent = true;
+    }
+
+    fn write_performative(&mut self, channel: u16, performative: &Performative, now: Instant) {
+        if let Err(e) =
+            encode_performative(&mut self.output, channel, performative, self.send_frame_max)
+        {
+            // Our own performative does not fit the peer's frame size: nothing sensible to send.
+            self.events.push_back(Event::Failed(e.into()));
+            self.state = State::Done;
+        }
+        self.last_sent = now;
+    }
+
+    fn write_sasl(&mut self, frame: &SaslFrame, now: Instant) {
+        // SASL frames are bounded by MIN-MAX-FRAME-SIZE unless larger ones were agreed out of
+        // band (part 5 §5.3.1); ours are small, the peer's limit is what we accept.
+        if let Err(e) = encode_sasl(&mut self.output, frame, self.config.sasl_frame_size_max) {
+            self.events.push_back(Event::Failed(e.into()));
+            self.state = State::Done;
+        }
+        self.last_sent = now;
+    }
+
+    /// Closes the connection with `error` because of something the peer did or did not do.
+    fn fail(&mut self, error: ConnectionError, now: Instant) {
+        self.handshake_deadline = None;
+        match self.state {
+            State::AwaitOpen | State::Opened => {
+                if !self.open_sent {
+                    // Part 2 §2.4.1: a close must follow an open.
+                    self.send_open();
+                }
+                let close = Performative::Close(Close {
+                    error: Some(error.to_amqp()),
+                });
+                self.write_performative(0, &close, now);
+                self.state = State::CloseSent;
+                self.close_deadline = Some(now + self.config.close_timeout);
+            }
+            State::CloseSent => {}
+            _ => self.state = State::Done,
+        }
+        self.events.push_back(Event::Failed(error));
+    }
+}

@@ -1,0 +1,29 @@
+//! Sans-IO AMQP 1.0 protocol engine for Sluice.
+//!
+//! Owns: the protocol state of one connection (protocol headers, the SASL exchange, open and
+//! close, heartbeats and timeouts), with the session and link layers building on it. Bytes and
+//! the current time go in; bytes to write, events and the next deadline come out, in the style
+//! of quinn-proto and rustls.
+//!
+//! Must not depend on: tokio, sockets, a clock or any Sluice crate but `sluice-codec`. The same
+//! engine runs in the broker (server side), in `sluice bench` (client side) and in memory in
+//! tests, on a virtual clock.
+
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+mod config;
+mod connection;
+mod error;
+mod event;
+pub mod testing;
+
+pub use config::{
+    CHANNEL_MAX_DEFAULT, Config, FRAME_SIZE_MAX_DEFAULT, OUTPUT_BUFFER_MAX_DEFAULT,
+    SASL_FRAME_SIZE_MAX_DEFAULT, SaslConfig,
+};
+pub use connection::{Connection, Side};
+pub use error::ConnectionError;
+pub use event::Event;
