@@ -25,6 +25,12 @@ pub trait FieldValue: Sized {
     fn validate_field(d: &mut Decoder<'_>, field: &'static str) -> Result<()> {
         Self::decode_field(d, field).map(drop)
     }
+    /// Whether the value means the same as null: a null `*` value, or an empty `multiple` field
+    /// (part 1 §1.3: "a null value and a zero-length array ... MUST be treated as semantically
+    /// identical"). A mandatory field holding one is missing; an optional one is encoded as null.
+    fn is_absent(&self) -> bool {
+        false
+    }
 }
 
 fn unexpected(field: &'static str, expected: &'static str, found: u8) -> CodecError {
@@ -275,6 +281,9 @@ impl FieldValue for Value {
     fn encode_field(&self, out: &mut BytesMut) {
         self.encode(out);
     }
+    fn is_absent(&self) -> bool {
+        matches!(self, Value::Null)
+    }
 }
 
 /// A `multiple="true"` symbol field (capabilities, outcomes, mechanisms, locales): on the wire
@@ -318,6 +327,9 @@ impl FieldValue for Vec<Symbol> {
             many => Value::Array(types::Array::of_symbols(many.iter().cloned())).encode(out),
         }
     }
+    fn is_absent(&self) -> bool {
+        self.is_empty()
+    }
 }
 
 /// A boxed field: used where a rarely present field would otherwise make a hot type large
@@ -335,6 +347,9 @@ impl<T: FieldValue> FieldValue for Box<T> {
     }
     fn validate_field(d: &mut Decoder<'_>, field: &'static str) -> Result<()> {
         T::validate_field(d, field)
+    }
+    fn is_absent(&self) -> bool {
+        (**self).is_absent()
     }
 }
 
@@ -540,9 +555,11 @@ pub struct FieldInfo {
     pub required: bool,
 }
 
-/// Validates a mandatory field: like [`FieldValue::validate_field`], but null is an error.
+/// Validates a mandatory field: like [`FieldValue::validate_field`], but null, or a value that
+/// means null ([`FieldValue::is_absent`]), is an error.
 pub fn validate_required<T: FieldValue>(d: &mut Decoder<'_>, field: &'static str) -> Result<()> {
     T::decode_field(d, field)?
+        .filter(|v| !v.is_absent())
         .ok_or_else(|| CodecError::from(ErrorKind::MissingField(field)))
         .map(drop)
 }
@@ -801,7 +818,10 @@ macro_rules! composite_field_default {
 #[doc(hidden)]
 macro_rules! composite_field_resolve {
     (required, $v:expr, $field:expr) => {
-        $v.ok_or_else(|| $crate::CodecError::from($crate::error::ErrorKind::MissingField($field)))?
+        $v.filter(|v| !$crate::composite::FieldValue::is_absent(v))
+            .ok_or_else(|| {
+                $crate::CodecError::from($crate::error::ErrorKind::MissingField($field))
+            })?
     };
     (optional, $v:expr, $field:expr) => {
         $v
@@ -820,6 +840,7 @@ macro_rules! composite_field_encoded {
     };
     (optional, $t:ty, $v:expr) => {
         $v.as_ref()
+            .filter(|v| !$crate::composite::FieldValue::is_absent(*v))
     };
     (default, $t:ty, $v:expr, $default:expr) => {{
         let default: $t = $default;

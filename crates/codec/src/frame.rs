@@ -30,6 +30,10 @@ pub const FRAME_TYPE_AMQP: u8 = 0x00;
 pub const FRAME_TYPE_SASL: u8 = 0x01;
 /// An empty AMQP frame on channel 0: the heartbeat that keeps an idle connection open.
 pub const EMPTY_FRAME: [u8; 8] = [0, 0, 0, 8, 2, 0, 0, 0];
+/// Most buffer room [`decode_frame`] reserves ahead of a partial frame's bytes. The size is the
+/// peer's word until the bytes arrive: reserving all of it let an 8-byte header claiming a
+/// frame of the maximum size (4 GiB when none is set) allocate that much at once.
+const RESERVE_AHEAD_MAX: usize = 64 * 1024;
 
 /// The protocol layers a connection may start with (part 2 §2.2, part 5 §5.1 and §5.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,7 +191,8 @@ pub struct Frame {
 /// Decodes the next whole frame from the front of `buf`, leaving any partial frame in place.
 ///
 /// `Ok(None)` means more bytes are needed. A frame declaring a size over `max_frame_size` is
-/// refused as soon as its header is read, before any of it is buffered.
+/// refused as soon as its header is read, before any of it is buffered; room for a smaller one
+/// is reserved as its bytes arrive, not all at once on the header's word.
 pub fn decode_frame(buf: &mut BytesMut, max_frame_size: u32) -> Result<Option<Frame>> {
     let Some(header_bytes) = buf.get(..FRAME_HEADER_SIZE) else {
         return Ok(None);
@@ -204,7 +209,7 @@ pub fn decode_frame(buf: &mut BytesMut, max_frame_size: u32) -> Result<Option<Fr
     }
     let size = header.size as usize;
     if buf.len() < size {
-        buf.reserve(size - buf.len());
+        buf.reserve((size - buf.len()).min(RESERVE_AHEAD_MAX));
         return Ok(None);
     }
     let mut frame = buf.split_to(size).freeze();
@@ -441,6 +446,14 @@ mod tests {
         assert!(decode_frame(&mut empty_unknown, 512).is_err());
         let mut empty_sasl = BytesMut::from(&[0u8, 0, 0, 8, 2, 1, 0, 0][..]);
         assert!(decode_frame(&mut empty_sasl, 512).is_err());
+    }
+
+    #[test]
+    fn a_declared_size_is_not_reserved_before_its_bytes_arrive() {
+        // 8 bytes claiming a 256 MiB frame, under a maximum of u32::MAX (open's default).
+        let mut buf = BytesMut::from(&[0x10u8, 0, 0, 0, 2, 0, 0, 0][..]);
+        assert_eq!(decode_frame(&mut buf, u32::MAX), Ok(None));
+        assert!(buf.capacity() <= 1 << 20, "reserved {}", buf.capacity());
     }
 
     #[test]

@@ -152,4 +152,25 @@ mod tests {
             assert_eq!(SaslFrame::decode(&mut Decoder::new(&buf)), Ok(f));
         }
     }
+
+    #[test]
+    fn mechanisms_must_name_at_least_one() {
+        // Part 1 §1.3: a field both multiple and mandatory must hold at least one value; null
+        // and an empty array are both invalid. Here sasl-server-mechanisms is an empty symbol
+        // array, `e0 02 00 a3`.
+        let buf = Bytes::from_static(&[0x00, 0x53, 0x40, 0xc0, 0x05, 0x01, 0xe0, 0x02, 0x00, 0xa3]);
+        let missing = ErrorKind::MissingField("SaslMechanisms.sasl_server_mechanisms");
+        assert_eq!(
+            SaslFrame::decode(&mut Decoder::new(&buf)),
+            Err(missing.clone().into())
+        );
+        let mut d = Decoder::new(&buf);
+        d.advance(3).unwrap();
+        let code = d.byte().unwrap();
+        let (size, count) = d.compound_header(code).unwrap();
+        assert_eq!(
+            SaslMechanisms::validate_list(&mut d, size, count),
+            Err(missing.into())
+        );
+    }
 }

@@ -60,3 +60,21 @@ pub const PROMOTABLE_TRANSACTIONS: Symbol = Symbol::from_static("amqp:promotable
 pub const MULTI_TXNS_PER_SSN: Symbol = Symbol::from_static("amqp:multi-txns-per-ssn");
 /// One transaction across several sessions capability.
 pub const MULTI_SSNS_PER_TXN: Symbol = Symbol::from_static("amqp:multi-ssns-per-txn");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::Encode;
+
+    #[test]
+    fn a_null_global_id_is_encoded_as_absent() {
+        // `Some(Value::Null)` in an optional `*` field is null: trimmed like `None`, so the
+        // encoding is the compact `list0` one and decodes back to the same declare.
+        let declare = Declare {
+            global_id: Some(Value::Null),
+        };
+        let bytes = declare.to_bytes();
+        assert_eq!(bytes.as_ref(), [0x00, 0x53, 0x31, 0x45]);
+        assert_eq!(declare.encoded_size(), bytes.len());
+    }
+}

@@ -405,13 +405,15 @@ impl Connection {
         false
     }
 
+    /// A server with no mechanisms has nothing to offer: `sasl-mechanisms` must name at least
+    /// one (part 5 §5.3.3.1), so such a configuration behaves as no SASL layer.
     fn sasl_offered(&self) -> bool {
-        matches!(self.config.sasl, SaslConfig::Server { .. })
+        matches!(&self.config.sasl, SaslConfig::Server { mechanisms, .. } if !mechanisms.is_empty())
     }
 
     fn sasl_optional(&self) -> bool {
         match self.config.sasl {
-            SaslConfig::Server { allow_no_sasl, .. } => allow_no_sasl,
+            SaslConfig::Server { allow_no_sasl, .. } => allow_no_sasl || !self.sasl_offered(),
             _ => true,
         }
     }

@@ -929,11 +929,12 @@ pub(crate) fn sasl_code() -> S<SaslCode> {
 /// Any of the five SASL frames.
 pub(crate) fn sasl_frame() -> S<SaslFrame> {
     prop_oneof![
-        symbols().prop_map(
-            |sasl_server_mechanisms| SaslFrame::Mechanisms(SaslMechanisms {
+        // Mandatory and multiple: at least one mechanism (part 1 §1.3).
+        vec(symbol(), 1..5).prop_map(|sasl_server_mechanisms| SaslFrame::Mechanisms(
+            SaslMechanisms {
                 sasl_server_mechanisms
-            })
-        ),
+            }
+        )),
         (symbol(), opt(binary()), opt(string())).prop_map(
             |(mechanism, initial_response, hostname)| SaslFrame::Init(SaslInit {
                 mechanism,
