@@ -15,7 +15,7 @@ repo="$(dirname "$here")"
 proton="${PROTON_CORPUS:-$repo/../shared/fuzz-corpus/proton}"
 regressions="$repo/crates/codec/tests/regressions"
 seconds="${FUZZ_SECONDS:-20}"
-all_targets=(frame_decoder type_decoder message_scan roundtrip)
+all_targets=(frame_decoder type_decoder message_scan roundtrip engine_server)
 if [ "$#" -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 
 # cargo-fuzz drives nightly-only rustc flags (sanitizers, coverage); RUSTC_BOOTSTRAP=1 lets the
@@ -54,7 +54,7 @@ cd "$here"
 status=0
 for target in "${targets[@]}"; do
     case "$target" in
-        frame_decoder)
+        frame_decoder | engine_server)
             seed "$target" "$proton/connection-driver/corpus" "$proton/connection-driver/crash" "$regressions"
             ;;
         type_decoder | message_scan | roundtrip)

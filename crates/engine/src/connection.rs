@@ -436,8 +436,8 @@ impl Connection {
             _ => self.handle_amqp(frame, now),
         };
         if let Err(e) = result {
+            // Keep reading: after our close, the peer's close may still be in the input.
             self.fail(e, now);
-            return false;
         }
         true
     }
@@ -638,6 +638,11 @@ impl Connection {
     /// Closes the connection with `error` because of something the peer did or did not do.
     fn fail(&mut self, error: ConnectionError, now: Instant) {
         self.handshake_deadline = None;
+        if matches!(self.state, State::CloseSent | State::Done) {
+            // Already closing: part 2 §2.4.3 has us ignore what the peer sends until its close,
+            // so a later error changes nothing and is not reported twice.
+            return;
+        }
         match self.state {
             State::AwaitOpen | State::Opened => {
                 if !self.open_sent {
@@ -651,7 +656,6 @@ impl Connection {
                 self.state = State::CloseSent;
                 self.close_deadline = Some(now + self.config.close_timeout);
             }
-            State::CloseSent => {}
             _ => self.state = State::Done,
         }
         self.events.push_back(Event::Failed(error));

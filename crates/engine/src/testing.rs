@@ -79,3 +79,64 @@ impl Pair {
         std::iter::from_fn(|| self.server.poll_event()).collect()
     }
 }
+
+/// What became of a server connection fed a recorded byte stream by [`serve_recording`].
+#[derive(Debug)]
+pub struct Served {
+    /// Every event, in order.
+    pub events: Vec<Event>,
+    /// How many of `events` came while the input was read (the rest came from timers).
+    pub input_events: usize,
+    /// Everything the server wrote.
+    pub output: Vec<u8>,
+    /// Whether the connection was open once the input was read.
+    pub opened: bool,
+    /// Whether it ended once every timer had fired.
+    pub done: bool,
+}
+
+/// Feeds `input` to a server connection in pieces of `chunk` bytes (at least 1), accepting
+/// every SASL exchange as soon as it asks, then lets every timer fire. The Proton corpus test and
+/// the engine fuzz target both drive the engine through this.
+pub fn serve_recording(input: &[u8], chunk: usize) -> Served {
+    let mut now = Instant::now();
+    let mut server = Connection::server(Config::server("sluice-test"), now);
+    let mut events = Vec::new();
+    let mut output = Vec::new();
+    let mut collect = |server: &mut Connection, now: Instant, events: &mut Vec<Event>| {
+        while let Some(event) = server.poll_event() {
+            if matches!(event, Event::SaslInit { .. } | Event::SaslResponse { .. }) {
+                server.sasl_outcome(sluice_codec::SaslCode::Ok, now);
+            }
+            events.push(event);
+        }
+    };
+    for piece in input.chunks(chunk.max(1)) {
+        server.handle_input(piece, now);
+        collect(&mut server, now, &mut events);
+        output.extend_from_slice(&server.take_output());
+    }
+    let opened = server.is_open();
+    let input_events = events.len();
+    // Every deadline is at most a few minutes out: handshake, idle and close timeouts.
+    for _ in 0..1000 {
+        let Some(at) = server.poll_timeout() else {
+            break;
+        };
+        now = now.max(at);
+        server.handle_timeout(now);
+        collect(&mut server, now, &mut events);
+        output.extend_from_slice(&server.take_output());
+        if server.is_done() {
+            break;
+        }
+        now += Duration::from_millis(1);
+    }
+    Served {
+        events,
+        input_events,
+        output,
+        opened,
+        done: server.is_done(),
+    }
+}
