@@ -103,7 +103,7 @@ pub fn serve_recording(input: &[u8], chunk: usize) -> Served {
     let mut server = Connection::server(Config::server("sluice-test"), now);
     let mut events = Vec::new();
     let mut output = Vec::new();
-    let mut collect = |server: &mut Connection, now: Instant, events: &mut Vec<Event>| {
+    let collect = |server: &mut Connection, now: Instant, events: &mut Vec<Event>| {
         while let Some(event) = server.poll_event() {
             if matches!(event, Event::SaslInit { .. } | Event::SaslResponse { .. }) {
                 server.sasl_outcome(sluice_codec::SaslCode::Ok, now);
