@@ -51,6 +51,12 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// Time allowed for the peer to answer our `close` before the connection is dropped.
     pub close_timeout: Duration,
+    /// Incoming and outgoing session window, in transfer frames (part 2 §2.5.6).
+    pub session_window: u32,
+    /// Highest link handle per session: at most this many links plus one.
+    pub link_handle_max: u32,
+    /// Largest message we accept on a receiving link, reassembled from its transfers (0: none).
+    pub message_size_max: u64,
     /// Bytes of unwritten output after which [`crate::Connection::is_output_full`] tells the IO
     /// shell to stop feeding input until the peer reads.
     pub output_buffer_max: usize,
@@ -76,6 +82,9 @@ impl Config {
             handshake_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(5),
             output_buffer_max: OUTPUT_BUFFER_MAX_DEFAULT,
+            session_window: SESSION_WINDOW_DEFAULT,
+            link_handle_max: LINK_HANDLE_MAX_DEFAULT,
+            message_size_max: MESSAGE_SIZE_MAX_DEFAULT,
         }
     }
 
@@ -97,3 +106,9 @@ pub const CHANNEL_MAX_DEFAULT: u16 = 255;
 pub const SASL_FRAME_SIZE_MAX_DEFAULT: u32 = 8 * 1024;
 /// Default output buffered for a slow peer: 4 MiB.
 pub const OUTPUT_BUFFER_MAX_DEFAULT: usize = 4 * 1024 * 1024;
+/// Default session window: 2,048 transfer frames in flight each way.
+pub const SESSION_WINDOW_DEFAULT: u32 = 2048;
+/// Default highest link handle: 4,096 links per session.
+pub const LINK_HANDLE_MAX_DEFAULT: u32 = 4095;
+/// Default largest incoming message: 100 MiB.
+pub const MESSAGE_SIZE_MAX_DEFAULT: u64 = 100 * 1024 * 1024;

@@ -15,7 +15,7 @@
 //! next deadline from [`Connection::poll_timeout`]. Nothing here reads a clock or touches a
 //! socket, so a pair of connections runs in memory on a virtual clock.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -33,6 +33,7 @@ use sluice_codec::types::Str;
 use crate::config::{Config, SaslConfig};
 use crate::error::ConnectionError;
 use crate::event::Event;
+use crate::session::Session;
 
 /// Which end of the connection this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,16 +64,20 @@ enum State {
 #[derive(Debug)]
 pub struct Connection {
     side: Side,
-    config: Config,
+    pub(crate) config: Config,
     state: State,
     input: BytesMut,
-    output: BytesMut,
-    events: VecDeque<Event>,
+    pub(crate) output: BytesMut,
+    pub(crate) events: VecDeque<Event>,
     /// The largest frame we may send: the peer's advertised maximum once its open arrives.
-    send_frame_max: u32,
+    pub(crate) send_frame_max: u32,
+    /// The peer's channel-max.
+    pub(crate) remote_channel_max: u16,
+    /// Sessions by local channel.
+    pub(crate) sessions: HashMap<u16, Session>,
     remote_idle_timeout: Option<Duration>,
     last_received: Instant,
-    last_sent: Instant,
+    pub(crate) last_sent: Instant,
     handshake_deadline: Option<Instant>,
     close_deadline: Option<Instant>,
     open_sent: bool,
@@ -123,6 +128,8 @@ impl Connection {
             output: BytesMut::new(),
             events: VecDeque::new(),
             send_frame_max: MIN_MAX_FRAME_SIZE,
+            remote_channel_max: 0,
+            sessions: HashMap::new(),
             remote_idle_timeout: None,
             last_received: now,
             last_sent: now,
@@ -560,12 +567,7 @@ impl Connection {
                         frame.channel, self.config.channel_max
                     )));
                 }
-                self.events.push_back(Event::Frame {
-                    channel: frame.channel,
-                    performative,
-                    payload,
-                });
-                Ok(())
+                self.on_session_frame(frame.channel, performative, payload, now)
             }
         }
     }
@@ -574,6 +576,7 @@ impl Connection {
         // Part 2 §2.7.1: never send frames larger than the peer's max-frame-size; a value below
         // 512 is read as 512, the size every peer must accept.
         self.send_frame_max = open.max_frame_size.max(MIN_MAX_FRAME_SIZE);
+        self.remote_channel_max = open.channel_max;
         self.remote_idle_timeout = open
             .idle_time_out
             .filter(|ms| *ms > 0)
@@ -614,7 +617,12 @@ impl Connection {
         self.open_sent = true;
     }
 
-    fn write_performative(&mut self, channel: u16, performative: &Performative, now: Instant) {
+    pub(crate) fn write_performative(
+        &mut self,
+        channel: u16,
+        performative: &Performative,
+        now: Instant,
+    ) {
         if let Err(e) =
             encode_performative(&mut self.output, channel, performative, self.send_frame_max)
         {

@@ -2,10 +2,11 @@
 
 use bytes::Bytes;
 use sluice_codec::SaslCode;
-use sluice_codec::transport::{Error, Open, Performative};
+use sluice_codec::transport::{Attach, Begin, DeliveryState, DeliveryTag, Error, Open, Role};
 use sluice_codec::types::{Str, Symbol};
 
 use crate::error::ConnectionError;
+use crate::session::{LinkId, SessionId};
 
 /// Something that happened on a connection, for the caller to act on.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,14 +42,91 @@ pub enum Event {
         /// The peer's open: container id, hostname, limits, capabilities, properties.
         remote: Box<Open>,
     },
-    /// A frame on a session channel, for the session layer.
-    Frame {
-        /// The channel it arrived on.
-        channel: u16,
-        /// The performative.
-        performative: Performative,
-        /// The payload after it (transfers).
+    /// A session began: the peer answered our begin, or began one we have answered.
+    SessionBegun {
+        /// The session.
+        session: SessionId,
+        /// The peer's begin.
+        remote: Box<Begin>,
+    },
+    /// A session ended (we have answered the peer's end, or it answered ours).
+    SessionEnded {
+        /// The session.
+        session: SessionId,
+        /// The error it ended with.
+        error: Option<Error>,
+    },
+    /// The peer attached a link. When `remote_first`, the peer began it: answer with
+    /// [`crate::Connection::accept_link`] or [`crate::Connection::refuse_link`]. Otherwise it
+    /// answers our attach.
+    LinkAttached {
+        /// The link.
+        link: LinkId,
+        /// The peer's attach.
+        attach: Box<Attach>,
+        /// Whether the peer attached first.
+        remote_first: bool,
+    },
+    /// The peer detached a link (we have answered).
+    LinkDetached {
+        /// The link.
+        link: LinkId,
+        /// Whether it is closed rather than only detached.
+        closed: bool,
+        /// The error it detached with.
+        error: Option<Error>,
+    },
+    /// Sender: the receiver set our credit. With `drain`, send what is available, then call
+    /// [`crate::Connection::drained`].
+    Credit {
+        /// The link.
+        link: LinkId,
+        /// Deliveries we may send.
+        credit: u32,
+        /// Whether the receiver asks us to use up or return the credit.
+        drain: bool,
+    },
+    /// Receiver: the sender used up or returned the credit a drain asked about.
+    Drained {
+        /// The link.
+        link: LinkId,
+    },
+    /// Receiver: a whole delivery arrived (its transfers joined).
+    Delivery {
+        /// The link.
+        link: LinkId,
+        /// The delivery id, for dispositions.
+        delivery_id: u32,
+        /// The sender's tag.
+        tag: Option<DeliveryTag>,
+        /// Whether the sender settled it.
+        settled: bool,
+        /// The sender's state for it, if any.
+        state: Option<DeliveryState>,
+        /// The message: a slice of the read buffer when it came in one frame.
         payload: Bytes,
+    },
+    /// Receiver: the sender aborted a delivery; what arrived of it is discarded.
+    Aborted {
+        /// The link.
+        link: LinkId,
+        /// The delivery.
+        delivery_id: u32,
+    },
+    /// The peer changed the state of deliveries `first..=last`.
+    Disposition {
+        /// The session.
+        session: SessionId,
+        /// The role of the peer: `Receiver` settles what we sent.
+        role: Role,
+        /// First delivery id.
+        first: u32,
+        /// Last delivery id.
+        last: u32,
+        /// Whether the peer settled them.
+        settled: bool,
+        /// The new state.
+        state: Option<DeliveryState>,
     },
     /// The peer closed the connection (we have answered).
     RemoteClose {

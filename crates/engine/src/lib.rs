@@ -18,12 +18,15 @@ mod config;
 mod connection;
 mod error;
 mod event;
+mod session;
 pub mod testing;
 
 pub use config::{
-    CHANNEL_MAX_DEFAULT, Config, FRAME_SIZE_MAX_DEFAULT, OUTPUT_BUFFER_MAX_DEFAULT,
-    SASL_FRAME_SIZE_MAX_DEFAULT, SaslConfig,
+    CHANNEL_MAX_DEFAULT, Config, FRAME_SIZE_MAX_DEFAULT, LINK_HANDLE_MAX_DEFAULT,
+    MESSAGE_SIZE_MAX_DEFAULT, OUTPUT_BUFFER_MAX_DEFAULT, SASL_FRAME_SIZE_MAX_DEFAULT,
+    SESSION_WINDOW_DEFAULT, SaslConfig,
 };
 pub use connection::{Connection, Side};
 pub use error::ConnectionError;
 pub use event::Event;
+pub use session::{LinkId, SendError, SessionId};

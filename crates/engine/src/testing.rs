@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use sluice_codec::transport::{Attach, Role};
+
 use crate::{Config, Connection, Event};
 
 /// A client and a server connection wired back to back.
@@ -89,6 +91,8 @@ pub struct Served {
     pub input_events: usize,
     /// Everything the server wrote.
     pub output: Vec<u8>,
+    /// How many bytes of `output` were written while the input was read.
+    pub input_output: usize,
     /// Whether the connection was open once the input was read.
     pub opened: bool,
     /// Whether it ended once every timer had fired.
@@ -105,8 +109,18 @@ pub fn serve_recording(input: &[u8], chunk: usize) -> Served {
     let mut output = Vec::new();
     let collect = |server: &mut Connection, now: Instant, events: &mut Vec<Event>| {
         while let Some(event) = server.poll_event() {
-            if matches!(event, Event::SaslInit { .. } | Event::SaslResponse { .. }) {
-                server.sasl_outcome(sluice_codec::SaslCode::Ok, now);
+            match &event {
+                Event::SaslInit { .. } | Event::SaslResponse { .. } => {
+                    server.sasl_outcome(sluice_codec::SaslCode::Ok, now);
+                }
+                Event::LinkAttached {
+                    link,
+                    attach,
+                    remote_first: true,
+                } => {
+                    accept_mirrored(server, *link, attach, now);
+                }
+                _ => {}
             }
             events.push(event);
         }
@@ -118,6 +132,7 @@ pub fn serve_recording(input: &[u8], chunk: usize) -> Served {
     }
     let opened = server.is_open();
     let input_events = events.len();
+    let input_output = output.len();
     // Every deadline is at most a few minutes out: handshake, idle and close timeouts.
     for _ in 0..1000 {
         let Some(at) = server.poll_timeout() else {
@@ -136,7 +151,34 @@ pub fn serve_recording(input: &[u8], chunk: usize) -> Served {
         events,
         input_events,
         output,
+        input_output,
         opened,
         done: server.is_done(),
+    }
+}
+
+/// Accepts a link the peer attached with the mirror of its attach (our role the other one, the
+/// same terminii), granting 100 credit when we receive.
+pub fn accept_mirrored(
+    connection: &mut Connection,
+    link: crate::LinkId,
+    attach: &Attach,
+    now: Instant,
+) {
+    let role = match attach.role {
+        Role::Sender => Role::Receiver,
+        Role::Receiver => Role::Sender,
+    };
+    let reply = Attach {
+        name: attach.name.clone(),
+        role,
+        source: attach.source.clone(),
+        target: attach.target.clone(),
+        initial_delivery_count: (role == Role::Sender).then_some(0),
+        ..Default::default()
+    };
+    connection.accept_link(link, reply, now);
+    if role == Role::Receiver {
+        connection.grant_credit(link, 100, false, now);
     }
 }

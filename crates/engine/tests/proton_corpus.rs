@@ -74,8 +74,15 @@ fn every_proton_stream_is_served_or_refused_and_ends() {
             pieces.output, whole.output,
             "{name}: output differs when read in pieces"
         );
-        opened += usize::from(whole.opened);
+        opened += usize::from(
+            whole
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::Opened { .. })),
+        );
         let read = &whole.events[..whole.input_events];
+        // Many of these streams are a server's side of a conversation (begins answering ours),
+        // which a server engine rightly refuses once open.
         failed += usize::from(read.iter().any(|e| matches!(e, Event::Failed(_))));
     }
     println!(

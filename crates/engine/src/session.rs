@@ -1,0 +1,906 @@
+//! Sessions and links (part 2 §2.5, §2.6): channels, transfer windows, handles, link credit,
+//! deliveries and dispositions, layered on the connection.
+//!
+//! A session is named by its local channel ([`SessionId`]), a link by its session and local
+//! handle ([`LinkId`]). The peer's channel and handle numbers are mapped to ours on arrival, so
+//! the caller never sees them.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use sluice_codec::frame::encode_transfer;
+use sluice_codec::transport::{
+    Attach, Begin, DeliveryState, DeliveryTag, Detach, Disposition, End, Error, Flow, Performative,
+    Role, Transfer, conditions,
+};
+use sluice_codec::types::{Str, Symbol};
+
+use crate::connection::Connection;
+use crate::error::ConnectionError;
+use crate::event::Event;
+
+/// A session, by its local channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u16);
+
+/// A link, by its session and local handle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LinkId {
+    /// The session the link belongs to.
+    pub session: SessionId,
+    /// Our handle for it.
+    pub handle: u32,
+}
+
+/// Why a delivery could not be sent now.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// No such link, or it is not an attached sender.
+    #[error("not an attached sending link")]
+    NotSender,
+    /// The receiver has granted no credit.
+    #[error("no link credit")]
+    NoCredit,
+    /// The session's outgoing window is closed: the peer takes no more transfers for now.
+    #[error("the session window is full")]
+    WindowFull,
+    /// The peer's max-frame-size cannot hold even the transfer performative.
+    #[error("the peer's frame size cannot hold a transfer")]
+    FrameTooSmall,
+    /// The message exceeds the peer's max-message-size.
+    #[error("message of {size} bytes exceeds the link's limit of {max}")]
+    TooLarge {
+        /// The message size.
+        size: usize,
+        /// The peer's limit.
+        max: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SessionState {
+    BeginSent,
+    Mapped,
+    /// We sent end (after an error or on request) and wait for the peer's.
+    EndSent,
+}
+
+#[derive(Debug)]
+pub(crate) struct Session {
+    remote_channel: Option<u16>,
+    state: SessionState,
+    next_outgoing_id: u32,
+    incoming_window: u32,
+    next_incoming_id: u32,
+    remote_incoming_window: u32,
+    remote_outgoing_window: u32,
+    next_delivery_id: u32,
+    links: HashMap<u32, Link>,
+    remote_handles: HashMap<u32, u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinkState {
+    AttachSent,
+    /// The peer attached first; the caller has not answered yet.
+    AttachReceived,
+    Attached,
+    DetachSent,
+}
+
+#[derive(Debug)]
+struct Link {
+    name: Str,
+    role: Role,
+    state: LinkState,
+    remote_handle: Option<u32>,
+    delivery_count: u32,
+    link_credit: u32,
+    drain: bool,
+    /// The peer's max-message-size when we send; ours when we receive (0: no limit).
+    message_size_max: u64,
+    partial: Option<Partial>,
+}
+
+/// A delivery whose transfers have `more` set: its payload so far.
+#[derive(Debug)]
+struct Partial {
+    delivery_id: u32,
+    tag: Option<DeliveryTag>,
+    settled: bool,
+    payload: BytesMut,
+}
+
+/// A session-level failure: the session ends with this error (part 2 §2.5.5).
+struct SessionError(Symbol, String);
+
+impl Connection {
+    /// Begins a session; the peer's answer arrives as [`Event::SessionBegun`].
+    pub fn begin(&mut self, now: Instant) -> Result<SessionId, ConnectionError> {
+        let channel = self.free_channel()?;
+        let session = self.new_session(None);
+        let begin = self.local_begin(&session, None);
+        self.sessions.insert(channel, session);
+        self.write_performative(channel, &begin.into(), now);
+        Ok(SessionId(channel))
+    }
+
+    /// Ends a session, with an error if there is one.
+    pub fn end(&mut self, session: SessionId, error: Option<Error>, now: Instant) {
+        if let Some(s) = self.sessions.get_mut(&session.0)
+            && s.state != SessionState::EndSent
+        {
+            s.state = SessionState::EndSent;
+            self.write_performative(session.0, &End { error }.into(), now);
+        }
+    }
+
+    /// Attaches a link on `session`; `attach.handle` is chosen by the engine. The peer's
+    /// answer arrives as [`Event::LinkAttached`].
+    pub fn attach(
+        &mut self,
+        session: SessionId,
+        mut attach: Attach,
+        now: Instant,
+    ) -> Result<LinkId, ConnectionError> {
+        let handle_max = self.config.link_handle_max;
+        let s = self.session_mut(session)?;
+        let handle = (0..=handle_max)
+            .find(|h| !s.links.contains_key(h))
+            .ok_or_else(|| {
+                ConnectionError::new(conditions::RESOURCE_LIMIT_EXCEEDED, "no free link handle")
+            })?;
+        attach.handle = handle;
+        s.links
+            .insert(handle, Link::new(&attach, LinkState::AttachSent, None));
+        self.write_performative(session.0, &attach.into(), now);
+        Ok(LinkId { session, handle })
+    }
+
+    /// Answers a link the peer attached ([`Event::LinkAttached`] with `remote_first`): `reply`
+    /// is our attach, with our role, terminus and settlement modes.
+    pub fn accept_link(&mut self, link: LinkId, mut reply: Attach, now: Instant) {
+        let Some(l) = self.link_mut(link) else { return };
+        if l.state != LinkState::AttachReceived {
+            return;
+        }
+        l.state = LinkState::Attached;
+        l.role = reply.role;
+        reply.handle = link.handle;
+        self.write_performative(link.session.0, &reply.into(), now);
+    }
+
+    /// Refuses a link the peer attached: part 2 §2.6.3 has us answer with an attach carrying a
+    /// null terminus, then a detach with the error.
+    pub fn refuse_link(&mut self, link: LinkId, error: Error, now: Instant) {
+        let Some(l) = self.link_mut(link) else { return };
+        if l.state != LinkState::AttachReceived {
+            return;
+        }
+        let role = l.role;
+        let name = l.name.clone();
+        l.state = LinkState::DetachSent;
+        let reply = Attach {
+            name,
+            handle: link.handle,
+            role,
+            ..Default::default()
+        };
+        self.write_performative(link.session.0, &reply.into(), now);
+        let detach = Detach {
+            handle: link.handle,
+            closed: true,
+            error: Some(error),
+        };
+        self.write_performative(link.session.0, &detach.into(), now);
+    }
+
+    /// Detaches a link (closing it when `closed`).
+    pub fn detach(&mut self, link: LinkId, closed: bool, error: Option<Error>, now: Instant) {
+        let Some(l) = self.link_mut(link) else { return };
+        if l.state == LinkState::DetachSent {
+            return;
+        }
+        l.state = LinkState::DetachSent;
+        self.write_performative(
+            link.session.0,
+            &Detach {
+                handle: link.handle,
+                closed,
+                error,
+            }
+            .into(),
+            now,
+        );
+    }
+
+    /// Receiver: sets the link credit to `credit` (and asks the sender to use it up or return
+    /// it when `drain`), sending a flow.
+    pub fn grant_credit(&mut self, link: LinkId, credit: u32, drain: bool, now: Instant) {
+        let Some(l) = self.link_mut(link) else { return };
+        if l.role != Role::Receiver {
+            return;
+        }
+        l.link_credit = credit;
+        l.drain = drain;
+        let flow = self.link_flow(link, false);
+        self.write_performative(link.session.0, &flow.into(), now);
+    }
+
+    /// Sender: the link credit the receiver has granted.
+    pub fn credit(&self, link: LinkId) -> u32 {
+        self.sessions
+            .get(&link.session.0)
+            .and_then(|s| s.links.get(&link.handle))
+            .map_or(0, |l| l.link_credit)
+    }
+
+    /// Sender: after a drain request, once everything available has been sent, gives back the
+    /// remaining credit (part 2 §2.6.7: advance delivery-count, credit to zero, then flow).
+    pub fn drained(&mut self, link: LinkId, now: Instant) {
+        let Some(l) = self.link_mut(link) else { return };
+        if l.role != Role::Sender || !l.drain {
+            return;
+        }
+        l.delivery_count = l.delivery_count.wrapping_add(l.link_credit);
+        l.link_credit = 0;
+        let flow = self.link_flow(link, false);
+        self.write_performative(link.session.0, &flow.into(), now);
+    }
+
+    /// Sender: sends one delivery, split over as many transfer frames as the peer's frame size
+    /// needs. Returns its delivery id.
+    pub fn send(
+        &mut self,
+        link: LinkId,
+        tag: DeliveryTag,
+        payload: &[u8],
+        settled: bool,
+        now: Instant,
+    ) -> Result<u32, SendError> {
+        let frame_max = self.send_frame_max;
+        let s = self
+            .sessions
+            .get_mut(&link.session.0)
+            .ok_or(SendError::NotSender)?;
+        let l = s.links.get_mut(&link.handle).ok_or(SendError::NotSender)?;
+        if l.role != Role::Sender || l.state != LinkState::Attached {
+            return Err(SendError::NotSender);
+        }
+        if l.link_credit == 0 {
+            return Err(SendError::NoCredit);
+        }
+        if l.message_size_max > 0 && payload.len() as u64 > l.message_size_max {
+            return Err(SendError::TooLarge {
+                size: payload.len(),
+                max: l.message_size_max,
+            });
+        }
+        if s.remote_incoming_window == 0 {
+            return Err(SendError::WindowFull);
+        }
+        let delivery_id = s.next_delivery_id;
+        let transfer = Transfer {
+            handle: link.handle,
+            delivery_id: Some(delivery_id),
+            delivery_tag: Some(tag),
+            message_format: Some(0),
+            settled: Some(settled),
+            ..Default::default()
+        };
+        let before = self.output.len();
+        if encode_transfer(
+            &mut self.output,
+            link.session.0,
+            &transfer,
+            payload,
+            frame_max,
+        )
+        .is_err()
+        {
+            self.output.truncate(before);
+            return Err(SendError::FrameTooSmall);
+        }
+        // Each frame is one transfer against the session windows (part 2 §2.5.6).
+        let frames = count_frames(self.output.get(before..).unwrap_or_default());
+        self.account_sent(link, frames);
+        self.last_sent = now;
+        Ok(delivery_id)
+    }
+
+    fn account_sent(&mut self, link: LinkId, frames: u32) {
+        if let Some(s) = self.sessions.get_mut(&link.session.0) {
+            s.next_delivery_id = s.next_delivery_id.wrapping_add(1);
+            s.next_outgoing_id = s.next_outgoing_id.wrapping_add(frames);
+            s.remote_incoming_window = s.remote_incoming_window.saturating_sub(frames);
+            if let Some(l) = s.links.get_mut(&link.handle) {
+                l.delivery_count = l.delivery_count.wrapping_add(1);
+                l.link_credit = l.link_credit.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Sends a disposition for deliveries `first..=last` that we `role` (sent as sender or
+    /// received as receiver) on `session`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn disposition(
+        &mut self,
+        session: SessionId,
+        role: Role,
+        first: u32,
+        last: u32,
+        settled: bool,
+        state: Option<DeliveryState>,
+        now: Instant,
+    ) {
+        if !self.sessions.contains_key(&session.0) {
+            return;
+        }
+        let last = (last != first).then_some(last);
+        let d = Disposition {
+            role,
+            first,
+            last,
+            settled,
+            state,
+            batchable: false,
+        };
+        self.write_performative(session.0, &d.into(), now);
+    }
+
+    fn free_channel(&self) -> Result<u16, ConnectionError> {
+        (0..=self.channel_max_agreed())
+            .find(|c| !self.sessions.contains_key(c))
+            .ok_or_else(|| {
+                ConnectionError::new(conditions::RESOURCE_LIMIT_EXCEEDED, "no free channel")
+            })
+    }
+
+    fn channel_max_agreed(&self) -> u16 {
+        self.config.channel_max.min(self.remote_channel_max)
+    }
+
+    fn new_session(&self, remote_channel: Option<u16>) -> Session {
+        Session {
+            remote_channel,
+            state: SessionState::BeginSent,
+            next_outgoing_id: 0,
+            incoming_window: self.config.session_window,
+            next_incoming_id: 0,
+            remote_incoming_window: 0,
+            remote_outgoing_window: 0,
+            next_delivery_id: 0,
+            links: HashMap::new(),
+            remote_handles: HashMap::new(),
+        }
+    }
+
+    fn local_begin(&self, s: &Session, remote_channel: Option<u16>) -> Begin {
+        Begin {
+            remote_channel,
+            next_outgoing_id: s.next_outgoing_id,
+            incoming_window: s.incoming_window,
+            outgoing_window: self.config.session_window,
+            handle_max: self.config.link_handle_max,
+            ..Default::default()
+        }
+    }
+
+    fn session_mut(&mut self, session: SessionId) -> Result<&mut Session, ConnectionError> {
+        self.sessions.get_mut(&session.0).ok_or_else(|| {
+            ConnectionError::not_allowed(format!("no session on channel {}", session.0))
+        })
+    }
+
+    fn link_mut(&mut self, link: LinkId) -> Option<&mut Link> {
+        self.sessions
+            .get_mut(&link.session.0)?
+            .links
+            .get_mut(&link.handle)
+    }
+
+    /// A flow carrying the session's windows and `link`'s state.
+    fn link_flow(&self, link: LinkId, echo: bool) -> Flow {
+        let s = self.sessions.get(&link.session.0);
+        let l = s.and_then(|s| s.links.get(&link.handle));
+        let mut flow = s.map_or_else(Flow::default, |s| self.session_flow(s));
+        if let Some(l) = l {
+            flow.handle = Some(link.handle);
+            flow.delivery_count = Some(l.delivery_count);
+            flow.link_credit = Some(l.link_credit);
+            flow.drain = l.drain;
+            flow.echo = echo;
+        }
+        flow
+    }
+
+    fn session_flow(&self, s: &Session) -> Flow {
+        Flow {
+            next_incoming_id: s.remote_channel.map(|_| s.next_incoming_id),
+            incoming_window: s.incoming_window,
+            next_outgoing_id: s.next_outgoing_id,
+            outgoing_window: self.config.session_window,
+            ..Default::default()
+        }
+    }
+
+    /// Handles a frame on a session channel.
+    pub(crate) fn on_session_frame(
+        &mut self,
+        channel: u16,
+        performative: Performative,
+        payload: Bytes,
+        now: Instant,
+    ) -> Result<(), ConnectionError> {
+        if let Performative::Begin(begin) = performative {
+            return self.on_begin(channel, begin, now);
+        }
+        let Some(local) = self.local_channel(channel) else {
+            // Part 2 §2.5.5: frames on a channel with no session are a connection error.
+            return Err(ConnectionError::not_allowed(format!(
+                "{} on unmapped channel {channel}",
+                performative.name()
+            )));
+        };
+        let session = SessionId(local);
+        if let Performative::End(end) = performative {
+            let ended_by_us = self
+                .sessions
+                .get(&local)
+                .is_some_and(|s| s.state == SessionState::EndSent);
+            if !ended_by_us {
+                self.write_performative(local, &End::default().into(), now);
+            }
+            self.sessions.remove(&local);
+            self.events.push_back(Event::SessionEnded {
+                session,
+                error: end.error,
+            });
+            return Ok(());
+        }
+        if self
+            .sessions
+            .get(&local)
+            .is_some_and(|s| s.state == SessionState::EndSent)
+        {
+            return Ok(()); // Part 2 §2.5.5: ignore frames until the peer's end.
+        }
+        let result = match performative {
+            Performative::Attach(attach) => self.on_attach(session, attach, now),
+            Performative::Flow(flow) => self.on_flow(session, flow, now),
+            Performative::Transfer(transfer) => self.on_transfer(session, transfer, payload, now),
+            Performative::Disposition(d) => {
+                self.events.push_back(Event::Disposition {
+                    session,
+                    role: d.role,
+                    first: d.first,
+                    last: d.last.unwrap_or(d.first),
+                    settled: d.settled,
+                    state: d.state,
+                });
+                Ok(())
+            }
+            Performative::Detach(detach) => self.on_detach(session, detach, now),
+            other => Err(SessionError(
+                conditions::NOT_ALLOWED,
+                format!("{} on a session", other.name()),
+            )),
+        };
+        if let Err(SessionError(condition, description)) = result {
+            if condition == conditions::FRAMING_ERROR {
+                return Err(ConnectionError::new(condition, description));
+            }
+            self.end(session, Some(Error::new(condition, description)), now);
+        }
+        Ok(())
+    }
+
+    fn local_channel(&self, remote: u16) -> Option<u16> {
+        self.sessions
+            .iter()
+            .find(|(_, s)| s.remote_channel == Some(remote))
+            .map(|(c, _)| *c)
+    }
+
+    fn on_begin(
+        &mut self,
+        channel: u16,
+        begin: Box<Begin>,
+        now: Instant,
+    ) -> Result<(), ConnectionError> {
+        if self.local_channel(channel).is_some() {
+            return Err(ConnectionError::not_allowed(format!(
+                "begin on channel {channel}, already in use"
+            )));
+        }
+        let local = match begin.remote_channel {
+            // The answer to a begin of ours.
+            Some(ours) => {
+                let s = self
+                    .sessions
+                    .get_mut(&ours)
+                    .filter(|s| s.state == SessionState::BeginSent && s.remote_channel.is_none())
+                    .ok_or_else(|| {
+                        ConnectionError::not_allowed(format!(
+                            "begin answers unknown channel {ours}"
+                        ))
+                    })?;
+                s.remote_channel = Some(channel);
+                ours
+            }
+            None => {
+                let local = self.free_channel()?;
+                let session = self.new_session(Some(channel));
+                let reply = self.local_begin(&session, Some(channel));
+                self.sessions.insert(local, session);
+                self.write_performative(local, &reply.into(), now);
+                local
+            }
+        };
+        if let Some(s) = self.sessions.get_mut(&local) {
+            s.state = SessionState::Mapped;
+            s.next_incoming_id = begin.next_outgoing_id;
+            s.remote_incoming_window = begin.incoming_window;
+            s.remote_outgoing_window = begin.outgoing_window;
+        }
+        self.events.push_back(Event::SessionBegun {
+            session: SessionId(local),
+            remote: begin,
+        });
+        Ok(())
+    }
+
+    fn on_attach(
+        &mut self,
+        session: SessionId,
+        attach: Box<Attach>,
+        _now: Instant,
+    ) -> Result<(), SessionError> {
+        let handle_max = self.config.link_handle_max;
+        if attach.handle > handle_max {
+            // Part 2 §2.7.2: a handle beyond handle-max closes the connection.
+            return Err(SessionError(
+                conditions::FRAMING_ERROR,
+                format!("handle {} above handle-max {handle_max}", attach.handle),
+            ));
+        }
+        let message_size_max = self.config.message_size_max;
+        let Some(s) = self.sessions.get_mut(&session.0) else {
+            return Ok(());
+        };
+        if s.remote_handles.contains_key(&attach.handle) {
+            return Err(SessionError(
+                conditions::HANDLE_IN_USE,
+                format!("handle {} is attached", attach.handle),
+            ));
+        }
+        // The answer to an attach of ours carries the same link name.
+        let ours = s
+            .links
+            .iter()
+            .find(|(_, l)| l.state == LinkState::AttachSent && l.name == attach.name)
+            .map(|(h, _)| *h);
+        let (handle, remote_first) = match ours {
+            Some(h) => (h, false),
+            None => {
+                let h = (0..=handle_max)
+                    .find(|h| !s.links.contains_key(h))
+                    .ok_or_else(|| {
+                        SessionError(
+                            conditions::RESOURCE_LIMIT_EXCEEDED,
+                            "no free link handle".into(),
+                        )
+                    })?;
+                (h, true)
+            }
+        };
+        s.remote_handles.insert(attach.handle, handle);
+        if remote_first {
+            // Our end has the other role; accept_link may still say otherwise.
+            let mut link = Link::new(&attach, LinkState::AttachReceived, Some(attach.handle));
+            link.role = opposite(attach.role);
+            if link.role == Role::Receiver {
+                link.message_size_max = message_size_max;
+            }
+            s.links.insert(handle, link);
+        } else if let Some(l) = s.links.get_mut(&handle) {
+            l.state = LinkState::Attached;
+            l.remote_handle = Some(attach.handle);
+            if l.role == Role::Sender {
+                l.message_size_max = attach.max_message_size.unwrap_or(0);
+            } else {
+                l.delivery_count = attach.initial_delivery_count.unwrap_or(0);
+            }
+        }
+        self.events.push_back(Event::LinkAttached {
+            link: LinkId { session, handle },
+            attach,
+            remote_first,
+        });
+        Ok(())
+    }
+
+    fn on_detach(
+        &mut self,
+        session: SessionId,
+        detach: Detach,
+        now: Instant,
+    ) -> Result<(), SessionError> {
+        let Some(s) = self.sessions.get_mut(&session.0) else {
+            return Ok(());
+        };
+        let Some(handle) = s.remote_handles.remove(&detach.handle) else {
+            return Err(SessionError(
+                conditions::UNATTACHED_HANDLE,
+                format!("detach of unattached handle {}", detach.handle),
+            ));
+        };
+        let ours_sent = s
+            .links
+            .get(&handle)
+            .is_some_and(|l| l.state == LinkState::DetachSent);
+        s.links.remove(&handle);
+        if !ours_sent {
+            self.write_performative(
+                session.0,
+                &Detach {
+                    handle,
+                    closed: detach.closed,
+                    error: None,
+                }
+                .into(),
+                now,
+            );
+        }
+        self.events.push_back(Event::LinkDetached {
+            link: LinkId { session, handle },
+            closed: detach.closed,
+            error: detach.error,
+        });
+        Ok(())
+    }
+
+    fn on_flow(
+        &mut self,
+        session: SessionId,
+        flow: Flow,
+        now: Instant,
+    ) -> Result<(), SessionError> {
+        let Some(s) = self.sessions.get_mut(&session.0) else {
+            return Ok(());
+        };
+        // Part 2 §2.5.6: the peer's incoming window, counted from our next-outgoing-id.
+        let base = flow.next_incoming_id.unwrap_or(0);
+        s.remote_incoming_window = base
+            .wrapping_add(flow.incoming_window)
+            .wrapping_sub(s.next_outgoing_id);
+        s.remote_outgoing_window = flow.outgoing_window;
+        let Some(remote_handle) = flow.handle else {
+            if flow.echo {
+                let reply = self.sessions.get(&session.0).map(|s| self.session_flow(s));
+                if let Some(reply) = reply {
+                    self.write_performative(session.0, &reply.into(), now);
+                }
+            }
+            return Ok(());
+        };
+        let Some(&handle) = s.remote_handles.get(&remote_handle) else {
+            return Err(SessionError(
+                conditions::UNATTACHED_HANDLE,
+                format!("flow for unattached handle {remote_handle}"),
+            ));
+        };
+        let link = LinkId { session, handle };
+        let Some(l) = s.links.get_mut(&handle) else {
+            return Ok(());
+        };
+        match l.role {
+            Role::Sender => {
+                // Part 2 §2.6.7: link-credit(snd) = delivery-count(rcv) + link-credit(rcv) -
+                // delivery-count(snd); a receiver that has not heard from us counts from ours.
+                let rcv_count = flow.delivery_count.unwrap_or(l.delivery_count);
+                l.link_credit = rcv_count
+                    .wrapping_add(flow.link_credit.unwrap_or(0))
+                    .wrapping_sub(l.delivery_count);
+                l.drain = flow.drain;
+                let (credit, drain) = (l.link_credit, l.drain);
+                self.events.push_back(Event::Credit {
+                    link,
+                    credit,
+                    drain,
+                });
+            }
+            Role::Receiver => {
+                if let Some(count) = flow.delivery_count {
+                    // The sender advanced its count (a drain): the credit it consumed is gone.
+                    let consumed = count.wrapping_sub(l.delivery_count);
+                    l.link_credit = l.link_credit.saturating_sub(consumed);
+                    l.delivery_count = count;
+                }
+                let drained = l.drain && l.link_credit == 0;
+                if drained {
+                    l.drain = false;
+                    self.events.push_back(Event::Drained { link });
+                }
+            }
+        }
+        if flow.echo {
+            let reply = self.link_flow(link, false);
+            self.write_performative(session.0, &reply.into(), now);
+        }
+        Ok(())
+    }
+
+    fn on_transfer(
+        &mut self,
+        session: SessionId,
+        t: Transfer,
+        payload: Bytes,
+        now: Instant,
+    ) -> Result<(), SessionError> {
+        let window = self.config.session_window;
+        let Some(s) = self.sessions.get_mut(&session.0) else {
+            return Ok(());
+        };
+        // Part 2 §2.5.6: a transfer beyond our incoming window is a session error.
+        if s.incoming_window == 0 {
+            return Err(SessionError(
+                conditions::WINDOW_VIOLATION,
+                "transfer beyond the incoming window".into(),
+            ));
+        }
+        s.incoming_window -= 1;
+        s.next_incoming_id = s.next_incoming_id.wrapping_add(1);
+        s.remote_outgoing_window = s.remote_outgoing_window.saturating_sub(1);
+        let refill = s.incoming_window < window / 2;
+        if refill {
+            s.incoming_window = window;
+        }
+        let Some(&handle) = s.remote_handles.get(&t.handle) else {
+            return Err(SessionError(
+                conditions::UNATTACHED_HANDLE,
+                format!("transfer on unattached handle {}", t.handle),
+            ));
+        };
+        if refill {
+            let flow = self.sessions.get(&session.0).map(|s| self.session_flow(s));
+            if let Some(flow) = flow {
+                self.write_performative(session.0, &flow.into(), now);
+            }
+        }
+        let link = LinkId { session, handle };
+        let Some(l) = self.link_mut(link) else {
+            return Ok(());
+        };
+        if l.role != Role::Receiver {
+            return Err(SessionError(
+                conditions::NOT_ALLOWED,
+                "transfer to a sending link".into(),
+            ));
+        }
+        if t.resume {
+            self.detach(
+                link,
+                true,
+                Some(Error::new(
+                    conditions::NOT_IMPLEMENTED,
+                    "resumed deliveries are not supported",
+                )),
+                now,
+            );
+            return Ok(());
+        }
+        if l.partial.is_none() {
+            let Some(delivery_id) = t.delivery_id else {
+                return Err(SessionError(
+                    conditions::INVALID_FIELD,
+                    "first transfer of a delivery without delivery-id".into(),
+                ));
+            };
+            // Part 2 §2.6.7: a sender may not send without credit.
+            if l.link_credit == 0 {
+                self.detach(
+                    link,
+                    true,
+                    Some(Error::new(
+                        conditions::TRANSFER_LIMIT_EXCEEDED,
+                        "transfer without link credit",
+                    )),
+                    now,
+                );
+                return Ok(());
+            }
+            l.link_credit -= 1;
+            l.delivery_count = l.delivery_count.wrapping_add(1);
+            l.partial = Some(Partial {
+                delivery_id,
+                tag: t.delivery_tag,
+                settled: false,
+                payload: BytesMut::new(),
+            });
+        }
+        let max = l.message_size_max;
+        let Some(p) = l.partial.as_mut() else {
+            return Ok(());
+        };
+        p.settled |= t.settled.unwrap_or(false);
+        if max > 0 && (p.payload.len() + payload.len()) as u64 > max {
+            l.partial = None;
+            self.detach(
+                link,
+                true,
+                Some(Error::new(
+                    conditions::MESSAGE_SIZE_EXCEEDED,
+                    format!("message exceeds {max} bytes"),
+                )),
+                now,
+            );
+            return Ok(());
+        }
+        if t.aborted {
+            let delivery_id = p.delivery_id;
+            l.partial = None;
+            self.events.push_back(Event::Aborted { link, delivery_id });
+            return Ok(());
+        }
+        if t.more {
+            p.payload.extend_from_slice(&payload);
+            return Ok(());
+        }
+        let Some(p) = l.partial.take() else {
+            return Ok(());
+        };
+        // A single-frame delivery keeps the payload as the slice of the read buffer it came in.
+        let payload = if p.payload.is_empty() {
+            payload
+        } else {
+            let mut whole = p.payload;
+            whole.extend_from_slice(&payload);
+            whole.freeze()
+        };
+        self.events.push_back(Event::Delivery {
+            link,
+            delivery_id: p.delivery_id,
+            tag: p.tag,
+            settled: p.settled,
+            state: t.state,
+            payload,
+        });
+        Ok(())
+    }
+}
+
+fn opposite(role: Role) -> Role {
+    match role {
+        Role::Sender => Role::Receiver,
+        Role::Receiver => Role::Sender,
+    }
+}
+
+impl Link {
+    fn new(attach: &Attach, state: LinkState, remote_handle: Option<u32>) -> Self {
+        Link {
+            name: attach.name.clone(),
+            role: attach.role,
+            state,
+            remote_handle,
+            delivery_count: attach.initial_delivery_count.unwrap_or(0),
+            link_credit: 0,
+            drain: false,
+            message_size_max: attach.max_message_size.unwrap_or(0),
+            partial: None,
+        }
+    }
+}
+
+/// How many frames `bytes` holds (they were just encoded, so every header is whole).
+fn count_frames(mut bytes: &[u8]) -> u32 {
+    let mut n = 0;
+    while let Some(&[a, b, c, d]) = bytes.get(..4) {
+        let size = u32::from_be_bytes([a, b, c, d]) as usize;
+        bytes = bytes.get(size.max(8)..).unwrap_or_default();
+        n += 1;
+    }
+    n
+}
