@@ -4,6 +4,9 @@
 //!
 //! Run: `cargo bench -p sluice-benches --bench engine`.
 
+// A benchmark, like a test, may stop on a broken setup.
+#![allow(clippy::expect_used)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
