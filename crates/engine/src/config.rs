@@ -51,6 +51,12 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// Time allowed for the peer to answer our `close` before the connection is dropped.
     pub close_timeout: Duration,
+    /// Capabilities offered in `open` (a broker offers `ANONYMOUS-RELAY`, for instance).
+    pub offered_capabilities: Vec<Symbol>,
+    /// Capabilities desired in `open`.
+    pub desired_capabilities: Vec<Symbol>,
+    /// Connection properties sent in `open` (product, version).
+    pub properties: Option<sluice_codec::composite::Fields>,
     /// Incoming and outgoing session window, in transfer frames (part 2 §2.5.6).
     pub session_window: u32,
     /// Highest link handle per session: at most this many links plus one.
@@ -82,6 +88,9 @@ impl Config {
             handshake_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(5),
             output_buffer_max: OUTPUT_BUFFER_MAX_DEFAULT,
+            offered_capabilities: Vec::new(),
+            desired_capabilities: Vec::new(),
+            properties: None,
             session_window: SESSION_WINDOW_DEFAULT,
             link_handle_max: LINK_HANDLE_MAX_DEFAULT,
             message_size_max: MESSAGE_SIZE_MAX_DEFAULT,

@@ -603,6 +603,9 @@ impl Connection {
                 .config
                 .idle_timeout
                 .map(|t| u32::try_from(t.as_millis()).unwrap_or(u32::MAX)),
+            offered_capabilities: self.config.offered_capabilities.clone(),
+            desired_capabilities: self.config.desired_capabilities.clone(),
+            properties: self.config.properties.clone(),
             ..Default::default()
         }
     }

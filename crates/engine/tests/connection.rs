@@ -413,3 +413,26 @@ fn the_negotiated_frame_size_is_the_peers() {
     assert_eq!(local.max_frame_size, sluice_engine::FRAME_SIZE_MAX_DEFAULT);
     assert_eq!(local.idle_time_out, Some(60_000));
 }
+
+#[test]
+fn capabilities_and_properties_travel_in_open_both_ways() {
+    let mut server = Config::server("s");
+    server.offered_capabilities = vec![Symbol::from_static("ANONYMOUS-RELAY")];
+    server.properties = Some(vec![(Symbol::from_static("product"), "sluice".into())]);
+    let mut client = Config::client("c", SaslConfig::None);
+    client.desired_capabilities = vec![Symbol::from_static("ANONYMOUS-RELAY")];
+    let mut pair = Pair::new(client, server);
+    pair.drive();
+    let seen_by_client = opened(&pair.client_events()).cloned().unwrap();
+    assert_eq!(
+        seen_by_client.offered_capabilities,
+        vec![Symbol::from_static("ANONYMOUS-RELAY")]
+    );
+    let product = seen_by_client.properties.unwrap();
+    assert_eq!(product[0].1.as_str(), Some("sluice"));
+    let seen_by_server = opened(&pair.server_events()).cloned().unwrap();
+    assert_eq!(
+        seen_by_server.desired_capabilities,
+        vec![Symbol::from_static("ANONYMOUS-RELAY")]
+    );
+}
