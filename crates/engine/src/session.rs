@@ -75,6 +75,8 @@ pub(crate) struct Session {
     next_incoming_id: u32,
     remote_incoming_window: u32,
     remote_outgoing_window: u32,
+    /// The peer's handle-max: the highest handle we may attach with (part 2 §2.7.2).
+    remote_handle_max: u32,
     next_delivery_id: u32,
     links: HashMap<u32, Link>,
     remote_handles: HashMap<u32, u32>,
@@ -146,6 +148,7 @@ impl Connection {
     ) -> Result<LinkId, ConnectionError> {
         let handle_max = self.config.link_handle_max;
         let s = self.session_mut(session)?;
+        let handle_max = handle_max.min(s.remote_handle_max);
         let handle = (0..=handle_max)
             .find(|h| !s.links.contains_key(h))
             .ok_or_else(|| {
@@ -161,12 +164,24 @@ impl Connection {
     /// Answers a link the peer attached ([`Event::LinkAttached`] with `remote_first`): `reply`
     /// is our attach, with our role, terminus and settlement modes.
     pub fn accept_link(&mut self, link: LinkId, mut reply: Attach, now: Instant) {
+        let limit = self.config.message_size_max;
         let Some(l) = self.link_mut(link) else { return };
         if l.state != LinkState::AttachReceived {
             return;
         }
         l.state = LinkState::Attached;
         l.role = reply.role;
+        if reply.role == Role::Receiver {
+            // Part 2 §2.7.3: advertise the limit we enforce (the lower of the caller's and the
+            // configured one), so that the sender learns it before it is detached for it.
+            let asked = reply.max_message_size.unwrap_or(0);
+            let max = match (asked, limit) {
+                (0, m) | (m, 0) => m,
+                (a, m) => a.min(m),
+            };
+            l.message_size_max = max;
+            reply.max_message_size = (max > 0).then_some(max);
+        }
         reply.handle = link.handle;
         self.write_performative(link.session.0, &reply.into(), now);
     }
@@ -370,6 +385,7 @@ impl Connection {
             next_incoming_id: 0,
             remote_incoming_window: 0,
             remote_outgoing_window: 0,
+            remote_handle_max: u32::MAX,
             next_delivery_id: 0,
             links: HashMap::new(),
             remote_handles: HashMap::new(),
@@ -543,6 +559,7 @@ impl Connection {
             s.next_incoming_id = begin.next_outgoing_id;
             s.remote_incoming_window = begin.incoming_window;
             s.remote_outgoing_window = begin.outgoing_window;
+            s.remote_handle_max = begin.handle_max;
         }
         self.events.push_back(Event::SessionBegun {
             session: SessionId(local),
@@ -753,7 +770,8 @@ impl Connection {
         s.incoming_window -= 1;
         s.next_incoming_id = s.next_incoming_id.wrapping_add(1);
         s.remote_outgoing_window = s.remote_outgoing_window.saturating_sub(1);
-        let refill = s.incoming_window < window / 2;
+        // Rounded up, so that a window of one is refilled too rather than staying shut.
+        let refill = s.incoming_window < window.div_ceil(2);
         if refill {
             s.incoming_window = window;
         }
@@ -778,6 +796,12 @@ impl Connection {
                 conditions::NOT_ALLOWED,
                 "transfer to a sending link".into(),
             ));
+        }
+        if l.state == LinkState::DetachSent {
+            // What the sender had in flight before our detach reached it (the rest of an
+            // oversized delivery, say): counted against the window above, otherwise dropped.
+            l.partial = None;
+            return Ok(());
         }
         if t.resume {
             self.detach(
