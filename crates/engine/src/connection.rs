@@ -331,6 +331,9 @@ impl Connection {
                 break;
             }
         }
+        if self.state == State::Opened {
+            self.refill_windows(now);
+        }
         if self.state == State::Done || self.discard_input {
             self.input.clear();
         }

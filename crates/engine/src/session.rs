@@ -155,6 +155,10 @@ impl Connection {
                 ConnectionError::new(conditions::RESOURCE_LIMIT_EXCEEDED, "no free link handle")
             })?;
         attach.handle = handle;
+        // Part 2 §2.7.3: a sender's attach carries its initial delivery-count.
+        if attach.role == Role::Sender && attach.initial_delivery_count.is_none() {
+            attach.initial_delivery_count = Some(0);
+        }
         s.links
             .insert(handle, Link::new(&attach, LinkState::AttachSent, None));
         self.write_performative(session.0, &attach.into(), now);
@@ -171,6 +175,10 @@ impl Connection {
         }
         l.state = LinkState::Attached;
         l.role = reply.role;
+        if reply.role == Role::Sender {
+            // Part 2 §2.7.3: a sender's attach carries its initial delivery-count.
+            reply.initial_delivery_count = Some(l.delivery_count);
+        }
         if reply.role == Role::Receiver {
             // Part 2 §2.7.3: advertise the limit we enforce (the lower of the caller's and the
             // configured one), so that the sender learns it before it is detached for it.
@@ -317,8 +325,17 @@ impl Connection {
             self.output.truncate(before);
             return Err(SendError::FrameTooSmall);
         }
-        // Each frame is one transfer against the session windows (part 2 §2.5.6).
+        // Each frame is one transfer against the session windows (part 2 §2.5.6): a message
+        // needing more frames than the peer's window has left waits for the next flow.
         let frames = count_frames(self.output.get(before..).unwrap_or_default());
+        let window = self
+            .sessions
+            .get(&link.session.0)
+            .map_or(0, |s| s.remote_incoming_window);
+        if frames > window {
+            self.output.truncate(before);
+            return Err(SendError::WindowFull);
+        }
         self.account_sent(link, frames);
         self.last_sent = now;
         Ok(delivery_id)
@@ -438,6 +455,31 @@ impl Connection {
             next_outgoing_id: s.next_outgoing_id,
             outgoing_window: self.config.session_window,
             ..Default::default()
+        }
+    }
+
+    /// After a read: reopens every session window that has fallen below half, with one flow
+    /// each. Refilling only between reads keeps violations detectable: a transfer in this read
+    /// was sent before the peer could have seen a flow we have not written yet, so one past
+    /// the window we last advertised is the peer's fault (part 2 §2.5.6).
+    pub(crate) fn refill_windows(&mut self, now: Instant) {
+        let window = self.config.session_window;
+        let low: Vec<u16> = self
+            .sessions
+            .iter()
+            // Rounded up, so that a window of one is refilled too rather than staying shut.
+            .filter(|(_, s)| {
+                s.state == SessionState::Mapped && s.incoming_window < window.div_ceil(2)
+            })
+            .map(|(c, _)| *c)
+            .collect();
+        for channel in low {
+            if let Some(s) = self.sessions.get_mut(&channel) {
+                s.incoming_window = window;
+            }
+            if let Some(flow) = self.sessions.get(&channel).map(|s| self.session_flow(s)) {
+                self.write_performative(channel, &flow.into(), now);
+            }
         }
     }
 
@@ -756,7 +798,6 @@ impl Connection {
         payload: Bytes,
         now: Instant,
     ) -> Result<(), SessionError> {
-        let window = self.config.session_window;
         let Some(s) = self.sessions.get_mut(&session.0) else {
             return Ok(());
         };
@@ -770,23 +811,12 @@ impl Connection {
         s.incoming_window -= 1;
         s.next_incoming_id = s.next_incoming_id.wrapping_add(1);
         s.remote_outgoing_window = s.remote_outgoing_window.saturating_sub(1);
-        // Rounded up, so that a window of one is refilled too rather than staying shut.
-        let refill = s.incoming_window < window.div_ceil(2);
-        if refill {
-            s.incoming_window = window;
-        }
         let Some(&handle) = s.remote_handles.get(&t.handle) else {
             return Err(SessionError(
                 conditions::UNATTACHED_HANDLE,
                 format!("transfer on unattached handle {}", t.handle),
             ));
         };
-        if refill {
-            let flow = self.sessions.get(&session.0).map(|s| self.session_flow(s));
-            if let Some(flow) = flow {
-                self.write_performative(session.0, &flow.into(), now);
-            }
-        }
         let link = LinkId { session, handle };
         let Some(l) = self.link_mut(link) else {
             return Ok(());

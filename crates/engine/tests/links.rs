@@ -724,9 +724,8 @@ fn a_burst_past_a_small_window_is_met_by_window_refills() {
     for i in 0..10 {
         inject_transfer(&mut pair, 0, &first_transfer(client.handle, i, false), b"m");
     }
-    // The server widens its window each time half of it is used (after transfers 3, 6 and 9),
-    // before the next transfer is read, so even a sender that ignores the window never overruns
-    // it: a window violation cannot be provoked with a window of one or more.
+    // Each transfer arrives in its own read; after a read that leaves less than half the
+    // window (after transfers 3, 6 and 9) the server widens it with one flow.
     let written = server_wrote(&mut pair);
     let refills: Vec<(Option<u32>, u32, Option<u32>)> = written
         .iter()
@@ -745,6 +744,39 @@ fn a_burst_past_a_small_window_is_met_by_window_refills() {
         events
             .iter()
             .all(|e| matches!(e, Event::Delivery { link, .. } if *link == server))
+    );
+}
+
+#[test]
+fn a_burst_past_the_advertised_window_in_one_read_ends_the_session() {
+    let mut server = Config::server("s");
+    server.session_window = 4;
+    let (mut pair, client, _) = pair_with_sender(server, 100);
+    // Ten transfers in one read: the sender cannot have seen a refill for any of them, so the
+    // fifth is past the window the server advertised.
+    let mut wire = BytesMut::new();
+    for i in 0..10 {
+        encode_transfer(
+            &mut wire,
+            0,
+            &first_transfer(client.handle, i, false),
+            b"m",
+            u32::MAX,
+        )
+        .unwrap();
+    }
+    pair.server.handle_input(&wire, pair.now);
+    let events = pair.server_events();
+    assert_eq!(deliveries(&events).len(), 4);
+    let written = server_wrote(&mut pair);
+    let ended = written.iter().find_map(|p| match p {
+        Performative::End(End { error: Some(e) }) => Some(e.condition.clone()),
+        _ => None,
+    });
+    assert_eq!(ended, Some(conditions::WINDOW_VIOLATION));
+    assert!(
+        pair.server.is_open(),
+        "a session error leaves the connection open"
     );
 }
 
