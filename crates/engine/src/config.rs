@@ -61,6 +61,9 @@ pub struct Config {
     pub session_window: u32,
     /// Highest link handle per session: at most this many links plus one.
     pub link_handle_max: u32,
+    /// Unsettled deliveries per link, each way: a consumer that never settles stops receiving
+    /// (`SendError::TooManyUnsettled`), a producer past it is detached.
+    pub link_unsettled_max: u32,
     /// Largest message we accept on a receiving link, reassembled from its transfers (0: none).
     pub message_size_max: u64,
     /// Bytes of unwritten output after which [`crate::Connection::is_output_full`] tells the IO
@@ -94,6 +97,7 @@ impl Config {
             session_window: SESSION_WINDOW_DEFAULT,
             link_handle_max: LINK_HANDLE_MAX_DEFAULT,
             message_size_max: MESSAGE_SIZE_MAX_DEFAULT,
+            link_unsettled_max: LINK_UNSETTLED_MAX_DEFAULT,
         }
     }
 
@@ -121,3 +125,5 @@ pub const SESSION_WINDOW_DEFAULT: u32 = 2048;
 pub const LINK_HANDLE_MAX_DEFAULT: u32 = 4095;
 /// Default largest incoming message: 100 MiB.
 pub const MESSAGE_SIZE_MAX_DEFAULT: u64 = 100 * 1024 * 1024;
+/// Default unsettled deliveries per link: 10,000.
+pub const LINK_UNSETTLED_MAX_DEFAULT: u32 = 10_000;

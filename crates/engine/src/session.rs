@@ -5,7 +5,7 @@
 //! handle ([`LinkId`]). The peer's channel and handle numbers are mapped to ours on arrival, so
 //! the caller never sees them.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -45,6 +45,10 @@ pub enum SendError {
     /// The session's outgoing window is closed: the peer takes no more transfers for now.
     #[error("the session window is full")]
     WindowFull,
+    /// The peer has left `Config::link_unsettled_max` of this link's deliveries unsettled: a
+    /// consumer that never acknowledges must not make us hold unbounded state.
+    #[error("too many unsettled deliveries on the link")]
+    TooManyUnsettled,
     /// The peer's max-frame-size cannot hold even the transfer performative.
     #[error("the peer's frame size cannot hold a transfer")]
     FrameTooSmall,
@@ -80,6 +84,10 @@ pub(crate) struct Session {
     next_delivery_id: u32,
     links: HashMap<u32, Link>,
     remote_handles: HashMap<u32, u32>,
+    /// Deliveries we sent and the peer has not settled, by delivery id: the link's handle.
+    unsettled_out: BTreeMap<u32, u32>,
+    /// Deliveries we received and have not settled, by delivery id: the link's handle.
+    unsettled_in: BTreeMap<u32, u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +111,11 @@ struct Link {
     /// The peer's max-message-size when we send; ours when we receive (0: no limit).
     message_size_max: u64,
     partial: Option<Partial>,
+    /// Deliveries on this link not yet settled (by the peer when we send, by us when we
+    /// receive), bounded by `Config::link_unsettled_max`.
+    unsettled: u32,
+    /// Sender: messages it says it has ready; receiver: what the sender last said.
+    available: u32,
 }
 
 /// A delivery whose transfers have `more` set: its payload so far.
@@ -251,6 +264,26 @@ impl Connection {
         self.write_performative(link.session.0, &flow.into(), now);
     }
 
+    /// Sender: tells the receiver how many messages are ready to send (the `available` of
+    /// part 2 §2.6.7), in a flow.
+    pub fn set_available(&mut self, link: LinkId, available: u32, now: Instant) {
+        let Some(l) = self.link_mut(link) else { return };
+        if l.role != Role::Sender {
+            return;
+        }
+        l.available = available;
+        let flow = self.link_flow(link, false);
+        self.write_performative(link.session.0, &flow.into(), now);
+    }
+
+    /// Receiver: the number of messages the sender last said it has ready.
+    pub fn available(&self, link: LinkId) -> u32 {
+        self.sessions
+            .get(&link.session.0)
+            .and_then(|s| s.links.get(&link.handle))
+            .map_or(0, |l| l.available)
+    }
+
     /// Sender: the link credit the receiver has granted.
     pub fn credit(&self, link: LinkId) -> u32 {
         self.sessions
@@ -283,6 +316,7 @@ impl Connection {
         now: Instant,
     ) -> Result<u32, SendError> {
         let frame_max = self.send_frame_max;
+        let unsettled_max = self.config.link_unsettled_max;
         let s = self
             .sessions
             .get_mut(&link.session.0)
@@ -293,6 +327,9 @@ impl Connection {
         }
         if l.link_credit == 0 {
             return Err(SendError::NoCredit);
+        }
+        if !settled && l.unsettled >= unsettled_max {
+            return Err(SendError::TooManyUnsettled);
         }
         if l.message_size_max > 0 && payload.len() as u64 > l.message_size_max {
             return Err(SendError::TooLarge {
@@ -337,6 +374,12 @@ impl Connection {
             return Err(SendError::WindowFull);
         }
         self.account_sent(link, frames);
+        if !settled && let Some(s) = self.sessions.get_mut(&link.session.0) {
+            s.unsettled_out.insert(delivery_id, link.handle);
+            if let Some(l) = s.links.get_mut(&link.handle) {
+                l.unsettled += 1;
+            }
+        }
         self.last_sent = now;
         Ok(delivery_id)
     }
@@ -368,6 +411,13 @@ impl Connection {
     ) {
         if !self.sessions.contains_key(&session.0) {
             return;
+        }
+        if settled && let Some(s) = self.sessions.get_mut(&session.0) {
+            let map = match role {
+                Role::Receiver => &mut s.unsettled_in,
+                Role::Sender => &mut s.unsettled_out,
+            };
+            settle_range(map, &mut s.links, first, last);
         }
         let last = (last != first).then_some(last);
         let d = Disposition {
@@ -406,6 +456,8 @@ impl Connection {
             next_delivery_id: 0,
             links: HashMap::new(),
             remote_handles: HashMap::new(),
+            unsettled_out: BTreeMap::new(),
+            unsettled_in: BTreeMap::new(),
         }
     }
 
@@ -444,6 +496,9 @@ impl Connection {
             flow.link_credit = Some(l.link_credit);
             flow.drain = l.drain;
             flow.echo = echo;
+            if l.role == Role::Sender {
+                flow.available = Some(l.available);
+            }
         }
         flow
     }
@@ -529,6 +584,16 @@ impl Connection {
             Performative::Flow(flow) => self.on_flow(session, flow, now),
             Performative::Transfer(transfer) => self.on_transfer(session, transfer, payload, now),
             Performative::Disposition(d) => {
+                if d.settled
+                    && let Some(s) = self.sessions.get_mut(&local)
+                {
+                    // The peer as receiver settles what we sent, and as sender what we received.
+                    let map = match d.role {
+                        Role::Receiver => &mut s.unsettled_out,
+                        Role::Sender => &mut s.unsettled_in,
+                    };
+                    settle_range(map, &mut s.links, d.first, d.last.unwrap_or(d.first));
+                }
                 self.events.push_back(Event::Disposition {
                     session,
                     role: d.role,
@@ -700,6 +765,8 @@ impl Connection {
             .get(&handle)
             .is_some_and(|l| l.state == LinkState::DetachSent);
         s.links.remove(&handle);
+        s.unsettled_in.retain(|_, h| *h != handle);
+        s.unsettled_out.retain(|_, h| *h != handle);
         if !ours_sent {
             self.write_performative(
                 session.0,
@@ -771,6 +838,9 @@ impl Connection {
                 });
             }
             Role::Receiver => {
+                if let Some(available) = flow.available {
+                    l.available = available;
+                }
                 if let Some(count) = flow.delivery_count {
                     // The sender advanced its count (a drain): the credit it consumed is gone.
                     let consumed = count.wrapping_sub(l.delivery_count);
@@ -913,6 +983,31 @@ impl Connection {
             whole.extend_from_slice(&payload);
             whole.freeze()
         };
+        if !p.settled {
+            let unsettled_max = self.config.link_unsettled_max;
+            if let Some(s) = self.sessions.get_mut(&session.0) {
+                let over = s
+                    .links
+                    .get(&handle)
+                    .is_some_and(|l| l.unsettled >= unsettled_max);
+                if over {
+                    self.detach(
+                        link,
+                        true,
+                        Some(Error::new(
+                            conditions::RESOURCE_LIMIT_EXCEEDED,
+                            format!("more than {unsettled_max} unsettled deliveries on the link"),
+                        )),
+                        now,
+                    );
+                    return Ok(());
+                }
+                s.unsettled_in.insert(p.delivery_id, handle);
+                if let Some(l) = s.links.get_mut(&handle) {
+                    l.unsettled += 1;
+                }
+            }
+        }
         self.events.push_back(Event::Delivery {
             link,
             delivery_id: p.delivery_id,
@@ -944,6 +1039,34 @@ impl Link {
             drain: false,
             message_size_max: attach.max_message_size.unwrap_or(0),
             partial: None,
+            unsettled: 0,
+            available: 0,
+        }
+    }
+}
+
+/// Settles the deliveries `first..=last` of `map`, counting them off their links. Visits only
+/// the deliveries that are unsettled, so a peer's range of four billion ids costs nothing.
+fn settle_range(
+    map: &mut BTreeMap<u32, u32>,
+    links: &mut HashMap<u32, Link>,
+    first: u32,
+    last: u32,
+) {
+    // Delivery ids are serial numbers: a range may wrap past u32::MAX.
+    let ids: Vec<u32> = if first <= last {
+        map.range(first..=last).map(|(id, _)| *id).collect()
+    } else {
+        map.range(first..)
+            .chain(map.range(..=last))
+            .map(|(id, _)| *id)
+            .collect()
+    };
+    for id in ids {
+        if let Some(handle) = map.remove(&id)
+            && let Some(l) = links.get_mut(&handle)
+        {
+            l.unsettled = l.unsettled.saturating_sub(1);
         }
     }
 }

@@ -1279,3 +1279,131 @@ fn attach_stays_within_the_peers_handle_max() {
     assert_eq!(pair.server_events().len(), 3);
     assert!(pair.server.is_open());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Unsettled limits and `available`
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_consumer_that_never_settles_stops_receiving_at_the_unsettled_limit() {
+    let mut client = client_config();
+    client.link_unsettled_max = 3;
+    let mut pair = open_pair(client, Config::server("s"));
+    let (session, server_session) = begin(&mut pair);
+    let (link, _) = attach_sender(&mut pair, session, "q", 10, |_| {});
+    for i in 0..3 {
+        assert_eq!(
+            pair.client
+                .send(link, DeliveryTag::from_u64(i), b"m", false, pair.now),
+            Ok(i as u32)
+        );
+    }
+    let refused = pair
+        .client
+        .send(link, DeliveryTag::from_u64(3), b"m", false, pair.now);
+    assert_eq!(refused, Err(SendError::TooManyUnsettled));
+    // Pre-settled deliveries are not held, so they still go.
+    assert_eq!(
+        pair.client
+            .send(link, DeliveryTag::from_u64(4), b"m", true, pair.now),
+        Ok(3)
+    );
+    pair.drive();
+    pair.server_events();
+    // The receiver settles the first two with a range: two more may go.
+    pair.server.disposition(
+        server_session,
+        Role::Receiver,
+        0,
+        1,
+        true,
+        Some(Accepted {}.into()),
+        pair.now,
+    );
+    pair.drive();
+    pair.client_events();
+    assert_eq!(
+        pair.client
+            .send(link, DeliveryTag::from_u64(5), b"m", false, pair.now),
+        Ok(4)
+    );
+    assert_eq!(
+        pair.client
+            .send(link, DeliveryTag::from_u64(6), b"m", false, pair.now),
+        Ok(5)
+    );
+    assert_eq!(
+        pair.client
+            .send(link, DeliveryTag::from_u64(7), b"m", false, pair.now),
+        Err(SendError::TooManyUnsettled)
+    );
+    // A range covering every id settles what is unsettled without visiting four billion ids.
+    pair.server.disposition(
+        server_session,
+        Role::Receiver,
+        0,
+        u32::MAX,
+        true,
+        None,
+        pair.now,
+    );
+    pair.drive();
+    assert_eq!(
+        pair.client
+            .send(link, DeliveryTag::from_u64(8), b"m", false, pair.now),
+        Ok(6)
+    );
+}
+
+#[test]
+fn a_producer_past_the_receivers_unsettled_limit_is_detached() {
+    let mut server = Config::server("s");
+    server.link_unsettled_max = 2;
+    let (mut pair, client, server) = pair_with_sender(server, 10);
+    for i in 0..3 {
+        pair.client
+            .send(client, DeliveryTag::from_u64(i), b"m", false, pair.now)
+            .unwrap();
+    }
+    pair.drive();
+    let events = pair.server_events();
+    assert_eq!(deliveries(&events).len(), 2);
+    let detached = pair.client_events().into_iter().find_map(|e| match e {
+        Event::LinkDetached {
+            link,
+            error: Some(error),
+            ..
+        } if link == client => Some(error.condition),
+        _ => None,
+    });
+    assert_eq!(detached, Some(conditions::RESOURCE_LIMIT_EXCEEDED));
+    let _ = server;
+}
+
+#[test]
+fn a_sender_tells_the_receiver_what_it_has_available() {
+    let (mut pair, client, server) = pair_with_sender(Config::server("s"), 5);
+    pair.client.set_available(client, 7, pair.now);
+    pair.drive();
+    assert_eq!(pair.server.available(server), 7);
+}
+
+#[test]
+fn a_resumed_delivery_is_refused_by_detaching_the_link() {
+    let (mut pair, client, server) = pair_with_sender(Config::server("s"), 5);
+    let mut resumed = first_transfer(client.handle, 0, false);
+    resumed.resume = true;
+    inject_transfer(&mut pair, 0, &resumed, b"m");
+    let written = server_wrote(&mut pair);
+    let Some(Performative::Detach(Detach {
+        error: Some(error),
+        closed: true,
+        ..
+    })) = written.first()
+    else {
+        panic!("{written:?}")
+    };
+    assert_eq!(error.condition, conditions::NOT_IMPLEMENTED);
+    assert!(deliveries(&pair.server_events()).is_empty());
+    let _ = server;
+}
