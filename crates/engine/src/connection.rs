@@ -15,7 +15,7 @@
 //! next deadline from [`Connection::poll_timeout`]. Nothing here reads a clock or touches a
 //! socket, so a pair of connections runs in memory on a virtual clock.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -34,6 +34,7 @@ use crate::config::{Config, SaslConfig};
 use crate::error::ConnectionError;
 use crate::event::Event;
 use crate::session::Session;
+use crate::slots::Slots;
 
 /// Which end of the connection this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +75,9 @@ pub struct Connection {
     /// The peer's channel-max.
     pub(crate) remote_channel_max: u16,
     /// Sessions by local channel.
-    pub(crate) sessions: HashMap<u16, Session>,
+    pub(crate) sessions: Slots<u16, Session>,
+    /// The peer's channel numbers mapped to ours.
+    pub(crate) remote_channels: Slots<u16, u16>,
     remote_idle_timeout: Option<Duration>,
     last_received: Instant,
     pub(crate) last_sent: Instant,
@@ -129,7 +132,8 @@ impl Connection {
             events: VecDeque::new(),
             send_frame_max: MIN_MAX_FRAME_SIZE,
             remote_channel_max: 0,
-            sessions: HashMap::new(),
+            sessions: Slots::new(),
+            remote_channels: Slots::new(),
             remote_idle_timeout: None,
             last_received: now,
             last_sent: now,

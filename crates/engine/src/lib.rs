@@ -19,6 +19,7 @@ mod connection;
 mod error;
 mod event;
 mod session;
+mod slots;
 pub mod testing;
 
 pub use config::{

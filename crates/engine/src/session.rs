@@ -5,7 +5,7 @@
 //! handle ([`LinkId`]). The peer's channel and handle numbers are mapped to ours on arrival, so
 //! the caller never sees them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -19,6 +19,7 @@ use sluice_codec::types::{Str, Symbol};
 use crate::connection::Connection;
 use crate::error::ConnectionError;
 use crate::event::Event;
+use crate::slots::Slots;
 
 /// A session, by its local channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -82,8 +83,8 @@ pub(crate) struct Session {
     /// The peer's handle-max: the highest handle we may attach with (part 2 §2.7.2).
     remote_handle_max: u32,
     next_delivery_id: u32,
-    links: HashMap<u32, Link>,
-    remote_handles: HashMap<u32, u32>,
+    links: Slots<u32, Link>,
+    remote_handles: Slots<u32, u32>,
     /// Deliveries we sent and the peer has not settled, by delivery id: the link's handle.
     unsettled_out: BTreeMap<u32, u32>,
     /// Deliveries we received and have not settled, by delivery id: the link's handle.
@@ -162,11 +163,9 @@ impl Connection {
         let handle_max = self.config.link_handle_max;
         let s = self.session_mut(session)?;
         let handle_max = handle_max.min(s.remote_handle_max);
-        let handle = (0..=handle_max)
-            .find(|h| !s.links.contains_key(h))
-            .ok_or_else(|| {
-                ConnectionError::new(conditions::RESOURCE_LIMIT_EXCEEDED, "no free link handle")
-            })?;
+        let handle = s.links.first_free(handle_max).ok_or_else(|| {
+            ConnectionError::new(conditions::RESOURCE_LIMIT_EXCEEDED, "no free link handle")
+        })?;
         attach.handle = handle;
         // Part 2 §2.7.3: a sender's attach carries its initial delivery-count.
         if attach.role == Role::Sender && attach.initial_delivery_count.is_none() {
@@ -432,8 +431,8 @@ impl Connection {
     }
 
     fn free_channel(&self) -> Result<u16, ConnectionError> {
-        (0..=self.channel_max_agreed())
-            .find(|c| !self.sessions.contains_key(c))
+        self.sessions
+            .first_free(self.channel_max_agreed())
             .ok_or_else(|| {
                 ConnectionError::new(conditions::RESOURCE_LIMIT_EXCEEDED, "no free channel")
             })
@@ -454,8 +453,8 @@ impl Connection {
             remote_outgoing_window: 0,
             remote_handle_max: u32::MAX,
             next_delivery_id: 0,
-            links: HashMap::new(),
-            remote_handles: HashMap::new(),
+            links: Slots::new(),
+            remote_handles: Slots::new(),
             unsettled_out: BTreeMap::new(),
             unsettled_in: BTreeMap::new(),
         }
@@ -526,7 +525,7 @@ impl Connection {
             .filter(|(_, s)| {
                 s.state == SessionState::Mapped && s.incoming_window < window.div_ceil(2)
             })
-            .map(|(c, _)| *c)
+            .map(|(c, _)| c)
             .collect();
         for channel in low {
             if let Some(s) = self.sessions.get_mut(&channel) {
@@ -565,7 +564,11 @@ impl Connection {
             if !ended_by_us {
                 self.write_performative(local, &End::default().into(), now);
             }
-            self.sessions.remove(&local);
+            if let Some(ended) = self.sessions.remove(&local)
+                && let Some(remote) = ended.remote_channel
+            {
+                self.remote_channels.remove(&remote);
+            }
             self.events.push_back(Event::SessionEnded {
                 session,
                 error: end.error,
@@ -620,10 +623,7 @@ impl Connection {
     }
 
     fn local_channel(&self, remote: u16) -> Option<u16> {
-        self.sessions
-            .iter()
-            .find(|(_, s)| s.remote_channel == Some(remote))
-            .map(|(c, _)| *c)
+        self.remote_channels.get(&remote).copied()
     }
 
     fn on_begin(
@@ -661,6 +661,7 @@ impl Connection {
                 local
             }
         };
+        self.remote_channels.insert(channel, local);
         if let Some(s) = self.sessions.get_mut(&local) {
             s.state = SessionState::Mapped;
             s.next_incoming_id = begin.next_outgoing_id;
@@ -704,18 +705,16 @@ impl Connection {
             .links
             .iter()
             .find(|(_, l)| l.state == LinkState::AttachSent && l.name == attach.name)
-            .map(|(h, _)| *h);
+            .map(|(h, _)| h);
         let (handle, remote_first) = match ours {
             Some(h) => (h, false),
             None => {
-                let h = (0..=handle_max)
-                    .find(|h| !s.links.contains_key(h))
-                    .ok_or_else(|| {
-                        SessionError(
-                            conditions::RESOURCE_LIMIT_EXCEEDED,
-                            "no free link handle".into(),
-                        )
-                    })?;
+                let h = s.links.first_free(handle_max).ok_or_else(|| {
+                    SessionError(
+                        conditions::RESOURCE_LIMIT_EXCEEDED,
+                        "no free link handle".into(),
+                    )
+                })?;
                 (h, true)
             }
         };
@@ -1047,12 +1046,7 @@ impl Link {
 
 /// Settles the deliveries `first..=last` of `map`, counting them off their links. Visits only
 /// the deliveries that are unsettled, so a peer's range of four billion ids costs nothing.
-fn settle_range(
-    map: &mut BTreeMap<u32, u32>,
-    links: &mut HashMap<u32, Link>,
-    first: u32,
-    last: u32,
-) {
+fn settle_range(map: &mut BTreeMap<u32, u32>, links: &mut Slots<u32, Link>, first: u32, last: u32) {
     // Delivery ids are serial numbers: a range may wrap past u32::MAX.
     let ids: Vec<u32> = if first <= last {
         map.range(first..=last).map(|(id, _)| *id).collect()
