@@ -64,6 +64,9 @@ pub struct Config {
     /// Unsettled deliveries per link, each way: a consumer that never settles stops receiving
     /// (`SendError::TooManyUnsettled`), a producer past it is detached.
     pub link_unsettled_max: u32,
+    /// Accept links whose sender asks us to settle second (exactly once); the caller must then
+    /// settle only after the sender has.
+    pub receiver_settle_second: bool,
     /// Largest message we accept on a receiving link, reassembled from its transfers (0: none).
     pub message_size_max: u64,
     /// Bytes of unwritten output after which [`crate::Connection::is_output_full`] tells the IO
@@ -98,6 +101,7 @@ impl Config {
             link_handle_max: LINK_HANDLE_MAX_DEFAULT,
             message_size_max: MESSAGE_SIZE_MAX_DEFAULT,
             link_unsettled_max: LINK_UNSETTLED_MAX_DEFAULT,
+            receiver_settle_second: false,
         }
     }
 

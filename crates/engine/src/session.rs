@@ -12,7 +12,7 @@ use bytes::{Bytes, BytesMut};
 use sluice_codec::frame::encode_transfer;
 use sluice_codec::transport::{
     Attach, Begin, DeliveryState, DeliveryTag, Detach, Disposition, End, Error, Flow, Performative,
-    Role, Transfer, conditions,
+    ReceiverSettleMode, Role, Transfer, conditions,
 };
 use sluice_codec::types::{Str, Symbol};
 
@@ -112,6 +112,8 @@ struct Link {
     /// The peer's max-message-size when we send; ours when we receive (0: no limit).
     message_size_max: u64,
     partial: Option<Partial>,
+    /// The settlement mode the peer asked for in its attach.
+    requested_rcv_settle_mode: ReceiverSettleMode,
     /// Deliveries on this link not yet settled (by the peer when we send, by us when we
     /// receive), bounded by `Config::link_unsettled_max`.
     unsettled: u32,
@@ -179,10 +181,26 @@ impl Connection {
 
     /// Answers a link the peer attached ([`Event::LinkAttached`] with `remote_first`): `reply`
     /// is our attach, with our role, terminus and settlement modes.
+    ///
+    /// A peer sender asking us to settle second (exactly once, part 3 §3.4) is refused with
+    /// `amqp:not-implemented` unless `Config::receiver_settle_second` is set: silently
+    /// answering `first` would leave a sender that needs exactly-once believing it has it.
     pub fn accept_link(&mut self, link: LinkId, mut reply: Attach, now: Instant) {
         let limit = self.config.message_size_max;
+        let second_allowed = self.config.receiver_settle_second;
         let Some(l) = self.link_mut(link) else { return };
         if l.state != LinkState::AttachReceived {
+            return;
+        }
+        if reply.role == Role::Receiver
+            && l.requested_rcv_settle_mode == ReceiverSettleMode::Second
+            && !second_allowed
+        {
+            let error = Error::new(
+                conditions::NOT_IMPLEMENTED,
+                "receiver-settle-mode second is not supported",
+            );
+            self.refuse_link(link, error, now);
             return;
         }
         l.state = LinkState::Attached;
@@ -1038,6 +1056,7 @@ impl Link {
             drain: false,
             message_size_max: attach.max_message_size.unwrap_or(0),
             partial: None,
+            requested_rcv_settle_mode: attach.rcv_settle_mode,
             unsettled: 0,
             available: 0,
         }

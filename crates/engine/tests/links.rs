@@ -1407,3 +1407,39 @@ fn a_resumed_delivery_is_refused_by_detaching_the_link() {
     assert!(deliveries(&pair.server_events()).is_empty());
     let _ = server;
 }
+
+#[test]
+fn a_sender_asking_for_receiver_settle_second_is_refused_unless_configured() {
+    for supported in [false, true] {
+        let mut server = Config::server("s");
+        server.receiver_settle_second = supported;
+        let mut pair = open_pair(client_config(), server);
+        let (session, _) = begin(&mut pair);
+        let mut attach = sender_attach("exactly-once");
+        attach.rcv_settle_mode = sluice_codec::transport::ReceiverSettleMode::Second;
+        let link = pair.client.attach(session, attach, pair.now).unwrap();
+        pair.drive();
+        for event in pair.server_events() {
+            if let Event::LinkAttached {
+                link,
+                attach,
+                remote_first: true,
+            } = event
+            {
+                accept_mirrored(&mut pair.server, link, &attach, pair.now);
+            }
+        }
+        pair.drive();
+        let detached = pair.client_events().into_iter().find_map(|e| match e {
+            Event::LinkDetached { link: l, error, .. } if l == link => {
+                Some(error.map(|e| e.condition))
+            }
+            _ => None,
+        });
+        if supported {
+            assert_eq!(detached, None);
+        } else {
+            assert_eq!(detached, Some(Some(conditions::NOT_IMPLEMENTED)));
+        }
+    }
+}
