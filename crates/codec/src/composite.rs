@@ -1,7 +1,7 @@
 //! Described composite types (part 1 §1.4): typed fields read straight from the wire.
 //!
 //! Performatives, terminii, delivery states and message sections are described lists. The
-//! [`composite!`] macro declares one from its field list; each field names its type and whether
+//! [`crate::composite!`] macro declares one from its field list; each field names its type and whether
 //! it is `required`, `optional`, or has a `default(value)`. Decoding reads each field with its
 //! [`FieldValue`] impl directly from the buffer (no intermediate [`Value`] tree), and encoding
 //! trims trailing null fields and writes fields at their default as null, which is the most
@@ -564,7 +564,7 @@ pub fn validate_required<T: FieldValue>(d: &mut Decoder<'_>, field: &'static str
         .map(drop)
 }
 
-/// A composite type declared with [`composite!`].
+/// A composite type declared with [`crate::composite!`].
 pub trait Composite: Sized {
     /// The numeric descriptor.
     const CODE: u64;

@@ -1,9 +1,11 @@
 //! Sans-IO AMQP 1.0 protocol engine for Sluice.
 //!
-//! Owns: the protocol state of one connection (protocol headers, the SASL exchange, open and
-//! close, heartbeats and timeouts), with the session and link layers building on it. Bytes and
-//! the current time go in; bytes to write, events and the next deadline come out, in the style
-//! of quinn-proto and rustls.
+//! Owns: the protocol state of one connection: protocol headers, the SASL exchange, open and
+//! close, heartbeats and timeouts ([`Connection`]); sessions with their channels and transfer
+//! windows; links with handles, credit, drain, deliveries joined from transfers, and
+//! dispositions. Bytes and the current time go in; bytes to write, [`Event`]s and the next
+//! deadline come out, in the style of quinn-proto and rustls. What a delivery means (queues,
+//! routing, authorization) is the caller's.
 //!
 //! Must not depend on: tokio, sockets, a clock or any Sluice crate but `sluice-codec`. The same
 //! engine runs in the broker (server side), in `sluice bench` (client side) and in memory in
