@@ -49,7 +49,8 @@ pub enum Event {
         /// The peer's begin.
         remote: Box<Begin>,
     },
-    /// A session ended (we have answered the peer's end, or it answered ours).
+    /// A session ended (we have answered the peer's end, or it answered ours). Its links end
+    /// with it: no `LinkDetached` follows for them.
     SessionEnded {
         /// The session.
         session: SessionId,
@@ -128,7 +129,7 @@ pub enum Event {
         /// The new state.
         state: Option<DeliveryState>,
     },
-    /// The peer closed the connection (we have answered).
+    /// The peer closed the connection (we have answered). Every session and link ends with it.
     RemoteClose {
         /// The error it closed with, if any.
         error: Option<Error>,
