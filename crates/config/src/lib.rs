@@ -1,0 +1,44 @@
+//! The EnMasse resource model for Sluice: parse, validate and resolve the manifests an
+//! operations team keeps in git, and explain every problem with a [`Diagnostic`].
+//!
+//! Owns: the serde types of `AddressSpace`, `Address`, `MessagingUser`, `AddressSpacePlan`,
+//! `AddressPlan`, `AuthenticationService` and the infra configs ([`resources`]); reading
+//! multi-document YAML with the line of every field; the validation rules of the EnMasse API
+//! (names, address types per space type, plans, subscriptions, dead-letter targets, duplicates,
+//! quota); and the resolved model per address space ([`Config`]) that the broker serves.
+//!
+//! Sans-IO: [`check`] takes file names and contents. Only [`load_paths`], a convenience for the
+//! binary, reads files and directories.
+//!
+//! Must not depend on: tokio, sockets, a clock or any other Sluice crate.
+
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+
+mod diagnostic;
+mod fs;
+mod load;
+mod model;
+pub mod resources;
+mod validate;
+mod yaml;
+
+pub use diagnostic::{Diagnostic, Severity};
+pub use fs::{ConfigError, load_paths, read_paths};
+pub use load::{Located, Manifests, Origin, Source, parse_sources};
+pub use model::{Checked, Config, PendingAddress, ResolvedAddress, ResolvedAddressSpace};
+pub use validate::resolve;
+
+/// Parses, validates and resolves `sources`: every diagnostic at once, and the model of the
+/// address spaces that are valid.
+pub fn check(sources: &[Source]) -> Checked {
+    let mut diagnostics = Vec::new();
+    let manifests = parse_sources(sources, &mut diagnostics);
+    let config = resolve(&manifests, &mut diagnostics);
+    Checked {
+        config,
+        diagnostics,
+    }
+}

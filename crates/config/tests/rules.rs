@@ -1,0 +1,410 @@
+//! One test per validation rule, on small manifests written here.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use sluice_config::{Checked, Severity, Source, check};
+
+/// Plans and an auth service every test can use: a standard space plan allowing small queue,
+/// topic, subscription, anycast and deadletter plans with a tight quota.
+const PLANS: &str = r#"
+apiVersion: admin.enmasse.io/v1beta2
+kind: AddressSpacePlan
+metadata: {name: small}
+spec:
+  addressSpaceType: standard
+  resourceLimits: {router: 1.0, broker: 0.25, aggregate: 2.0}
+  addressPlans: [queue, topic, subscription, anycast, deadletter]
+---
+apiVersion: admin.enmasse.io/v1beta2
+kind: AddressSpacePlan
+metadata: {name: broker}
+spec:
+  addressSpaceType: brokered
+  addressPlans: [queue]
+---
+apiVersion: admin.enmasse.io/v1beta2
+kind: AddressPlan
+metadata: {name: queue}
+spec: {addressType: queue, resources: {router: 0.01, broker: 0.1}}
+---
+apiVersion: admin.enmasse.io/v1beta2
+kind: AddressPlan
+metadata: {name: topic}
+spec: {addressType: topic, resources: {broker: 0.1}}
+---
+apiVersion: admin.enmasse.io/v1beta1
+kind: AddressPlan
+metadata: {name: subscription}
+spec: {addressType: subscription}
+---
+apiVersion: admin.enmasse.io/v1beta2
+kind: AddressPlan
+metadata: {name: anycast}
+spec: {addressType: anycast, resources: {router: 0.01}}
+---
+apiVersion: admin.enmasse.io/v1beta2
+kind: AddressPlan
+metadata: {name: deadletter}
+spec: {addressType: deadletter}
+---
+apiVersion: admin.enmasse.io/v1beta2
+kind: AddressPlan
+metadata: {name: multicast}
+spec: {addressType: multicast}
+---
+apiVersion: admin.enmasse.io/v1beta1
+kind: AuthenticationService
+metadata: {name: none}
+spec: {type: none}
+---
+apiVersion: enmasse.io/v1beta1
+kind: AddressSpace
+metadata: {name: s}
+spec: {type: standard, plan: small, authenticationService: {name: none}}
+"#;
+
+fn run(manifest: &str) -> Checked {
+    check(&[
+        Source::new("plans.yaml", PLANS),
+        Source::new("test.yaml", manifest),
+    ])
+}
+
+fn address(name: &str, spec: &str) -> String {
+    format!(
+        "---\napiVersion: enmasse.io/v1beta1\nkind: Address\nmetadata:\n  name: {name}\nspec:\n{spec}"
+    )
+}
+
+/// Asserts that the only error is `expected` (its Display), and returns the check.
+fn only_error(manifest: &str, expected: &str) -> Checked {
+    let checked = run(manifest);
+    let errors: Vec<String> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        vec![expected.to_owned()],
+        "{:#?}",
+        checked.diagnostics
+    );
+    assert!(!checked.is_valid());
+    checked
+}
+
+#[test]
+fn a_valid_manifest_resolves() {
+    let manifest = address("s.q", "  address: q\n  type: queue\n  plan: queue\n");
+    let checked = run(&manifest);
+    assert!(checked.is_valid(), "{:#?}", checked.diagnostics);
+    let space = checked.config.address_space("s").unwrap();
+    assert_eq!(space.addresses.len(), 1);
+    assert_eq!(space.addresses[0].plan.metadata.name, "queue");
+}
+
+#[test]
+fn address_name_must_be_prefixed_by_its_space() {
+    only_error(
+        &address("q", "  address: q\n  type: queue\n  plan: queue\n"),
+        "test.yaml: document 1 (line 5): metadata.name: \"q\" must be \"<addressspace>.<name>\", each part lower-case letters, digits and '-'",
+    );
+}
+
+#[test]
+fn address_space_of_an_address_must_exist() {
+    only_error(
+        &address("other.q", "  address: q\n  type: queue\n  plan: queue\n"),
+        "test.yaml: document 1 (line 5): metadata.name: no AddressSpace named \"other\"",
+    );
+}
+
+#[test]
+fn address_must_not_contain_whitespace() {
+    only_error(
+        &address(
+            "s.q",
+            "  address: \"my queue\"\n  type: queue\n  plan: queue\n",
+        ),
+        "test.yaml: document 1 (line 7): spec.address: address \"my queue\" must be non-empty and contain no whitespace",
+    );
+}
+
+#[test]
+fn address_type_must_be_allowed_in_the_space_type() {
+    let manifest = "apiVersion: enmasse.io/v1beta1\nkind: AddressSpace\nmetadata: {name: b}\nspec: {type: brokered, plan: broker}\n"
+        .to_owned()
+        + &address("b.a", "  address: a\n  type: anycast\n  plan: anycast\n");
+    let checked = run(&manifest);
+    let errors: Vec<String> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors[0],
+        "test.yaml: document 2 (line 12): spec.type: address type anycast is not allowed in a brokered address space (allowed: queue, topic, deadletter)"
+    );
+}
+
+#[test]
+fn unknown_address_type_is_refused_with_its_path() {
+    let checked = run(&address(
+        "s.q",
+        "  address: q\n  type: fifo\n  plan: queue\n",
+    ));
+    let error = checked.diagnostics.iter().find(|d| d.is_error()).unwrap();
+    assert_eq!(
+        (error.path.as_str(), error.line, error.document),
+        ("spec.type", Some(8), Some(1))
+    );
+    assert!(error.message.contains("unknown variant `fifo`"), "{error}");
+}
+
+#[test]
+fn plan_must_exist() {
+    only_error(
+        &address(
+            "s.q",
+            "  address: q\n  type: queue\n  plan: standard-xl-queue\n",
+        ),
+        "test.yaml: document 1 (line 9): spec.plan: no AddressPlan named \"standard-xl-queue\"",
+    );
+}
+
+#[test]
+fn plan_must_be_for_the_address_type() {
+    only_error(
+        &address("s.q", "  address: q\n  type: queue\n  plan: topic\n"),
+        "test.yaml: document 1 (line 9): spec.plan: AddressPlan \"topic\" is for addresses of type topic, not queue",
+    );
+}
+
+#[test]
+fn plan_must_be_allowed_by_the_space_plan() {
+    only_error(
+        &address(
+            "s.m",
+            "  address: m\n  type: multicast\n  plan: multicast\n",
+        ),
+        "test.yaml: document 1 (line 9): spec.plan: AddressPlan \"multicast\" is not allowed by AddressSpacePlan \"small\" of address space \"s\"",
+    );
+}
+
+#[test]
+fn space_plan_must_exist_and_match_the_space_type() {
+    only_error(
+        "apiVersion: enmasse.io/v1beta1\nkind: AddressSpace\nmetadata: {name: t}\nspec: {type: standard, plan: broker}\n",
+        "test.yaml: document 1 (line 4): spec.plan: AddressSpacePlan \"broker\" is for brokered address spaces, not standard",
+    );
+    only_error(
+        "apiVersion: enmasse.io/v1beta1\nkind: AddressSpace\nmetadata: {name: t}\nspec:\n  type: standard\n  plan: huge\n",
+        "test.yaml: document 1 (line 6): spec.plan: no AddressSpacePlan named \"huge\"",
+    );
+}
+
+#[test]
+fn authentication_service_must_exist() {
+    only_error(
+        "apiVersion: enmasse.io/v1beta1\nkind: AddressSpace\nmetadata: {name: t}\nspec:\n  type: standard\n  plan: small\n  authenticationService:\n    name: keycloak\n",
+        "test.yaml: document 1 (line 8): spec.authenticationService.name: no AuthenticationService named \"keycloak\"",
+    );
+}
+
+#[test]
+fn subscription_topic_must_name_a_topic() {
+    let manifest = address("s.q", "  address: q\n  type: queue\n  plan: queue\n")
+        + &address(
+            "s.sub",
+            "  address: sub\n  type: subscription\n  plan: subscription\n  topic: q\n",
+        );
+    only_error(
+        &manifest,
+        "test.yaml: document 2 (line 19): spec.topic: address \"q\" is of type queue, not topic",
+    );
+    only_error(
+        &address(
+            "s.sub",
+            "  address: sub\n  type: subscription\n  plan: subscription\n  topic: nope\n",
+        ),
+        "test.yaml: document 1 (line 10): spec.topic: no topic address \"nope\" in address space \"s\"",
+    );
+}
+
+#[test]
+fn dead_letter_and_expiry_must_name_deadletter_addresses() {
+    let manifest = address("s.q", "  address: q\n  type: queue\n  plan: queue\n")
+        + &address(
+            "s.r",
+            "  address: r\n  type: queue\n  plan: queue\n  deadletter: q\n  expiry: dlq\n",
+        );
+    let checked = run(&manifest);
+    let errors: Vec<String> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            "test.yaml: document 2 (line 19): spec.deadletter: address \"q\" is of type queue, not deadletter",
+            "test.yaml: document 2 (line 20): spec.expiry: no deadletter address \"dlq\" in address space \"s\"",
+        ]
+    );
+}
+
+#[test]
+fn anycast_cannot_have_a_dead_letter_address() {
+    let manifest = address(
+        "s.dlq",
+        "  address: dlq\n  type: deadletter\n  plan: deadletter\n",
+    ) + &address(
+        "s.a",
+        "  address: a\n  type: anycast\n  plan: anycast\n  deadletter: dlq\n",
+    );
+    only_error(
+        &manifest,
+        "test.yaml: document 2 (line 19): spec.deadletter: an address of type anycast cannot have a deadletter address",
+    );
+}
+
+#[test]
+fn duplicate_addresses_are_refused() {
+    let manifest = address("s.q1", "  address: q\n  type: queue\n  plan: queue\n")
+        + &address("s.q2", "  address: q\n  type: queue\n  plan: queue\n");
+    let checked = only_error(
+        &manifest,
+        "test.yaml: document 2 (line 16): spec.address: address \"q\" already exists with resource name \"s.q1\" (test.yaml document 1)",
+    );
+    assert_eq!(
+        checked.config.address_space("s").unwrap().addresses.len(),
+        1
+    );
+}
+
+#[test]
+fn messaging_user_name_and_username_are_checked() {
+    let manifest = "apiVersion: user.enmasse.io/v1beta1\nkind: MessagingUser\nmetadata: {name: s.Bob}\nspec:\n  username: Bob\n  authentication: {type: password, password: eA==}\n";
+    let checked = run(manifest);
+    let errors: Vec<String> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(
+        errors[0].starts_with("test.yaml: document 1 (line 3): metadata.name: \"s.Bob\" must be"),
+        "{}",
+        errors[0]
+    );
+    let ok = "apiVersion: user.enmasse.io/v1beta1\nkind: MessagingUser\nmetadata: {name: s.bob}\nspec:\n  username: \"system:serviceaccount:ns:bob\"\n  authentication: {type: serviceaccount}\n";
+    let checked = run(ok);
+    assert!(checked.is_valid(), "{:#?}", checked.diagnostics);
+    assert_eq!(checked.config.address_space("s").unwrap().users.len(), 1);
+}
+
+#[test]
+fn quota_exceeded_addresses_are_pending_with_a_warning() {
+    // broker limit 0.25: two queues (0.1 each) fit, the third is pending.
+    let manifest = address("s.q1", "  address: q1\n  type: queue\n  plan: queue\n")
+        + &address("s.q2", "  address: q2\n  type: queue\n  plan: queue\n")
+        + &address("s.q3", "  address: q3\n  type: queue\n  plan: queue\n");
+    let checked = run(&manifest);
+    assert!(
+        checked.is_valid(),
+        "quota is a warning: {:#?}",
+        checked.diagnostics
+    );
+    let space = checked.config.address_space("s").unwrap();
+    assert_eq!(space.addresses.len(), 2);
+    assert_eq!(space.pending.len(), 1);
+    assert_eq!(space.pending[0].reason, "Quota exceeded");
+    let warning = checked
+        .diagnostics
+        .iter()
+        .find(|d| d.severity == Severity::Warning)
+        .unwrap();
+    assert_eq!(
+        warning.to_string(),
+        "test.yaml: document 3 (line 27): spec.plan: Quota exceeded: address \"q3\" is pending; AddressSpacePlan \"small\" allows broker 0.25, the addresses would need 0.3"
+    );
+}
+
+#[test]
+fn unknown_fields_are_warnings() {
+    let checked = run(&address(
+        "s.q",
+        "  address: q\n  type: queue\n  plan: queue\n  colour: blue\n",
+    ));
+    assert!(checked.is_valid());
+    assert_eq!(
+        checked.diagnostics[0].to_string(),
+        "test.yaml: document 1 (line 10): spec.colour: unknown field, ignored"
+    );
+    assert_eq!(checked.diagnostics[0].severity, Severity::Warning);
+}
+
+#[test]
+fn missing_fields_and_wrong_api_versions_are_errors() {
+    let checked = run(&address("s.q", "  address: q\n  type: queue\n"));
+    assert_eq!(
+        checked.diagnostics[0].to_string(),
+        "test.yaml: document 1 (line 6): spec: missing field `plan`"
+    );
+    let checked = run("apiVersion: enmasse.io/v1alpha9\nkind: Address\nmetadata: {name: s.q}\n");
+    assert_eq!(
+        checked.diagnostics[0].to_string(),
+        "test.yaml: document 1 (line 1): apiVersion: Address is not served at \"enmasse.io/v1alpha9\" (expected enmasse.io/v1beta1)"
+    );
+}
+
+#[test]
+fn yaml_syntax_errors_name_the_file_and_line() {
+    let checked = run("apiVersion: enmasse.io/v1beta1\nkind: [Address\n");
+    let error = &checked.diagnostics[0];
+    assert_eq!(
+        (error.file.as_str(), error.line, error.document),
+        ("test.yaml", Some(2), None)
+    );
+    assert!(
+        error
+            .to_string()
+            .starts_with("test.yaml: line 2: invalid YAML: "),
+        "{error}"
+    );
+}
+
+#[test]
+fn every_error_is_reported_at_once() {
+    let manifest = address("q", "  address: q\n  type: queue\n  plan: queue\n")
+        + &address("s.a", "  address: \"a b\"\n  type: queue\n  plan: nope\n")
+        + &address(
+            "s.c",
+            "  address: c\n  type: subscription\n  plan: subscription\n  topic: zz\n",
+        )
+        + "---\napiVersion: enmasse.io/v1beta1\nkind: AddressSpace\nmetadata: {name: t}\nspec: {type: standard, plan: huge}\n";
+    let checked = run(&manifest);
+    let errors: Vec<String> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(errors.len(), 5, "{errors:#?}");
+    for expected in [
+        "document 1 (line 5): metadata.name:",
+        "document 2 (line 16): spec.address:",
+        "document 2 (line 18): spec.plan: no AddressPlan named \"nope\"",
+        "document 3 (line 28): spec.topic: no topic address \"zz\"",
+        "document 4 (line 33): spec.plan: no AddressSpacePlan named \"huge\"",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "missing {expected:?} in {errors:#?}"
+        );
+    }
+}
