@@ -1,0 +1,42 @@
+//! `sluice`: the Sluice binary. `sluice check PATH...` validates EnMasse manifests; `serve`
+//! comes next.
+
+mod check;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Sluice: an AMQP 1.0 broker serving EnMasse-style address spaces.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check AddressSpace, Address, MessagingUser and plan manifests; exit 1 on any error.
+    Check(CheckArgs),
+}
+
+/// Arguments of `sluice check`.
+#[derive(Debug, clap::Args)]
+struct CheckArgs {
+    /// YAML files or directories of them (`.yaml`/`.yml`, not recursive).
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// The address space `serve` would serve; `check` checks them all and says whether this
+    /// one is defined.
+    #[arg(long, value_name = "NAME")]
+    address_space: Option<String>,
+}
+
+fn main() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => check::run(&args.paths, args.address_space.as_deref()),
+    }
+}
