@@ -941,15 +941,18 @@ impl Connection {
             };
             // Part 2 §2.6.7: a sender may not send without credit.
             if l.link_credit == 0 {
-                self.detach(
-                    link,
-                    true,
-                    Some(Error::new(
-                        conditions::TRANSFER_LIMIT_EXCEEDED,
-                        "transfer without link credit",
-                    )),
-                    now,
+                let error = Error::new(
+                    conditions::TRANSFER_LIMIT_EXCEEDED,
+                    "transfer without link credit",
                 );
+                if l.state == LinkState::AttachReceived {
+                    // Sent before we even answered its attach: answer it as a refusal, so our
+                    // detach follows our attach (part 2 §2.6.3), and the caller's later answer
+                    // finds the link gone.
+                    self.refuse_link(link, error, now);
+                } else {
+                    self.detach(link, true, Some(error), now);
+                }
                 return Ok(());
             }
             l.link_credit -= 1;

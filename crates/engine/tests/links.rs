@@ -1443,3 +1443,35 @@ fn a_sender_asking_for_receiver_settle_second_is_refused_unless_configured() {
         }
     }
 }
+
+#[test]
+fn a_transfer_before_our_attach_answer_is_refused_in_order() {
+    let mut pair = open_pair(client_config(), Config::server("s"));
+    let (session, _) = begin(&mut pair);
+    let link = pair
+        .client
+        .attach(session, sender_attach("eager"), pair.now)
+        .unwrap();
+    pair.drive();
+    let (server_link, attach) = remote_attach(&mut pair);
+    // The sender does not wait for our attach or credit.
+    inject_transfer(&mut pair, 0, &first_transfer(link.handle, 0, false), b"m");
+    let written = server_wrote(&mut pair);
+    assert!(
+        matches!(&written[0], Performative::Attach(a) if a.source.is_none() && a.target.is_none()),
+        "{written:?}"
+    );
+    let Performative::Detach(Detach {
+        error: Some(error),
+        closed: true,
+        ..
+    }) = &written[1]
+    else {
+        panic!("{written:?}")
+    };
+    assert_eq!(error.condition, conditions::TRANSFER_LIMIT_EXCEEDED);
+    // The caller's answer comes too late and changes nothing.
+    pair.server
+        .accept_link(server_link, receiver_reply(&attach), pair.now);
+    assert!(server_wrote(&mut pair).is_empty());
+}
