@@ -1,0 +1,574 @@
+//! One queue: stored messages, competing consumers, outcomes, expiry and dead-lettering.
+//!
+//! A message is in exactly one place at a time:
+//!
+//! ```text
+//!             enqueue
+//!                |
+//!                v         next_deliveries (credit)
+//!   +------> available ---------------------------> in flight (one consumer)
+//!   |            |                                      |
+//!   |            | expired                              | accepted ----------> gone (acknowledged)
+//!   |            v                                      | rejected, or too many
+//!   |     expiry target or dropped                      |   failed deliveries -> dead-letter target or dropped
+//!   |                                                   | released, modified,
+//!   +---------------------------------------------------+   consumer removed
+//! ```
+//!
+//! Available messages are kept in arrival order (by [`MessageId`]), so a message that comes back
+//! from a consumer returns to its original place, ahead of everything that arrived after it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use bytes::Bytes;
+use sluice_codec::Encode;
+use sluice_codec::messaging::{Header, ScannedMessage};
+
+use crate::error::StoreError;
+use crate::policy::{QueuePolicy, expiry_instant_ms};
+
+/// A message's id within its queue, given at enqueue in arrival order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(pub u64);
+
+/// A consumer (a receiving link attached to the queue), named by the broker. An id must not be
+/// reused for another link while the queue lives: `undeliverable-here` refusals are kept by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConsumerId(pub u64);
+
+/// A message handed to a consumer: send `payload` on the consumer's link as one delivery, and
+/// report its outcome with [`Queue::settle`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    /// Who gets it.
+    pub consumer: ConsumerId,
+    /// Which message it is.
+    pub message: MessageId,
+    /// The encoded message: as received on a first delivery; with a header carrying the raised
+    /// `delivery-count` and `first-acquirer` false on a later one.
+    pub payload: Bytes,
+}
+
+/// A consumer's outcome for a delivery (AMQP 1.0 part 3 §3.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Processed: the message is removed.
+    Accepted,
+    /// Not processed and not counted as a delivery attempt: the message is offered again.
+    Released,
+    /// Not processed; offered again.
+    Modified {
+        /// Counts as a failed delivery attempt: the delivery count is raised (§3.4.5).
+        delivery_failed: bool,
+        /// Not to be offered to this consumer again (§3.4.5).
+        undeliverable_here: bool,
+    },
+    /// Invalid: the message goes to the dead-letter target, or is dropped without one.
+    Rejected,
+}
+
+/// Why a message is handed back to the router by [`Queue::poll_forward`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardReason {
+    /// It expired; it goes to the expiry target.
+    Expired,
+    /// A consumer rejected it; it goes to the dead-letter target.
+    Rejected,
+    /// Its delivery count reached [`QueuePolicy::delivery_attempts_max`]; it goes to the
+    /// dead-letter target.
+    DeliveryAttemptsExceeded,
+}
+
+impl ForwardReason {
+    /// Whether the message goes to the expiry target (otherwise, to the dead-letter target).
+    pub fn is_expiry(self) -> bool {
+        self == ForwardReason::Expired
+    }
+}
+
+/// A message that has left the queue for its expiry or dead-letter target. The queue no
+/// longer holds or counts it; the router enqueues `payload` at the target address (with
+/// [`Queue::enqueue_forwarded`] there, so its own expiry does not apply again).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Forward {
+    /// Its id in this queue.
+    pub id: MessageId,
+    /// Where it goes, and why.
+    pub reason: ForwardReason,
+    /// The encoded message, its header carrying the delivery count it reached.
+    pub payload: Bytes,
+}
+
+/// The queue's counters, for metrics. Every message that leaves the queue is counted in
+/// exactly one of `acknowledged`, `dead_lettered`, `expired` and `dropped`, so
+/// `enqueued == acknowledged + dead_lettered + expired + dropped + depth` always holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueCounters {
+    /// Messages accepted by enqueue.
+    pub enqueued: u64,
+    /// Deliveries handed to consumers, first deliveries and redeliveries alike.
+    pub delivered: u64,
+    /// Deliveries settled `accepted`: the messages are gone.
+    pub acknowledged: u64,
+    /// Deliveries settled `released`.
+    pub released: u64,
+    /// Deliveries settled `modified`.
+    pub modified: u64,
+    /// Deliveries settled `rejected` (then dead-lettered or dropped).
+    pub rejected: u64,
+    /// Expired messages handed back for the expiry target.
+    pub expired: u64,
+    /// Messages handed back for the dead-letter target.
+    pub dead_lettered: u64,
+    /// Messages discarded because no target was set: expired without an expiry target,
+    /// rejected or past the redelivery limit without a dead-letter target.
+    pub dropped: u64,
+}
+
+/// A stored message and what the queue knows about it.
+#[derive(Debug)]
+struct Stored {
+    message: ScannedMessage,
+    /// The size charged against `bytes_max` at enqueue.
+    size_bytes: usize,
+    expiry_ms: Option<i64>,
+    /// Failed delivery attempts so far (the header's `delivery-count`).
+    delivery_count: u32,
+    /// Whether some consumer has acquired it before (then `first-acquirer` is false).
+    acquired_before: bool,
+    /// Consumers that settled it `modified` with `undeliverable-here`.
+    refused_by: Vec<ConsumerId>,
+}
+
+impl Stored {
+    fn is_expired(&self, now_ms: i64) -> bool {
+        self.expiry_ms.is_some_and(|at| at <= now_ms)
+    }
+
+    /// The message as it goes out now: the bytes it arrived in until it has been acquired;
+    /// after that a fresh header (part 3 §3.2.1: `delivery-count`, `first-acquirer`) in front
+    /// of the untouched bare message.
+    fn payload(&mut self) -> Bytes {
+        if !self.acquired_before {
+            return self.message.raw().clone();
+        }
+        let header = self.message.header.get_or_insert_with(Header::default);
+        header.delivery_count = self.delivery_count;
+        header.first_acquirer = false;
+        self.message.to_bytes().freeze()
+    }
+}
+
+#[derive(Debug)]
+struct Consumer {
+    id: ConsumerId,
+    credit: u32,
+    /// Its deliveries not yet settled, in arrival order.
+    unsettled: BTreeSet<MessageId>,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    stored: Stored,
+    consumer: ConsumerId,
+}
+
+/// An in-memory queue with competing consumers. Sans-IO: time comes in as `now_ms`.
+#[derive(Debug)]
+pub struct Queue {
+    policy: QueuePolicy,
+    next_id: u64,
+    available: BTreeMap<MessageId, Stored>,
+    in_flight: HashMap<MessageId, InFlight>,
+    /// In attach order; `next_consumer` is the round-robin cursor into it.
+    consumers: Vec<Consumer>,
+    next_consumer: usize,
+    /// The sum of the consumers' credit, so dispatch stops at once when it is spent.
+    credit_total: u64,
+    bytes: usize,
+    forwards: VecDeque<Forward>,
+    counters: QueueCounters,
+}
+
+impl Queue {
+    /// An empty queue.
+    pub fn new(policy: QueuePolicy) -> Self {
+        Queue {
+            policy,
+            next_id: 0,
+            available: BTreeMap::new(),
+            in_flight: HashMap::new(),
+            consumers: Vec::new(),
+            next_consumer: 0,
+            credit_total: 0,
+            bytes: 0,
+            forwards: VecDeque::new(),
+            counters: QueueCounters::default(),
+        }
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> &QueuePolicy {
+        &self.policy
+    }
+
+    /// Replaces the policy (a configuration reload). Limits apply to later enqueues, the TTL
+    /// clamp to later messages, the redelivery limit and targets from now on.
+    pub fn set_policy(&mut self, policy: QueuePolicy) {
+        self.policy = policy;
+    }
+
+    /// Stores a message a sender sent, received at `now_ms`. Its expiry comes from its header
+    /// TTL or `absolute-expiry-time`, clamped by the policy.
+    ///
+    /// The message must be as scanned: if the caller changed its header or annotations, it
+    /// encodes and scans it again first, since a first delivery sends the bytes it came in.
+    pub fn enqueue(
+        &mut self,
+        message: ScannedMessage,
+        now_ms: i64,
+    ) -> Result<MessageId, StoreError> {
+        let ttl_ms = message.header.as_ref().and_then(|h| h.ttl);
+        let absolute_ms = message.absolute_expiry_time().map(|t| t.0);
+        let expiry_ms = expiry_instant_ms(now_ms, ttl_ms, absolute_ms, self.policy.ttl);
+        self.store(message, expiry_ms)
+    }
+
+    /// Stores a message another queue dead-lettered or expired ([`Forward::payload`]). Its own
+    /// TTL and `absolute-expiry-time` no longer apply (Artemis clears the expiration of a
+    /// message it moves); this queue's TTL maximum still does.
+    pub fn enqueue_forwarded(
+        &mut self,
+        message: ScannedMessage,
+        now_ms: i64,
+    ) -> Result<MessageId, StoreError> {
+        let expiry_ms = expiry_instant_ms(now_ms, None, None, self.policy.ttl);
+        self.store(message, expiry_ms)
+    }
+
+    fn store(
+        &mut self,
+        message: ScannedMessage,
+        expiry_ms: Option<i64>,
+    ) -> Result<MessageId, StoreError> {
+        if self.depth() >= self.policy.messages_max {
+            return Err(StoreError::DepthLimit {
+                messages_max: self.policy.messages_max,
+            });
+        }
+        let size_bytes = message.raw().len();
+        if self.bytes.saturating_add(size_bytes) > self.policy.bytes_max {
+            return Err(StoreError::BytesLimit {
+                message_bytes: size_bytes,
+                bytes_max: self.policy.bytes_max,
+            });
+        }
+        let id = MessageId(self.next_id);
+        self.next_id = self.next_id.saturating_add(1);
+        let delivery_count = message.header.as_ref().map_or(0, |h| h.delivery_count);
+        self.available.insert(
+            id,
+            Stored {
+                message,
+                size_bytes,
+                expiry_ms,
+                delivery_count,
+                acquired_before: false,
+                refused_by: Vec::new(),
+            },
+        );
+        self.bytes += size_bytes;
+        self.counters.enqueued += 1;
+        Ok(id)
+    }
+
+    /// Attaches a consumer, with no credit.
+    pub fn add_consumer(&mut self, id: ConsumerId) -> Result<(), StoreError> {
+        if self.consumer_index(id).is_some() {
+            return Err(StoreError::DuplicateConsumer(id));
+        }
+        self.consumers.push(Consumer {
+            id,
+            credit: 0,
+            unsettled: BTreeSet::new(),
+        });
+        Ok(())
+    }
+
+    /// Detaches a consumer (its link detached or its connection went away). Its unsettled
+    /// deliveries count as failed attempts: they return to their original places in the queue
+    /// with the delivery count raised and `first-acquirer` false, or are dead-lettered if that
+    /// reaches the redelivery limit.
+    pub fn remove_consumer(&mut self, id: ConsumerId) -> Result<(), StoreError> {
+        let index = self
+            .consumer_index(id)
+            .ok_or(StoreError::UnknownConsumer(id))?;
+        let consumer = self.consumers.remove(index);
+        self.credit_total -= u64::from(consumer.credit);
+        if index < self.next_consumer {
+            self.next_consumer -= 1;
+        }
+        if self.next_consumer >= self.consumers.len() {
+            self.next_consumer = 0;
+        }
+        for message in consumer.unsettled {
+            if let Some(flight) = self.in_flight.remove(&message) {
+                self.fail_delivery(message, flight.stored);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets a consumer's credit: how many more deliveries it may be handed (its link credit).
+    pub fn set_credit(&mut self, id: ConsumerId, credit: u32) -> Result<(), StoreError> {
+        let index = self
+            .consumer_index(id)
+            .ok_or(StoreError::UnknownConsumer(id))?;
+        let consumer = self
+            .consumers
+            .get_mut(index)
+            .ok_or(StoreError::UnknownConsumer(id))?;
+        self.credit_total = self.credit_total - u64::from(consumer.credit) + u64::from(credit);
+        consumer.credit = credit;
+        Ok(())
+    }
+
+    /// A consumer's remaining credit.
+    pub fn credit(&self, id: ConsumerId) -> Option<u32> {
+        self.consumer_index(id)
+            .and_then(|i| self.consumers.get(i))
+            .map(|c| c.credit)
+    }
+
+    /// Hands available messages, oldest first, to consumers with credit, round robin; each
+    /// message to one consumer, never to one that refused it with `undeliverable-here`.
+    /// Expired messages met on the way leave the queue (see [`Queue::poll_forward`]).
+    pub fn next_deliveries(&mut self, now_ms: i64) -> Vec<Delivery> {
+        let mut deliveries = Vec::new();
+        let mut from = MessageId(0);
+        while self.credit_total > 0 {
+            let Some((&id, stored)) = self.available.range(from..).next() else {
+                break;
+            };
+            from = MessageId(id.0.saturating_add(1));
+            let expired = stored.is_expired(now_ms);
+            let consumer = if expired {
+                None
+            } else {
+                match pick_consumer(
+                    &mut self.consumers,
+                    &mut self.next_consumer,
+                    &stored.refused_by,
+                ) {
+                    Some(consumer) => {
+                        self.credit_total -= 1;
+                        Some(consumer)
+                    }
+                    // Every consumer with credit refused it: leave it for another.
+                    None => continue,
+                }
+            };
+            let Some(mut stored) = self.available.remove(&id) else {
+                break;
+            };
+            let Some(consumer) = consumer else {
+                self.expire(id, stored);
+                continue;
+            };
+            let payload = stored.payload();
+            stored.acquired_before = true;
+            if let Some(c) = self.consumers.iter_mut().find(|c| c.id == consumer) {
+                c.unsettled.insert(id);
+            }
+            self.in_flight.insert(id, InFlight { stored, consumer });
+            self.counters.delivered += 1;
+            deliveries.push(Delivery {
+                consumer,
+                message: id,
+                payload,
+            });
+        }
+        deliveries
+    }
+
+    /// Removes every available message expired at `now_ms` (the broker's periodic expiry
+    /// scan: dispatch only meets the messages it walks past). Returns how many expired.
+    pub fn expire_messages(&mut self, now_ms: i64) -> usize {
+        let expired: Vec<MessageId> = self
+            .available
+            .iter()
+            .filter(|(_, stored)| stored.is_expired(now_ms))
+            .map(|(&id, _)| id)
+            .collect();
+        for &id in &expired {
+            if let Some(stored) = self.available.remove(&id) {
+                self.expire(id, stored);
+            }
+        }
+        expired.len()
+    }
+
+    /// Settles a consumer's delivery with its outcome.
+    pub fn settle(
+        &mut self,
+        consumer: ConsumerId,
+        message: MessageId,
+        outcome: Outcome,
+    ) -> Result<(), StoreError> {
+        let not_in_flight = StoreError::NotInFlight { consumer, message };
+        match self.in_flight.get(&message) {
+            Some(flight) if flight.consumer == consumer => {}
+            _ => return Err(not_in_flight),
+        }
+        let flight = self.in_flight.remove(&message).ok_or(not_in_flight)?;
+        if let Some(c) = self.consumers.iter_mut().find(|c| c.id == consumer) {
+            c.unsettled.remove(&message);
+        }
+        let mut stored = flight.stored;
+        match outcome {
+            Outcome::Accepted => {
+                self.counters.acknowledged += 1;
+                self.bytes -= stored.size_bytes;
+            }
+            Outcome::Released => {
+                self.counters.released += 1;
+                self.available.insert(message, stored);
+            }
+            Outcome::Modified {
+                delivery_failed,
+                undeliverable_here,
+            } => {
+                self.counters.modified += 1;
+                if undeliverable_here {
+                    stored.refused_by.push(consumer);
+                }
+                if delivery_failed {
+                    self.fail_delivery(message, stored);
+                } else {
+                    self.available.insert(message, stored);
+                }
+            }
+            Outcome::Rejected => {
+                self.counters.rejected += 1;
+                self.dead_letter(message, stored, ForwardReason::Rejected);
+            }
+        }
+        Ok(())
+    }
+
+    /// The next message that left the queue for its expiry or dead-letter target.
+    pub fn poll_forward(&mut self) -> Option<Forward> {
+        self.forwards.pop_front()
+    }
+
+    /// Messages held: available and in flight.
+    pub fn depth(&self) -> usize {
+        self.available.len() + self.in_flight.len()
+    }
+
+    /// Messages waiting for a consumer.
+    pub fn available(&self) -> usize {
+        self.available.len()
+    }
+
+    /// Messages handed out and not yet settled.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Bytes held, available and in flight, as charged against `bytes_max`.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &QueueCounters {
+        &self.counters
+    }
+
+    /// The ids of the available messages, oldest first (for tests and browsing).
+    pub fn available_ids(&self) -> impl Iterator<Item = MessageId> + '_ {
+        self.available.keys().copied()
+    }
+
+    /// The ids of a consumer's unsettled deliveries, oldest first.
+    pub fn unsettled(&self, consumer: ConsumerId) -> impl Iterator<Item = MessageId> + '_ {
+        self.consumer_index(consumer)
+            .and_then(|i| self.consumers.get(i))
+            .into_iter()
+            .flat_map(|c| c.unsettled.iter().copied())
+    }
+
+    fn consumer_index(&self, id: ConsumerId) -> Option<usize> {
+        self.consumers.iter().position(|c| c.id == id)
+    }
+
+    /// A failed delivery attempt: raise the count, then requeue or dead-letter.
+    fn fail_delivery(&mut self, id: MessageId, mut stored: Stored) {
+        stored.delivery_count = stored.delivery_count.saturating_add(1);
+        let limit_reached = self
+            .policy
+            .delivery_attempts_max
+            .is_some_and(|max| stored.delivery_count >= max);
+        if limit_reached {
+            self.dead_letter(id, stored, ForwardReason::DeliveryAttemptsExceeded);
+        } else {
+            self.available.insert(id, stored);
+        }
+    }
+
+    fn expire(&mut self, id: MessageId, stored: Stored) {
+        if self.policy.expiry_target {
+            self.counters.expired += 1;
+            self.forward(id, stored, ForwardReason::Expired);
+        } else {
+            self.counters.dropped += 1;
+            self.bytes -= stored.size_bytes;
+        }
+    }
+
+    fn dead_letter(&mut self, id: MessageId, stored: Stored, reason: ForwardReason) {
+        if self.policy.dead_letter_target {
+            self.counters.dead_lettered += 1;
+            self.forward(id, stored, reason);
+        } else {
+            self.counters.dropped += 1;
+            self.bytes -= stored.size_bytes;
+        }
+    }
+
+    fn forward(&mut self, id: MessageId, mut stored: Stored, reason: ForwardReason) {
+        self.bytes -= stored.size_bytes;
+        let payload = stored.payload();
+        self.forwards.push_back(Forward {
+            id,
+            reason,
+            payload,
+        });
+    }
+}
+
+/// The next consumer, round robin from `cursor`, with credit and not in `refused_by`; takes one
+/// credit from it and moves the cursor past it.
+fn pick_consumer(
+    consumers: &mut [Consumer],
+    cursor: &mut usize,
+    refused_by: &[ConsumerId],
+) -> Option<ConsumerId> {
+    let count = consumers.len();
+    for step in 0..count {
+        let index = (*cursor + step) % count;
+        let Some(consumer) = consumers.get_mut(index) else {
+            continue;
+        };
+        if consumer.credit > 0 && !refused_by.contains(&consumer.id) {
+            consumer.credit -= 1;
+            *cursor = (index + 1) % count;
+            return Some(consumer.id);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;
