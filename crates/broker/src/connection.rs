@@ -1,0 +1,377 @@
+//! One task per connection: it owns the socket and the protocol engine, turns the engine's
+//! events into commands for the core, and the core's answers into frames. After each wake-up
+//! (a read, answers from the core, a timer) it writes everything the engine produced at once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Instant;
+
+use sluice_codec::transport::{
+    Accepted, Attach, AttachTarget, DeliveryState, DeliveryTag, Error, Rejected, Role,
+};
+use sluice_codec::types::Symbol;
+use sluice_engine::{Config, Connection, Event, LinkId, SessionId};
+use sluice_router::{AddressTable, Direction, NodeKind, Resolution};
+use sluice_store::{MessageId, Outcome};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use crate::core::{Command, ConnId, ToConn};
+
+/// Credit a publishing link is kept topped up to: enough to keep a fast producer streaming,
+/// small enough that the core's backlog per link stays bounded.
+const PUBLISH_CREDIT: u32 = 500;
+
+/// Read buffer size: one syscall takes up to this much.
+const READ_BUFFER: usize = 64 * 1024;
+
+/// What a link attached on this connection is bound to.
+enum Binding {
+    /// The client publishes to `queue`.
+    Publisher { queue: String },
+    /// The client consumes from a queue (the core knows which).
+    Consumer,
+}
+
+struct State {
+    conn: ConnId,
+    engine: Connection,
+    table: Arc<AddressTable>,
+    core: mpsc::Sender<Command>,
+    links: HashMap<LinkId, Binding>,
+    /// Deliveries we sent and await an outcome for: by (session, delivery id).
+    sent: BTreeMap<(u16, u32), (LinkId, MessageId)>,
+    commands: Vec<Command>,
+}
+
+/// Serves one accepted socket until the connection ends.
+pub(crate) async fn run(
+    stream: TcpStream,
+    conn: ConnId,
+    config: Config,
+    table: Arc<AddressTable>,
+    core: mpsc::Sender<Command>,
+) {
+    // Without it every request/response step (attach, credit, disposition) waits out Nagle.
+    let _ = stream.set_nodelay(true);
+    let (tx, mut from_core) = mpsc::unbounded_channel();
+    if core.send(Command::Register { conn, tx }).await.is_err() {
+        return;
+    }
+    let (mut rd, mut wr) = stream.into_split();
+    let mut state = State {
+        conn,
+        engine: Connection::server(config, Instant::now()),
+        table,
+        core,
+        links: HashMap::new(),
+        sent: BTreeMap::new(),
+        commands: Vec::new(),
+    };
+    let mut buf = vec![0u8; READ_BUFFER];
+    loop {
+        state.handle_events();
+        if !state.flush_commands().await {
+            break;
+        }
+        let out = state.engine.take_output();
+        if !out.is_empty() && wr.write_all(&out).await.is_err() {
+            break;
+        }
+        if state.engine.is_done() {
+            break;
+        }
+        let deadline = state.engine.poll_timeout();
+        tokio::select! {
+            read = rd.read(&mut buf), if !state.engine.is_output_full() => match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => state.engine.handle_input(buf.get(..n).unwrap_or_default(), Instant::now()),
+            },
+            answer = from_core.recv() => match answer {
+                Some(first) => {
+                    state.on_core_answer(first);
+                    while let Ok(more) = from_core.try_recv() {
+                        state.on_core_answer(more);
+                    }
+                }
+                None => break,
+            },
+            () = sleep_until(deadline) => state.engine.handle_timeout(Instant::now()),
+        }
+    }
+    let _ = state.core.send(Command::Unregister { conn }).await;
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl State {
+    fn push(&mut self, command: Command) {
+        self.commands.push(command);
+    }
+
+    /// Sends this wake-up's commands to the core; false if the core is gone.
+    async fn flush_commands(&mut self) -> bool {
+        for command in self.commands.drain(..) {
+            if self.core.send(command).await.is_err() {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn handle_events(&mut self) {
+        let now = Instant::now();
+        while let Some(event) = self.engine.poll_event() {
+            match event {
+                // Authentication `none`: any mechanism we offer, any credentials.
+                Event::SaslInit { .. } | Event::SaslResponse { .. } => {
+                    self.engine.sasl_outcome(sluice_codec::SaslCode::Ok, now);
+                }
+                Event::LinkAttached {
+                    link,
+                    attach,
+                    remote_first: true,
+                } => self.on_attach(link, &attach, now),
+                Event::Credit {
+                    link,
+                    credit,
+                    drain,
+                } => {
+                    if matches!(self.links.get(&link), Some(Binding::Consumer)) {
+                        self.push(Command::Credit {
+                            conn: self.conn,
+                            link,
+                            credit,
+                            drain,
+                        });
+                    }
+                }
+                Event::Delivery {
+                    link,
+                    delivery_id,
+                    settled,
+                    payload,
+                    ..
+                } => {
+                    let Some(Binding::Publisher { queue }) = self.links.get(&link) else {
+                        continue;
+                    };
+                    let settle = (!settled).then_some((link.session, delivery_id));
+                    let queue = queue.clone();
+                    self.push(Command::Publish {
+                        conn: self.conn,
+                        queue,
+                        message: payload,
+                        settle,
+                    });
+                    if self.engine.credit(link) < PUBLISH_CREDIT / 2 {
+                        self.engine.grant_credit(link, PUBLISH_CREDIT, false, now);
+                    }
+                }
+                Event::Disposition {
+                    session,
+                    role: Role::Receiver,
+                    first,
+                    last,
+                    settled,
+                    state,
+                } => {
+                    self.on_disposition(session, first, last, settled, state);
+                }
+                Event::LinkDetached { link, .. } => self.unbind(link),
+                Event::SessionEnded { session, .. } => {
+                    let gone: Vec<LinkId> = self
+                        .links
+                        .keys()
+                        .filter(|l| l.session == session)
+                        .copied()
+                        .collect();
+                    for link in gone {
+                        self.unbind(link);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn unbind(&mut self, link: LinkId) {
+        if let Some(Binding::Consumer) = self.links.remove(&link) {
+            self.sent.retain(|_, (l, _)| *l != link);
+            self.push(Command::RemoveConsumer {
+                conn: self.conn,
+                link,
+            });
+        }
+    }
+
+    fn on_attach(&mut self, link: LinkId, attach: &Attach, now: Instant) {
+        // The peer sends: we receive into the target's address; the peer receives: we send
+        // from the source's.
+        let (direction, address) = match attach.role {
+            Role::Sender => (
+                Direction::Send,
+                match &attach.target {
+                    Some(AttachTarget::Target(t)) => {
+                        t.address.as_ref().map(|a| a.as_str().to_string())
+                    }
+                    _ => None,
+                },
+            ),
+            Role::Receiver => (
+                Direction::Receive,
+                attach
+                    .source
+                    .as_ref()
+                    .and_then(|s| s.address.as_ref())
+                    .map(|a| a.as_str().to_string()),
+            ),
+        };
+        let Some(address) = address else {
+            let error = Error::new(
+                Symbol::from_static("amqp:not-implemented"),
+                "anonymous relay and dynamic nodes are not served yet",
+            );
+            self.engine.refuse_link(link, error, now);
+            return;
+        };
+        let queue = match self.table.resolve(&address, direction) {
+            Ok(Resolution::Node(node))
+                if matches!(node.kind, NodeKind::Queue | NodeKind::Deadletter) =>
+            {
+                node.address.clone()
+            }
+            Ok(_) => {
+                let error = Error::new(
+                    Symbol::from_static("amqp:not-implemented"),
+                    format!("'{address}' is served only as a queue address so far"),
+                );
+                self.engine.refuse_link(link, error, now);
+                return;
+            }
+            Err(e) => {
+                let condition = Symbol::try_from(e.condition())
+                    .unwrap_or(Symbol::from_static("amqp:not-found"));
+                self.engine
+                    .refuse_link(link, Error::new(condition, e.to_string()), now);
+                return;
+            }
+        };
+        let reply = Attach {
+            name: attach.name.clone(),
+            role: match attach.role {
+                Role::Sender => Role::Receiver,
+                Role::Receiver => Role::Sender,
+            },
+            source: attach.source.clone(),
+            target: attach.target.clone(),
+            ..Default::default()
+        };
+        self.engine.accept_link(link, reply, now);
+        match attach.role {
+            Role::Sender => {
+                self.links.insert(link, Binding::Publisher { queue });
+                self.engine.grant_credit(link, PUBLISH_CREDIT, false, now);
+            }
+            Role::Receiver => {
+                self.links.insert(link, Binding::Consumer);
+                self.push(Command::AddConsumer {
+                    conn: self.conn,
+                    link,
+                    queue,
+                });
+            }
+        }
+    }
+
+    fn on_disposition(
+        &mut self,
+        session: SessionId,
+        first: u32,
+        last: u32,
+        settled: bool,
+        state: Option<DeliveryState>,
+    ) {
+        let outcome = match state {
+            Some(DeliveryState::Accepted(_)) => Outcome::Accepted,
+            Some(DeliveryState::Released(_)) => Outcome::Released,
+            Some(DeliveryState::Rejected(_)) => Outcome::Rejected,
+            Some(DeliveryState::Modified(m)) => Outcome::Modified {
+                delivery_failed: m.delivery_failed,
+                undeliverable_here: m.undeliverable_here,
+            },
+            // Settled with no outcome: nothing says the message was processed, so it is offered
+            // again rather than lost.
+            None if settled => Outcome::Released,
+            _ => return,
+        };
+        let range = (session.0, first)..=(session.0, last);
+        let ids: Vec<(u16, u32)> = self.sent.range(range).map(|(k, _)| *k).collect();
+        for key in ids {
+            if let Some((link, message)) = self.sent.remove(&key) {
+                self.push(Command::Settle {
+                    conn: self.conn,
+                    link,
+                    message,
+                    outcome,
+                });
+            }
+        }
+    }
+
+    fn on_core_answer(&mut self, answer: ToConn) {
+        let now = Instant::now();
+        match answer {
+            ToConn::Deliver {
+                link,
+                message,
+                payload,
+            } => {
+                match self
+                    .engine
+                    .send(link, DeliveryTag::from_u64(message.0), &payload, false, now)
+                {
+                    Ok(delivery_id) => {
+                        self.sent
+                            .insert((link.session.0, delivery_id), (link, message));
+                    }
+                    // The link went away or lost its credit meanwhile: the message goes back.
+                    Err(_) => self.push(Command::Settle {
+                        conn: self.conn,
+                        link,
+                        message,
+                        outcome: Outcome::Released,
+                    }),
+                }
+            }
+            ToConn::Published {
+                session,
+                delivery_id,
+                outcome,
+            } => {
+                let state = match outcome {
+                    Ok(()) => DeliveryState::Accepted(Accepted {}),
+                    Err((condition, description)) => DeliveryState::Rejected(Rejected {
+                        error: Some(Box::new(Error::new(condition, description))),
+                    }),
+                };
+                self.engine.disposition(
+                    session,
+                    Role::Receiver,
+                    delivery_id,
+                    delivery_id,
+                    true,
+                    Some(state),
+                    now,
+                );
+            }
+            ToConn::Drained { link } => self.engine.drained(link, now),
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Sluice's broker: the IO shell around the protocol engine and the stores.
+//!
+//! Owns: the listener, one task per connection (socket + [`sluice_engine::Connection`]), and the
+//! core task that owns every queue of the address space. Connections resolve addresses against
+//! an immutable [`AddressTable`] they share, and talk to the core over channels; no lock is held
+//! across an await and no state has two owners.
+//!
+//! Serves so far: `queue` (and consuming from `deadletter`) addresses with competing
+//! consumers, every outcome, requeue on consumer loss, TTL and dead-lettering, authentication
+//! `none`. Topics, subscriptions, anycast, multicast, anonymous relay and dynamic nodes are
+//! refused with `amqp:not-implemented` until they land.
+//!
+//! Must not depend on: the `sluice` binary (CLI, logging setup).
+
+mod connection;
+mod core;
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+
+use sluice_config::ResolvedAddressSpace;
+use sluice_config::resources::AddressType;
+use sluice_engine::Config;
+use sluice_router::{AddressTable, NodeKind, NodeSpec};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+/// Commands queued from connections to the core before senders wait.
+const CORE_CHANNEL: usize = 4096;
+
+/// The nodes of an address space, as the router sees them.
+pub fn nodes(space: &ResolvedAddressSpace) -> Vec<NodeSpec> {
+    space
+        .addresses
+        .iter()
+        .map(|a| {
+            let spec = &a.address.resource.spec;
+            let kind = match a.address_type() {
+                AddressType::Queue => NodeKind::Queue,
+                AddressType::Topic => NodeKind::Topic,
+                AddressType::Subscription => NodeKind::Subscription {
+                    topic: spec.topic.clone().unwrap_or_default(),
+                    max_consumers: spec
+                        .subscription
+                        .as_ref()
+                        .and_then(|s| s.max_consumers)
+                        .unwrap_or(1),
+                },
+                AddressType::Anycast => NodeKind::Anycast,
+                AddressType::Multicast => NodeKind::Multicast,
+                AddressType::Deadletter => NodeKind::Deadletter,
+            };
+            NodeSpec {
+                address: spec.address.clone(),
+                kind,
+                dead_letter: spec.deadletter.clone(),
+                expiry: spec.expiry.clone(),
+            }
+        })
+        .collect()
+}
+
+/// Serves `space` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    space: &ResolvedAddressSpace,
+    container_id: String,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let specs = nodes(space);
+    let table = AddressTable::new(specs.clone())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let (core_tx, core_rx) = mpsc::channel(CORE_CHANNEL);
+    tokio::spawn(core::Core::new(&table, &specs).run(core_rx));
+    let table = Arc::new(table);
+    let mut engine_config = Config::server(container_id);
+    engine_config.offered_capabilities = Vec::new();
+    tokio::pin!(shutdown);
+    let mut next_conn: u64 = 0;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        continue;
+                    }
+                };
+                next_conn += 1;
+                tracing::debug!(%peer, conn = next_conn, "connection accepted");
+                tokio::spawn(connection::run(stream, next_conn, engine_config.clone(), table.clone(), core_tx.clone()));
+            }
+            () = &mut shutdown => return Ok(()),
+        }
+    }
+}
