@@ -1,7 +1,8 @@
-//! `sluice`: the Sluice binary. `sluice check PATH...` validates EnMasse manifests; `serve`
-//! comes next.
+//! `sluice`: the Sluice binary. `sluice serve` serves an address space over AMQP 1.0;
+//! `sluice check PATH...` validates EnMasse manifests.
 
 mod check;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,6 +19,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve an address space over AMQP 1.0 (the embedded default one without --config).
+    Serve(serve::ServeArgs),
     /// Check AddressSpace, Address, MessagingUser and plan manifests; exit 1 on any error.
     Check(CheckArgs),
 }
@@ -37,6 +40,7 @@ struct CheckArgs {
 fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(&args.paths, args.address_space.as_deref()),
     }
 }

@@ -1,0 +1,130 @@
+//! `sluice serve`: loads an address space and serves it over AMQP until SIGTERM or SIGINT.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use sluice_config::{Checked, Source};
+use tokio::net::TcpListener;
+
+/// The address space served without `--config` (see `config/default.yaml`).
+const DEFAULT_CONFIG: &str = include_str!("../../../config/default.yaml");
+/// Where the embedded default listens: loopback, so trying Sluice exposes nothing.
+const DEFAULT_AMQP: &str = "127.0.0.1:5672";
+/// Where a configured address space listens unless told otherwise.
+const CONFIGURED_AMQP: &str = "0.0.0.0:5672";
+
+/// Arguments of `sluice serve`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ServeArgs {
+    /// YAML files or directories of EnMasse resources; without it, an embedded default
+    /// address space (a queue, a topic, an anycast and a multicast address) is served.
+    #[arg(long = "config", value_name = "PATH")]
+    config: Vec<PathBuf>,
+    /// The address space to serve when the configuration holds several.
+    #[arg(long, value_name = "NAME")]
+    address_space: Option<String>,
+    /// Address to listen on for AMQP (default 0.0.0.0:5672; 127.0.0.1:5672 without --config).
+    #[arg(long, value_name = "ADDR")]
+    amqp: Option<SocketAddr>,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "human")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    init_logging(args.log_format);
+    let checked = if args.config.is_empty() {
+        sluice_config::check(&[Source::new(
+            "config/default.yaml (embedded)",
+            DEFAULT_CONFIG,
+        )])
+    } else {
+        sluice_config::load_paths(&args.config).context("reading the configuration")?
+    };
+    report_problems(&checked);
+    let space = match (&args.address_space, checked.config.address_spaces.len()) {
+        (Some(name), _) => checked
+            .config
+            .address_space(name)
+            .with_context(|| format!("no valid address space named {name:?}"))?,
+        (None, 1) => checked
+            .config
+            .address_spaces
+            .values()
+            .next()
+            .context("one address space")?,
+        (None, 0) => bail!("the configuration defines no valid address space"),
+        (None, n) => {
+            bail!("the configuration defines {n} address spaces: choose one with --address-space")
+        }
+    };
+    let default_amqp = if args.config.is_empty() {
+        DEFAULT_AMQP
+    } else {
+        CONFIGURED_AMQP
+    };
+    let amqp = match args.amqp {
+        Some(a) => a,
+        None => default_amqp.parse().context("default listen address")?,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = TcpListener::bind(amqp).await.with_context(|| format!("listening on {amqp}"))?;
+        let local = listener.local_addr()?;
+        // Tests and scripts read this line to learn the port of `--amqp 127.0.0.1:0`.
+        println!("listening on {local}");
+        tracing::info!(address_space = %space.name, %local, addresses = space.addresses.len(), "serving");
+        sluice_broker::serve(listener, space, format!("sluice-{}", space.name), shutdown_signal()).await?;
+        tracing::info!("shut down");
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Errors stop nothing here (the invalid parts are not served), but they are logged.
+fn report_problems(checked: &Checked) {
+    for d in &checked.diagnostics {
+        if d.is_error() {
+            tracing::error!("{d}");
+        } else {
+            tracing::debug!("{d}");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
