@@ -4,17 +4,19 @@
 #   ./scripts/test.sh              # everything
 #   ./scripts/test.sh -p sluice-codec   # extra arguments go to `cargo nextest run`
 #
-# Needs: Debian's amqp-specs (the spec XML the codec is checked against) and cargo-nextest.
+# Needs: Debian's amqp-specs (the spec XML the codec is checked against), python3-qpid-proton (Qpid
+# Proton's Python binding, which crates/sluice/tests/serve.rs drives `sluice serve` with, run by
+# /usr/bin/python3) and cargo-nextest.
 # Reads ../shared/fuzz-corpus (Qpid Proton's corpora) beside the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if [ ! -d /usr/share/amqp/specs/1-0 ]; then
-  echo "installing amqp-specs (the AMQP 1.0 spec as XML)" >&2
+if [ ! -d /usr/share/amqp/specs/1-0 ] || ! /usr/bin/python3 -c "import proton" 2>/dev/null; then
+  echo "installing amqp-specs (the AMQP 1.0 spec as XML) and python3-qpid-proton (the interop client)" >&2
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq amqp-specs >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq amqp-specs python3-qpid-proton >/dev/null
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then

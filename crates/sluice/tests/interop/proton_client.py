@@ -1,0 +1,227 @@
+#!/usr/bin/python3
+"""A small AMQP 1.0 command-line client on Qpid Proton, for Sluice's interop tests.
+
+Run it with Debian's Python, which has the binding (package python3-qpid-proton):
+
+    /usr/bin/python3 proton_client.py send    amqp://127.0.0.1:5672 myqueue 100 [--size N]
+    /usr/bin/python3 proton_client.py receive amqp://127.0.0.1:5672 myqueue 100 [--timeout S]
+    /usr/bin/python3 proton_client.py attach  amqp://127.0.0.1:5672 nowhere --role sender
+
+Credentials in the URL (amqp://user:pass@host:port) make Proton use SASL PLAIN; without them it
+uses ANONYMOUS. Every subcommand prints one JSON object on stdout and exits:
+
+send     Sends COUNT messages, unsettled, pipelined, then waits for every disposition.
+         Message i has the string body "msg-<i>", or with --size N a binary (data section) body
+         of N bytes that starts with b"msg-<i>:". Prints {"sent", "accepted", "outcomes",
+         "sha256"} (sha256: hex digest of each body, with --size); exits 0 if all were accepted.
+receive  Grants exactly COUNT credit (no refill, so competing receivers split a queue
+         predictably), receives COUNT messages and accepts each. Prints {"received", "bodies"}:
+         a string body as itself, a binary body as {"size": N, "sha256": HEX}. Prints "ready"
+         on stderr once the link is attached and its credit granted. Exits 2 on timeout (the JSON
+         then has "error" and the bodies received so far).
+attach   Attaches a link and prints {"attached": true, "address"} (exit 0), or, when the peer
+         refuses it (a null terminus then a detach, or closing the connection),
+         {"attached": false, "condition": NAME, "description": TEXT} (exit 3), e.g.
+         NAME = "amqp:not-found".
+
+Any other failure prints {"error": ...} and exits 1.
+"""
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+
+from proton import Delivery, Endpoint, Message, Timeout
+from proton.utils import BlockingConnection, ConnectionClosed, LinkDetached
+
+EXIT_TIMEOUT = 2
+EXIT_REFUSED = 3
+
+
+def body_for(index, size):
+    """The body of message `index`: "msg-<i>", or `size` bytes starting with b"msg-<i>:"."""
+    if size is None:
+        return "msg-%d" % index
+    prefix = b"msg-%d:" % index
+    filler = bytes(range(256)) * (size // 256 + 1)
+    return (prefix + filler)[:size]
+
+
+def describe(body):
+    """A JSON-friendly view of a body: strings as themselves, binaries as size and digest."""
+    if isinstance(body, (bytes, bytearray, memoryview)):
+        data = bytes(body)
+        return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    return body
+
+
+def outcome_name(state):
+    names = {
+        Delivery.ACCEPTED: "accepted",
+        Delivery.REJECTED: "rejected",
+        Delivery.RELEASED: "released",
+        Delivery.MODIFIED: "modified",
+        Delivery.RECEIVED: "received",
+    }
+    return names.get(state, "none" if not state else str(state))
+
+
+def emit(summary, code=0):
+    print(json.dumps(summary), flush=True)
+    return code
+
+
+def connect(args):
+    return BlockingConnection(args.url, timeout=args.timeout)
+
+
+def close_quietly(conn):
+    """Close the connection; a failure here must not hide the summary already printed."""
+    try:
+        conn.close()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def cmd_send(args):
+    conn = connect(args)
+    try:
+        sender = conn.create_sender(args.address)
+        deliveries = []
+        digests = []
+        for i in range(args.count):
+            body = body_for(i, args.size)
+            message = Message(body=body)
+            if args.size is not None:
+                message.inferred = True  # a binary body goes out as a data section
+                digests.append(hashlib.sha256(body).hexdigest())
+            # Proton buffers the transfer until the broker grants credit.
+            deliveries.append(sender.link.send(message))
+        conn.wait(
+            lambda: all(d.remote_state or d.settled for d in deliveries),
+            msg="waiting for the dispositions of %d messages" % len(deliveries),
+        )
+        outcomes = {}
+        for d in deliveries:
+            name = outcome_name(d.remote_state)
+            outcomes[name] = outcomes.get(name, 0) + 1
+            d.settle()
+        accepted = outcomes.get("accepted", 0)
+        summary = {"sent": len(deliveries), "accepted": accepted, "outcomes": outcomes}
+        if args.size is not None:
+            summary["sha256"] = digests
+        sender.close()
+        return emit(summary, 0 if accepted == args.count else 1)
+    finally:
+        close_quietly(conn)
+
+
+def cmd_receive(args):
+    conn = connect(args)
+    bodies = []
+    try:
+        # credit=0: no prefetch window that refills itself; we grant exactly COUNT below.
+        receiver = conn.create_receiver(args.address, credit=0)
+        fetcher = receiver.fetcher
+        receiver.link.flow(args.count)  # goes out with the next I/O, in conn.wait below
+        print("ready", file=sys.stderr, flush=True)
+        deadline = time.monotonic() + args.timeout
+        while len(bodies) < args.count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Timeout("receive timed out")
+            conn.wait(lambda: fetcher.has_message, timeout=remaining,
+                      msg="receiving message %d of %d" % (len(bodies) + 1, args.count))
+            message = fetcher.pop()
+            fetcher.settle(Delivery.ACCEPTED)
+            bodies.append(describe(message.body))
+        receiver.close()
+        return emit({"received": len(bodies), "bodies": bodies})
+    except Timeout as e:
+        return emit({"received": len(bodies), "bodies": bodies, "error": "timeout: %s" % e},
+                    EXIT_TIMEOUT)
+    finally:
+        close_quietly(conn)
+
+
+def cmd_attach(args):
+    conn = connect(args)
+    try:
+        # The raw link, not BlockingSender/BlockingReceiver: those turn a refusal (an attach
+        # with a null terminus, then a detach with the error) into an exception without it.
+        if args.role == "sender":
+            link = conn.container.create_sender(conn.conn, args.address)
+        else:
+            link = conn.container.create_receiver(conn.conn, args.address)
+            link.flow(0)
+
+        def terminus():
+            remote = link.remote_target if args.role == "sender" else link.remote_source
+            return remote.address
+
+        def refused(closed_by):
+            endpoint = link if closed_by == "link" else conn.conn
+            condition = endpoint.remote_condition
+            return emit({
+                "attached": False,
+                "closed": closed_by,
+                "condition": condition.name if condition else None,
+                "description": condition.description if condition else None,
+            }, EXIT_REFUSED)
+
+        try:
+            conn.wait(lambda: not (link.state & Endpoint.REMOTE_UNINIT),
+                      msg="waiting for the attach of %s" % args.address)
+            if terminus() is None:
+                # A refusal: the detach that carries the error follows the attach.
+                conn.wait(lambda: link.state & Endpoint.REMOTE_CLOSED,
+                          msg="waiting for the detach after a null terminus")
+            elif not link.state & Endpoint.REMOTE_CLOSED:
+                link.close()
+                return emit({"attached": True, "address": terminus()})
+        except LinkDetached:
+            pass
+        except ConnectionClosed:
+            return refused("connection")
+        return refused("link")
+    finally:
+        close_quietly(conn)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p):
+        p.add_argument("url", help="e.g. amqp://127.0.0.1:5672 or amqp://user:pass@host:port")
+        p.add_argument("address")
+        p.add_argument("--timeout", type=float, default=30.0,
+                       help="seconds to wait for the broker (default 30)")
+
+    p = sub.add_parser("send", help="send COUNT messages and wait for their outcomes")
+    common(p)
+    p.add_argument("count", type=int)
+    p.add_argument("--size", type=int, default=None, help="binary bodies of N bytes")
+    p.set_defaults(run=cmd_send)
+
+    p = sub.add_parser("receive", help="receive and accept COUNT messages")
+    common(p)
+    p.add_argument("count", type=int)
+    p.set_defaults(run=cmd_receive)
+
+    p = sub.add_parser("attach", help="attach a link; report whether it was refused")
+    common(p)
+    p.add_argument("--role", choices=["sender", "receiver"], required=True)
+    p.set_defaults(run=cmd_attach)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except Exception as e:  # noqa: BLE001 - one JSON line for the test to show
+        return emit({"error": "%s: %s" % (type(e).__name__, e)}, 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

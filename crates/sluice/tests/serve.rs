@@ -1,0 +1,514 @@
+//! Black-box interop tests of `sluice serve`: the real binary, on a loopback port, driven by
+//! Qpid Proton's Python binding (`tests/interop/proton_client.py`, run with Debian's
+//! `/usr/bin/python3` and its package python3-qpid-proton, which `scripts/test.sh` installs).
+//!
+//! Every test writes its own address space into a fresh temp folder, starts its own server on
+//! `127.0.0.1:0` and kills it when done (`Server`'s `Drop`); every wait is bounded.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const PYTHON: &str = "/usr/bin/python3";
+/// How long the server may take to print `listening on`.
+const STARTUP: Duration = Duration::from_secs(20);
+/// How long one client run may take before it is killed and the test fails.
+const CLIENT_DEADLINE: Duration = Duration::from_secs(60);
+/// The client's own timeout for the broker (`--timeout`), below `CLIENT_DEADLINE`.
+const CLIENT_TIMEOUT: &str = "30";
+
+/// The address space: one standard space on `standard-unlimited`, authentication `none`, and
+/// the queue `myqueue`. The plans are the EnMasse defaults cut to what this needs
+/// (../shared/enmasse-examples/plans).
+const ADDRESS_SPACE: &str = "\
+apiVersion: admin.enmasse.io/v1beta1
+kind: AuthenticationService
+metadata:
+  name: none-authservice
+spec:
+  type: none
+---
+apiVersion: admin.enmasse.io/v1beta2
+kind: AddressSpacePlan
+metadata:
+  name: standard-unlimited
+spec:
+  addressSpaceType: standard
+  resourceLimits:
+    router: 10000.0
+    broker: 10000.0
+    aggregate: 10000.0
+  addressPlans:
+    - standard-small-queue
+---
+apiVersion: admin.enmasse.io/v1beta2
+kind: AddressPlan
+metadata:
+  name: standard-small-queue
+spec:
+  addressType: queue
+  resources:
+    router: 0.001
+    broker: 0.01
+---
+apiVersion: enmasse.io/v1beta1
+kind: AddressSpace
+metadata:
+  name: myspace
+spec:
+  type: standard
+  plan: standard-unlimited
+  authenticationService:
+    name: none-authservice
+---
+apiVersion: enmasse.io/v1beta1
+kind: Address
+metadata:
+  name: myspace.myqueue
+spec:
+  address: myqueue
+  type: queue
+  plan: standard-small-queue
+";
+
+/// Fails (never skips) when Proton's Python binding is missing.
+fn require_proton() {
+    let found = Command::new(PYTHON)
+        .args(["-c", "import proton"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "these tests need Qpid Proton's Python binding: `{PYTHON} -c \"import proton\"` failed. \
+         Install it with `sudo apt-get install python3-qpid-proton` (./scripts/test.sh does)"
+    );
+}
+
+fn client_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/proton_client.py")
+}
+
+/// A fresh, empty folder under the system temp dir, unique across tests and runs.
+fn temp_dir(tag: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let dir = std::env::temp_dir().join(format!(
+        "sluice-serve-{tag}-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A running `sluice serve`; killed, and its folder removed, on drop. Its stderr goes to a
+/// file that is printed when the test fails.
+struct Server {
+    child: Child,
+    /// Held open so the server never sees end-of-input on stdin.
+    _stdin: Option<ChildStdin>,
+    dir: PathBuf,
+    url: String,
+}
+
+impl Server {
+    fn start(tag: &str) -> Server {
+        require_proton();
+        let dir = temp_dir(tag);
+        let config = dir.join("config");
+        std::fs::create_dir_all(&config).unwrap();
+        std::fs::write(config.join("space.yaml"), ADDRESS_SPACE).unwrap();
+        let log = std::fs::File::create(dir.join("server.log")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .args(["--amqp", "127.0.0.1:0"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().unwrap();
+        let mut server = Server {
+            child,
+            _stdin: stdin,
+            dir,
+            url: String::new(),
+        };
+
+        // Read stdout on a thread (it keeps draining it, so the server never blocks on it).
+        let (lines, first) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                // After the first line nobody listens: the send fails and we keep draining.
+                let _ = lines.send(line);
+            }
+        });
+        let line = match first.recv_timeout(STARTUP) {
+            Ok(line) => line,
+            Err(_) => panic!(
+                "sluice serve printed no `listening on` line within {STARTUP:?}; exit status: {:?}; \
+                 stderr:\n{}",
+                server.child.try_wait().ok().flatten(),
+                server.log()
+            ),
+        };
+        let port = line
+            .strip_prefix("listening on 127.0.0.1:")
+            .and_then(|p| p.trim().parse::<u16>().ok())
+            .unwrap_or_else(|| {
+                panic!("expected `listening on 127.0.0.1:PORT` as the first line, got {line:?}")
+            });
+        assert_ne!(port, 0, "{line}");
+        server.url = format!("amqp://127.0.0.1:{port}");
+        server
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// Runs the client to completion (bounded by `CLIENT_DEADLINE`).
+    fn run(&self, args: &[&str]) -> Outcome {
+        self.spawn(args).finish(self)
+    }
+
+    /// Starts the client in the background: `subcommand URL rest... --timeout 30`.
+    fn spawn(&self, args: &[&str]) -> Client {
+        self.spawn_at(&self.url, args, CLIENT_TIMEOUT)
+    }
+
+    /// Starts the client with another URL (e.g. with credentials) or client timeout.
+    fn spawn_at(&self, url: &str, args: &[&str], timeout: &str) -> Client {
+        let (sub, rest) = args.split_first().unwrap();
+        let mut child = Command::new(PYTHON)
+            .arg(client_script())
+            .arg(sub)
+            .arg(url)
+            .args(rest)
+            .args(["--timeout", timeout])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let out = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stdout.read_to_string(&mut text);
+            text
+        });
+        let stderr = child.stderr.take().unwrap();
+        let (lines, stderr_lines) = mpsc::channel();
+        let err = thread::spawn(move || {
+            let mut text = String::new();
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                text.push_str(&line);
+                text.push('\n');
+                let _ = lines.send(line);
+            }
+            text
+        });
+        Client {
+            child,
+            description: args.join(" "),
+            out: Some(out),
+            err: Some(err),
+            stderr_lines,
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if thread::panicking() {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "--- sluice serve stderr ---\n{}", self.log());
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Python client process; killed on drop if still running.
+struct Client {
+    child: Child,
+    description: String,
+    out: Option<thread::JoinHandle<String>>,
+    err: Option<thread::JoinHandle<String>>,
+    stderr_lines: mpsc::Receiver<String>,
+}
+
+/// What a client run printed (`stdout`/`stderr` are read through `Debug` in failure messages).
+#[derive(Debug)]
+#[allow(dead_code)]
+struct Outcome {
+    status: ExitStatus,
+    json: Value,
+    stdout: String,
+    stderr: String,
+}
+
+impl Outcome {
+    fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+}
+
+impl Client {
+    /// Waits until the receiver says `ready` on stderr (attached, credit granted).
+    fn wait_ready(&mut self, server: &Server) {
+        let deadline = Instant::now() + CLIENT_DEADLINE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr_lines.recv_timeout(left) {
+                Ok(line) if line.trim() == "ready" => return,
+                Ok(_) => continue,
+                Err(_) => {
+                    let _ = self.child.kill();
+                    let outcome = self.collect();
+                    panic!(
+                        "`{}` never became ready: {outcome:?}\nserver stderr:\n{}",
+                        self.description,
+                        server.log()
+                    );
+                }
+            }
+        }
+    }
+
+    fn finish(mut self, server: &Server) -> Outcome {
+        let deadline = Instant::now() + CLIENT_DEADLINE;
+        while self.child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let outcome = self.collect();
+                panic!(
+                    "`{}` did not finish within {CLIENT_DEADLINE:?}: {outcome:?}\nserver stderr:\n{}",
+                    self.description,
+                    server.log()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        self.collect()
+    }
+
+    fn collect(&mut self) -> Outcome {
+        let status = self.child.wait().unwrap();
+        let stdout = self
+            .out
+            .take()
+            .map(|t| t.join().unwrap())
+            .unwrap_or_default();
+        let stderr = self
+            .err
+            .take()
+            .map(|t| t.join().unwrap())
+            .unwrap_or_default();
+        let json = stdout
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str(l).ok())
+            .unwrap_or(Value::Null);
+        Outcome {
+            status,
+            json,
+            stdout,
+            stderr,
+        }
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asserts a run exited 0, showing everything when it did not.
+fn ok(server: &Server, outcome: Outcome, what: &str) -> Value {
+    assert_eq!(
+        outcome.code(),
+        Some(0),
+        "{what} failed: {outcome:?}\nserver stderr:\n{}",
+        server.log()
+    );
+    outcome.json
+}
+
+fn bodies(json: &Value) -> Vec<String> {
+    json["bodies"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no bodies in {json}"))
+        .iter()
+        .map(|b| {
+            b.as_str()
+                .unwrap_or_else(|| panic!("not a string body: {b}"))
+                .to_owned()
+        })
+        .collect()
+}
+
+fn index_of(body: &str) -> usize {
+    body.strip_prefix("msg-")
+        .and_then(|i| i.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected body {body:?}"))
+}
+
+/// After a test drained the queue: a receiver gets nothing within a second (its timeout,
+/// exit 2), so accepting removed the messages.
+fn assert_queue_empty(server: &Server) {
+    let outcome = server
+        .spawn_at(&server.url, &["receive", "myqueue", "1"], "1")
+        .finish(server);
+    assert_eq!(
+        outcome.code(),
+        Some(2),
+        "expected the queue to be empty (the receive to time out): {outcome:?}\nserver stderr:\n{}",
+        server.log()
+    );
+    assert_eq!(outcome.json["received"], 0, "{}", outcome.json);
+}
+
+#[test]
+fn a_queue_stores_100_messages_and_delivers_them_in_order() {
+    let server = Server::start("order");
+    let sent = ok(&server, server.run(&["send", "myqueue", "100"]), "send 100");
+    assert_eq!(sent["accepted"], 100, "{sent}");
+
+    let received = ok(
+        &server,
+        server.run(&["receive", "myqueue", "100"]),
+        "receive 100",
+    );
+    let expected: Vec<String> = (0..100).map(|i| format!("msg-{i}")).collect();
+    assert_eq!(bodies(&received), expected);
+
+    // Accepting removed them: nothing is left.
+    assert_queue_empty(&server);
+}
+
+#[test]
+fn two_receivers_on_a_queue_compete_for_its_messages() {
+    let server = Server::start("compete");
+    // Each receiver grants exactly 50 credit, so between them they take all 100, 50 each.
+    let mut first = server.spawn(&["receive", "myqueue", "50"]);
+    let mut second = server.spawn(&["receive", "myqueue", "50"]);
+    first.wait_ready(&server);
+    second.wait_ready(&server);
+
+    let sent = ok(&server, server.run(&["send", "myqueue", "100"]), "send 100");
+    assert_eq!(sent["accepted"], 100, "{sent}");
+
+    let first = bodies(&ok(&server, first.finish(&server), "first receiver"));
+    let second = bodies(&ok(&server, second.finish(&server), "second receiver"));
+    assert_eq!(first.len(), 50, "{first:?}");
+    assert_eq!(second.len(), 50, "{second:?}");
+    for share in [&first, &second] {
+        let order: Vec<usize> = share.iter().map(|b| index_of(b)).collect();
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "each consumer sees the queue's order: {order:?}"
+        );
+    }
+    let mut all: Vec<usize> = first.iter().chain(&second).map(|b| index_of(b)).collect();
+    all.sort_unstable();
+    assert_eq!(
+        all,
+        (0..100).collect::<Vec<_>>(),
+        "every message exactly once"
+    );
+
+    assert_queue_empty(&server);
+}
+
+#[test]
+fn a_link_to_an_undefined_address_is_refused_with_not_found() {
+    let server = Server::start("notfound");
+    for role in ["sender", "receiver"] {
+        let outcome = server.run(&["attach", "nowhere", "--role", role]);
+        assert_eq!(
+            outcome.code(),
+            Some(3),
+            "a {role} to `nowhere` should be refused: {outcome:?}\nserver stderr:\n{}",
+            server.log()
+        );
+        assert_eq!(outcome.json["attached"], false, "{}", outcome.json);
+        assert_eq!(
+            outcome.json["condition"], "amqp:not-found",
+            "{}",
+            outcome.json
+        );
+        assert_eq!(
+            outcome.json["closed"], "link",
+            "the link is refused, not the connection: {}",
+            outcome.json
+        );
+
+        // A defined address attaches on the same server.
+        let good = ok(
+            &server,
+            server.run(&["attach", "myqueue", "--role", role]),
+            "attach to myqueue",
+        );
+        assert_eq!(good["attached"], true, "{good}");
+        assert_eq!(good["address"], "myqueue", "{good}");
+    }
+}
+
+#[test]
+fn a_one_mebibyte_message_round_trips() {
+    let server = Server::start("large");
+    let size = 1024 * 1024;
+    let sent = ok(
+        &server,
+        server.run(&["send", "myqueue", "1", "--size", &size.to_string()]),
+        "send 1 MiB",
+    );
+    assert_eq!(sent["accepted"], 1, "{sent}");
+    let digest = sent["sha256"][0].as_str().unwrap().to_owned();
+
+    let received = ok(
+        &server,
+        server.run(&["receive", "myqueue", "1"]),
+        "receive 1 MiB",
+    );
+    let body = &received["bodies"][0];
+    assert_eq!(body["size"], size, "{received}");
+    assert_eq!(
+        body["sha256"],
+        digest.as_str(),
+        "the body came back changed"
+    );
+}
+
+#[test]
+fn sasl_plain_with_any_credentials_is_accepted() {
+    let server = Server::start("plain");
+    let url = server.url.replace("amqp://", "amqp://someone:anything@");
+    let sent = server
+        .spawn_at(&url, &["send", "myqueue", "1"], CLIENT_TIMEOUT)
+        .finish(&server);
+    let sent = ok(&server, sent, "send as someone:anything (SASL PLAIN)");
+    assert_eq!(sent["accepted"], 1, "{sent}");
+    let received = ok(&server, server.run(&["receive", "myqueue", "1"]), "receive");
+    assert_eq!(bodies(&received), ["msg-0"]);
+}
