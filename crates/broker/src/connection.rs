@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use sluice_codec::transport::{
     Accepted, Attach, AttachTarget, DeliveryState, DeliveryTag, Error, Rejected, Role,
+    SenderSettleMode,
 };
 use sluice_codec::types::Symbol;
 use sluice_engine::{Config, Connection, Event, LinkId, SessionId};
@@ -32,6 +33,10 @@ enum Binding {
     Publisher { queue: String },
     /// The client consumes from a queue (the core knows which).
     Consumer,
+    /// The client publishes to a multicast address.
+    MulticastPublisher { address: String },
+    /// The client receives a multicast address's messages, pre-settled.
+    MulticastReceiver,
 }
 
 struct State {
@@ -43,6 +48,8 @@ struct State {
     /// Deliveries we sent and await an outcome for: by (session, delivery id).
     sent: BTreeMap<(u16, u32), (LinkId, MessageId)>,
     commands: Vec<Command>,
+    /// Tags for pre-settled deliveries, which the core does not number.
+    next_tag: u64,
 }
 
 /// Serves one accepted socket until the connection ends.
@@ -68,6 +75,7 @@ pub(crate) async fn run(
         links: HashMap::new(),
         sent: BTreeMap::new(),
         commands: Vec::new(),
+        next_tag: 0,
     };
     let mut buf = vec![0u8; READ_BUFFER];
     loop {
@@ -143,7 +151,10 @@ impl State {
                     credit,
                     drain,
                 } => {
-                    if matches!(self.links.get(&link), Some(Binding::Consumer)) {
+                    if matches!(
+                        self.links.get(&link),
+                        Some(Binding::Consumer | Binding::MulticastReceiver)
+                    ) {
                         self.push(Command::Credit {
                             conn: self.conn,
                             link,
@@ -159,17 +170,39 @@ impl State {
                     payload,
                     ..
                 } => {
-                    let Some(Binding::Publisher { queue }) = self.links.get(&link) else {
-                        continue;
-                    };
-                    let settle = (!settled).then_some((link.session, delivery_id));
-                    let queue = queue.clone();
-                    self.push(Command::Publish {
-                        conn: self.conn,
-                        queue,
-                        message: payload,
-                        settle,
-                    });
+                    match self.links.get(&link) {
+                        Some(Binding::Publisher { queue }) => {
+                            let settle = (!settled).then_some((link.session, delivery_id));
+                            let queue = queue.clone();
+                            self.push(Command::Publish {
+                                conn: self.conn,
+                                queue,
+                                message: payload,
+                                settle,
+                            });
+                        }
+                        Some(Binding::MulticastPublisher { address }) => {
+                            // Multicast settles the sender at once: nothing is stored to wait for.
+                            let address = address.clone();
+                            if !settled {
+                                let accepted = Some(DeliveryState::Accepted(Accepted {}));
+                                self.engine.disposition(
+                                    link.session,
+                                    Role::Receiver,
+                                    delivery_id,
+                                    delivery_id,
+                                    true,
+                                    accepted,
+                                    now,
+                                );
+                            }
+                            self.push(Command::PublishMulticast {
+                                address,
+                                message: payload,
+                            });
+                        }
+                        _ => continue,
+                    }
                     if self.engine.credit(link) < PUBLISH_CREDIT / 2 {
                         self.engine.grant_credit(link, PUBLISH_CREDIT, false, now);
                     }
@@ -202,12 +235,19 @@ impl State {
     }
 
     fn unbind(&mut self, link: LinkId) {
-        if let Some(Binding::Consumer) = self.links.remove(&link) {
-            self.sent.retain(|_, (l, _)| *l != link);
-            self.push(Command::RemoveConsumer {
+        match self.links.remove(&link) {
+            Some(Binding::Consumer) => {
+                self.sent.retain(|_, (l, _)| *l != link);
+                self.push(Command::RemoveConsumer {
+                    conn: self.conn,
+                    link,
+                });
+            }
+            Some(Binding::MulticastReceiver) => self.push(Command::RemoveConsumer {
                 conn: self.conn,
                 link,
-            });
+            }),
+            _ => {}
         }
     }
 
@@ -241,16 +281,19 @@ impl State {
             self.engine.refuse_link(link, error, now);
             return;
         };
-        let queue = match self.table.resolve(&address, direction) {
+        let (node_address, multicast) = match self.table.resolve(&address, direction) {
             Ok(Resolution::Node(node))
                 if matches!(node.kind, NodeKind::Queue | NodeKind::Deadletter) =>
             {
-                node.address.clone()
+                (node.address.clone(), false)
+            }
+            Ok(Resolution::Node(node)) if node.kind == NodeKind::Multicast => {
+                (node.address.clone(), true)
             }
             Ok(_) => {
                 let error = Error::new(
                     Symbol::from_static("amqp:not-implemented"),
-                    format!("'{address}' is served only as a queue address so far"),
+                    format!("'{address}' is served only as a queue or multicast address so far"),
                 );
                 self.engine.refuse_link(link, error, now);
                 return;
@@ -269,22 +312,42 @@ impl State {
                 Role::Sender => Role::Receiver,
                 Role::Receiver => Role::Sender,
             },
+            // Multicast deliveries go out pre-settled.
+            snd_settle_mode: if multicast && attach.role == Role::Receiver {
+                SenderSettleMode::Settled
+            } else {
+                SenderSettleMode::Mixed
+            },
             source: attach.source.clone(),
             target: attach.target.clone(),
             ..Default::default()
         };
         self.engine.accept_link(link, reply, now);
-        match attach.role {
-            Role::Sender => {
+        let conn = self.conn;
+        match (attach.role, multicast) {
+            (Role::Sender, false) => {
+                let queue = node_address;
                 self.links.insert(link, Binding::Publisher { queue });
                 self.engine.grant_credit(link, PUBLISH_CREDIT, false, now);
             }
-            Role::Receiver => {
+            (Role::Sender, true) => {
+                let address = node_address;
+                self.links
+                    .insert(link, Binding::MulticastPublisher { address });
+                self.engine.grant_credit(link, PUBLISH_CREDIT, false, now);
+            }
+            (Role::Receiver, false) => {
+                let queue = node_address;
                 self.links.insert(link, Binding::Consumer);
-                self.push(Command::AddConsumer {
-                    conn: self.conn,
+                self.push(Command::AddConsumer { conn, link, queue });
+            }
+            (Role::Receiver, true) => {
+                let address = node_address;
+                self.links.insert(link, Binding::MulticastReceiver);
+                self.push(Command::AddMulticastReceiver {
+                    conn,
                     link,
-                    queue,
+                    address,
                 });
             }
         }
@@ -372,6 +435,17 @@ impl State {
                 );
             }
             ToConn::Drained { link } => self.engine.drained(link, now),
+            ToConn::DeliverSettled { link, payload } => {
+                self.next_tag += 1;
+                // A receiver that left or ran out of credit misses it: multicast stores nothing.
+                let _ = self.engine.send(
+                    link,
+                    DeliveryTag::from_u64(self.next_tag),
+                    &payload,
+                    true,
+                    now,
+                );
+            }
         }
     }
 }

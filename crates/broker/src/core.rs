@@ -60,6 +60,14 @@ pub(crate) enum Command {
     },
     /// A receiving link detached.
     RemoveConsumer { conn: ConnId, link: LinkId },
+    /// A receiving link attached to a multicast address.
+    AddMulticastReceiver {
+        conn: ConnId,
+        link: LinkId,
+        address: String,
+    },
+    /// A message for every current receiver of a multicast address (the sender is settled).
+    PublishMulticast { address: String, message: Bytes },
 }
 
 /// What the core tells a connection.
@@ -79,6 +87,8 @@ pub(crate) enum ToConn {
     },
     /// A drain found nothing more: give back the credit.
     Drained { link: LinkId },
+    /// Send `payload` on `link` pre-settled (multicast).
+    DeliverSettled { link: LinkId, payload: Bytes },
 }
 
 struct Consumer {
@@ -96,6 +106,10 @@ pub(crate) struct Core {
     consumers: HashMap<(ConnId, LinkId), Consumer>,
     by_id: HashMap<ConsumerId, (ConnId, LinkId)>,
     next_consumer: u64,
+    /// Receivers of each multicast address.
+    multicast: HashMap<String, Vec<(ConnId, LinkId)>>,
+    /// Each multicast receiver's address and credit.
+    multicast_credit: HashMap<(ConnId, LinkId), (String, u32)>,
 }
 
 /// Commands handled per wake-up before deliveries are computed: enough to amortise the pass
@@ -139,6 +153,8 @@ impl Core {
             consumers: HashMap::new(),
             by_id: HashMap::new(),
             next_consumer: 0,
+            multicast: HashMap::new(),
+            multicast_credit: HashMap::new(),
         }
     }
 
@@ -182,7 +198,14 @@ impl Core {
                     .filter(|(c, _)| *c == conn)
                     .copied()
                     .collect();
-                for key in gone {
+                let gone_multicast: Vec<(ConnId, LinkId)> = self
+                    .multicast_credit
+                    .keys()
+                    .filter(|(c, _)| *c == conn)
+                    .copied()
+                    .chain(gone)
+                    .collect();
+                for key in gone_multicast {
                     self.remove_consumer(key);
                 }
             }
@@ -226,6 +249,13 @@ impl Core {
                 credit,
                 drain,
             } => {
+                if let Some((_, c)) = self.multicast_credit.get_mut(&(conn, link)) {
+                    // Nothing is stored for a multicast receiver: a drain ends at once.
+                    *c = if drain { 0 } else { credit };
+                    if drain && let Some(tx) = self.connections.get(&conn) {
+                        let _ = tx.send(ToConn::Drained { link });
+                    }
+                }
                 if let Some(c) = self.consumers.get_mut(&(conn, link)) {
                     c.drain = drain;
                     if let Some(q) = self.queues.get_mut(&c.queue) {
@@ -246,6 +276,38 @@ impl Core {
                 }
             }
             Command::RemoveConsumer { conn, link } => self.remove_consumer((conn, link)),
+            Command::AddMulticastReceiver {
+                conn,
+                link,
+                address,
+            } => {
+                self.multicast
+                    .entry(address.clone())
+                    .or_default()
+                    .push((conn, link));
+                self.multicast_credit.insert((conn, link), (address, 0));
+            }
+            Command::PublishMulticast { address, message } => self.fan_out(&address, &message),
+        }
+    }
+
+    /// Multicast: a copy (a reference count, not bytes) to every receiver with credit; one
+    /// without credit misses the message, as nothing is stored.
+    fn fan_out(&mut self, address: &str, message: &Bytes) {
+        let Some(receivers) = self.multicast.get(address) else {
+            return;
+        };
+        for key in receivers {
+            if let Some((_, credit)) = self.multicast_credit.get_mut(key)
+                && *credit > 0
+                && let Some(tx) = self.connections.get(&key.0)
+            {
+                *credit -= 1;
+                let _ = tx.send(ToConn::DeliverSettled {
+                    link: key.1,
+                    payload: message.clone(),
+                });
+            }
         }
     }
 
@@ -266,6 +328,11 @@ impl Core {
     }
 
     fn remove_consumer(&mut self, key: (ConnId, LinkId)) {
+        if let Some((address, _)) = self.multicast_credit.remove(&key)
+            && let Some(receivers) = self.multicast.get_mut(&address)
+        {
+            receivers.retain(|k| *k != key);
+        }
         if let Some(c) = self.consumers.remove(&key) {
             self.by_id.remove(&c.id);
             if let Some(q) = self.queues.get_mut(&c.queue) {
