@@ -6,9 +6,9 @@
 //! across an await and no state has two owners.
 //!
 //! Serves so far: `queue` (and consuming from `deadletter`) addresses with competing
-//! consumers, every outcome, requeue on consumer loss, TTL and dead-lettering, authentication
-//! `none`. Topics, subscriptions, anycast, multicast, anonymous relay and dynamic nodes are
-//! refused with `amqp:not-implemented` until they land.
+//! consumers, every outcome, requeue on consumer loss, TTL and dead-lettering; `multicast`
+//! addresses (pre-settled fan-out); authentication `none`. Topics, subscriptions, anycast,
+//! anonymous relay and dynamic nodes are refused with `amqp:not-implemented` until they land.
 //!
 //! Must not depend on: the `sluice` binary (CLI, logging setup).
 
