@@ -178,6 +178,39 @@ impl Server {
         server
     }
 
+    /// How many sockets the server process holds open (its listener plus one per connection),
+    /// from `/proc/PID/fd`.
+    fn open_sockets(&self) -> usize {
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).unwrap();
+        fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy().starts_with("socket:"))
+            .count()
+    }
+
+    /// Waits (bounded) until the server holds exactly `count` sockets: after a client died,
+    /// that is when the server has noticed and ended its connection.
+    fn wait_open_sockets(&self, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let open = self.open_sockets();
+            if open == count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server still holds {open} sockets after 10 s, expected {count}: it did not \
+                 notice that a connection ended\nserver stderr:\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether the server process is still running (it never exits on its own in these tests).
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
     }
@@ -274,23 +307,35 @@ impl Outcome {
 impl Client {
     /// Waits until the receiver says `ready` on stderr (attached, credit granted).
     fn wait_ready(&mut self, server: &Server) {
+        self.wait_line(server, "ready");
+    }
+
+    /// Waits until the client prints the line `want` on stderr.
+    fn wait_line(&mut self, server: &Server, want: &str) {
         let deadline = Instant::now() + CLIENT_DEADLINE;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.stderr_lines.recv_timeout(left) {
-                Ok(line) if line.trim() == "ready" => return,
+                Ok(line) if line.trim() == want => return,
                 Ok(_) => continue,
                 Err(_) => {
                     let _ = self.child.kill();
                     let outcome = self.collect();
                     panic!(
-                        "`{}` never became ready: {outcome:?}\nserver stderr:\n{}",
+                        "`{}` never printed {want:?}: {outcome:?}\nserver stderr:\n{}",
                         self.description,
                         server.log()
                     );
                 }
             }
         }
+    }
+
+    /// Kills the client with SIGKILL (no AMQP close, no FIN from a clean shutdown: the kernel
+    /// just drops the socket) and returns what it printed so far.
+    fn kill(mut self) -> Outcome {
+        self.child.kill().unwrap();
+        self.collect()
     }
 
     fn finish(mut self, server: &Server) -> Outcome {
@@ -511,4 +556,276 @@ fn sasl_plain_with_any_credentials_is_accepted() {
     assert_eq!(sent["accepted"], 1, "{sent}");
     let received = ok(&server, server.run(&["receive", "myqueue", "1"]), "receive");
     assert_eq!(bodies(&received), ["msg-0"]);
+}
+
+fn headers(json: &Value) -> Vec<(u64, bool)> {
+    json["headers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no headers in {json}"))
+        .iter()
+        .map(|h| {
+            (
+                h["delivery_count"]
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("no delivery_count in {h}")),
+                h["first_acquirer"]
+                    .as_bool()
+                    .unwrap_or_else(|| panic!("no first_acquirer in {h}")),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_consumer_killed_with_unsettled_deliveries_loses_nothing() {
+    let server = Server::start("killed");
+    let idle_sockets = server.open_sockets();
+    let sent = ok(&server, server.run(&["send", "myqueue", "20"]), "send 20");
+    assert_eq!(sent["accepted"], 20, "{sent}");
+
+    // A consumer takes the first 10 and never settles them, then dies without a word.
+    let mut holder = server.spawn(&["hold", "myqueue", "10"]);
+    holder.wait_line(&server, "held");
+    let held = holder.kill();
+    let expected_held: Vec<String> = (0..10).map(|i| format!("msg-{i}")).collect();
+    assert_eq!(bodies(&held.json), expected_held, "{held:?}");
+    assert!(
+        headers(&held.json).iter().all(|&(count, _)| count == 0),
+        "a first delivery has delivery-count 0: {}",
+        held.json
+    );
+
+    // Once the server has dropped the dead connection, its 10 unsettled messages are back.
+    server.wait_open_sockets(idle_sockets);
+    let received = ok(
+        &server,
+        server.run(&["receive", "myqueue", "20"]),
+        "receive 20 after the kill",
+    );
+    let expected: Vec<String> = (0..20).map(|i| format!("msg-{i}")).collect();
+    assert_eq!(
+        bodies(&received),
+        expected,
+        "every message exactly once, the 10 released ones first, in the queue's order"
+    );
+    let headers = headers(&received);
+    for (i, &(count, first_acquirer)) in headers.iter().enumerate() {
+        if i < 10 {
+            assert!(
+                count >= 1 && !first_acquirer,
+                "msg-{i} was delivered to the killed consumer, so its redelivery must have \
+                 delivery-count >= 1 and first-acquirer false; got delivery_count {count}, \
+                 first_acquirer {first_acquirer}: {received}"
+            );
+        } else {
+            assert_eq!(
+                count, 0,
+                "msg-{i} was never delivered before: delivery-count 0: {received}"
+            );
+        }
+    }
+
+    assert_queue_empty(&server);
+}
+
+/// Deterministic junk (xorshift64).
+fn junk(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[0]
+        })
+        .collect()
+}
+
+/// What a garbage connection saw: the bytes the server sent, and how the socket ended.
+struct Garbage {
+    what: &'static str,
+    received: Vec<u8>,
+    /// `Ok(())` for EOF or a reset (the server closed it), `Err` for a read timeout.
+    ended: Result<(), String>,
+}
+
+/// Opens a raw TCP connection, writes `prefix` then up to 256 KiB of junk (stopping at the
+/// first write error: the server may close at any point) while another thread reads whatever
+/// comes back until EOF, a reset, or 10 s without the server closing.
+fn send_garbage(
+    addr: String,
+    what: &'static str,
+    prefix: Vec<u8>,
+    seed: u64,
+) -> thread::JoinHandle<Garbage> {
+    thread::spawn(move || {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        stream
+            .set_write_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut reading = stream.try_clone().unwrap();
+        let reader = thread::spawn(move || {
+            let mut received = Vec::new();
+            let mut buf = [0u8; 4096];
+            let ended = loop {
+                match reading.read(&mut buf) {
+                    Ok(0) => break Ok(()),
+                    Ok(n) => received.extend_from_slice(&buf[..n]),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) =>
+                    {
+                        break Err(format!("still open 10 s after the last byte read: {e}"));
+                    }
+                    // A reset (we kept writing after the server closed) is a close too.
+                    Err(_) => break Ok(()),
+                }
+            };
+            (received, ended)
+        });
+        if stream.write_all(&prefix).is_ok() {
+            for chunk in junk(seed, 256 * 1024).chunks(4096) {
+                if stream.write_all(chunk).is_err() {
+                    break;
+                }
+            }
+        }
+        let (received, ended) = reader.join().unwrap();
+        Garbage {
+            what,
+            received,
+            ended,
+        }
+    })
+}
+
+#[test]
+fn a_garbage_sending_connection_does_not_disturb_a_healthy_one() {
+    let mut server = Server::start("garbage");
+    let addr = server.url.strip_prefix("amqp://").unwrap().to_owned();
+
+    // A healthy receiver is attached before the junk starts and drains while it flows.
+    let mut receiver = server.spawn(&["receive", "myqueue", "50"]);
+    receiver.wait_ready(&server);
+
+    let amqp_header = b"AMQP\x00\x01\x00\x00".to_vec();
+    let mut huge_frame = amqp_header.clone();
+    // A frame header claiming a 4 GiB frame: the server must not try to buffer it.
+    huge_frame.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0]);
+    let garbage = vec![
+        send_garbage(
+            addr.clone(),
+            "an HTTP request, then junk",
+            b"GET / HTTP/1.1\r\nHost: sluice\r\nConnection: keep-alive\r\n\r\n".to_vec(),
+            1,
+        ),
+        send_garbage(addr.clone(), "junk from the first byte", Vec::new(), 2),
+        send_garbage(
+            addr.clone(),
+            "the AMQP header, then junk frames",
+            amqp_header,
+            3,
+        ),
+        send_garbage(
+            addr.clone(),
+            "the SASL header, then junk frames",
+            b"AMQP\x03\x01\x00\x00".to_vec(),
+            4,
+        ),
+        send_garbage(
+            addr.clone(),
+            "the AMQP header, then a 4 GiB frame header and junk",
+            huge_frame,
+            5,
+        ),
+    ];
+
+    let sent = ok(&server, server.run(&["send", "myqueue", "50"]), "send 50");
+    assert_eq!(sent["accepted"], 50, "{sent}");
+    let received = bodies(&ok(&server, receiver.finish(&server), "receive 50"));
+    let expected: Vec<String> = (0..50).map(|i| format!("msg-{i}")).collect();
+    assert_eq!(received, expected);
+
+    for garbage in garbage {
+        let g = garbage.join().unwrap();
+        assert!(
+            g.ended.is_ok(),
+            "the server did not close a connection that sent {}: {}; it sent {:?}\nserver \
+             stderr:\n{}",
+            g.what,
+            g.ended.unwrap_err(),
+            String::from_utf8_lossy(&g.received),
+            server.log()
+        );
+        // If anything came back first, it is an AMQP protocol header (8 bytes, "AMQP", id,
+        // 1.0.0), maybe followed by a close or SASL outcome frame.
+        if !g.received.is_empty() {
+            assert!(
+                g.received.len() >= 8
+                    && g.received.starts_with(b"AMQP")
+                    && g.received[5..8] == [1, 0, 0],
+                "the server answered {} with {:?}, not an AMQP protocol header",
+                g.what,
+                g.received
+            );
+        }
+    }
+
+    assert!(
+        server.is_running(),
+        "the server exited after the garbage\nserver stderr:\n{}",
+        server.log()
+    );
+    // And it still serves new connections.
+    let sent = ok(
+        &server,
+        server.run(&["send", "myqueue", "1"]),
+        "send after the garbage",
+    );
+    assert_eq!(sent["accepted"], 1, "{sent}");
+    let received = ok(
+        &server,
+        server.run(&["receive", "myqueue", "1"]),
+        "receive after the garbage",
+    );
+    assert_eq!(bodies(&received), ["msg-0"]);
+    assert_queue_empty(&server);
+}
+
+#[test]
+fn a_connection_with_a_thousand_links() {
+    let server = Server::start("links");
+    let links = ok(
+        &server,
+        server.run(&["links", "myqueue", "1000"]),
+        "1000 sender links on one connection",
+    );
+    assert_eq!(links["attached"], 1000, "{links}");
+    assert_eq!(links["accepted"], 1000, "{links}");
+
+    let received = ok(
+        &server,
+        server.run(&["receive", "myqueue", "1000"]),
+        "receive 1000",
+    );
+    let mut got: Vec<usize> = bodies(&received)
+        .iter()
+        .map(|b| {
+            b.strip_prefix("link-")
+                .and_then(|i| i.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected body {b:?}"))
+        })
+        .collect();
+    got.sort_unstable();
+    assert_eq!(
+        got,
+        (0..1000).collect::<Vec<_>>(),
+        "one message from every link, exactly once"
+    );
+    assert_queue_empty(&server);
 }

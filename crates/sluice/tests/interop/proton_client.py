@@ -6,6 +6,8 @@ Run it with Debian's Python, which has the binding (package python3-qpid-proton)
     /usr/bin/python3 proton_client.py send    amqp://127.0.0.1:5672 myqueue 100 [--size N]
     /usr/bin/python3 proton_client.py receive amqp://127.0.0.1:5672 myqueue 100 [--timeout S]
     /usr/bin/python3 proton_client.py attach  amqp://127.0.0.1:5672 nowhere --role sender
+    /usr/bin/python3 proton_client.py hold    amqp://127.0.0.1:5672 myqueue 10
+    /usr/bin/python3 proton_client.py links   amqp://127.0.0.1:5672 myqueue 1000
 
 Credentials in the URL (amqp://user:pass@host:port) make Proton use SASL PLAIN; without them it
 uses ANONYMOUS. Every subcommand prints one JSON object on stdout and exits:
@@ -15,14 +17,24 @@ send     Sends COUNT messages, unsettled, pipelined, then waits for every dispos
          of N bytes that starts with b"msg-<i>:". Prints {"sent", "accepted", "outcomes",
          "sha256"} (sha256: hex digest of each body, with --size); exits 0 if all were accepted.
 receive  Grants exactly COUNT credit (no refill, so competing receivers split a queue
-         predictably), receives COUNT messages and accepts each. Prints {"received", "bodies"}:
-         a string body as itself, a binary body as {"size": N, "sha256": HEX}. Prints "ready"
-         on stderr once the link is attached and its credit granted. Exits 2 on timeout (the JSON
-         then has "error" and the bodies received so far).
+         predictably), receives COUNT messages and accepts each. Prints {"received", "bodies",
+         "headers"}: a string body as itself, a binary body as {"size": N, "sha256": HEX}; each
+         header as {"delivery_count", "first_acquirer"} (from the message's header section).
+         Prints "ready" on stderr once the link is attached and its credit granted. Exits 2 on
+         timeout (the JSON then has "error" and the bodies received so far).
+hold     Like receive, but never settles: grants COUNT credit, receives COUNT messages, prints
+         {"held", "bodies", "headers"} on stdout and "held" on stderr, then keeps the connection
+         serviced (and the deliveries unsettled) until it is killed. Exits 2 on timeout.
 attach   Attaches a link and prints {"attached": true, "address"} (exit 0), or, when the peer
          refuses it (a null terminus then a detach, or closing the connection),
          {"attached": false, "condition": NAME, "description": TEXT} (exit 3), e.g.
          NAME = "amqp:not-found".
+
+links    Attaches COUNT sender links to ADDRESS on one connection (one session), all pipelined,
+         then sends one message on each ("link-<i>" on link i) and waits for every disposition.
+         Prints {"links", "attached", "refused", "sent", "accepted", "outcomes", "seconds",
+         "condition"} (condition: the first refusal's, or null); exits 0 if every link attached
+         and every message was accepted.
 
 Any other failure prints {"error": ...} and exits 1.
 """
@@ -121,6 +133,7 @@ def cmd_send(args):
 def cmd_receive(args):
     conn = connect(args)
     bodies = []
+    headers = []
     try:
         # credit=0: no prefetch window that refills itself; we grant exactly COUNT below.
         receiver = conn.create_receiver(args.address, credit=0)
@@ -137,11 +150,99 @@ def cmd_receive(args):
             message = fetcher.pop()
             fetcher.settle(Delivery.ACCEPTED)
             bodies.append(describe(message.body))
+            headers.append(header_of(message))
         receiver.close()
-        return emit({"received": len(bodies), "bodies": bodies})
+        return emit({"received": len(bodies), "bodies": bodies, "headers": headers})
     except Timeout as e:
-        return emit({"received": len(bodies), "bodies": bodies, "error": "timeout: %s" % e},
-                    EXIT_TIMEOUT)
+        return emit({"received": len(bodies), "bodies": bodies, "headers": headers,
+                     "error": "timeout: %s" % e}, EXIT_TIMEOUT)
+    finally:
+        close_quietly(conn)
+
+
+def header_of(message):
+    """The header fields a redelivery changes."""
+    return {"delivery_count": message.delivery_count,
+            "first_acquirer": bool(message.first_acquirer)}
+
+
+def cmd_hold(args):
+    conn = connect(args)
+    bodies = []
+    headers = []
+    try:
+        receiver = conn.create_receiver(args.address, credit=0)
+        fetcher = receiver.fetcher
+        receiver.link.flow(args.count)
+        print("ready", file=sys.stderr, flush=True)
+        deadline = time.monotonic() + args.timeout
+        while len(bodies) < args.count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise Timeout("hold timed out")
+            conn.wait(lambda: fetcher.has_message, timeout=remaining,
+                      msg="receiving message %d of %d" % (len(bodies) + 1, args.count))
+            message = fetcher.pop()  # left unsettled: never accepted, released or rejected
+            bodies.append(describe(message.body))
+            headers.append(header_of(message))
+        emit({"held": len(bodies), "bodies": bodies, "headers": headers})
+        print("held", file=sys.stderr, flush=True)
+        while True:  # keep servicing the connection until killed
+            try:
+                conn.wait(lambda: False, timeout=1.0)
+            except Timeout:
+                pass
+    except Timeout as e:
+        return emit({"held": len(bodies), "bodies": bodies, "headers": headers,
+                     "error": "timeout: %s" % e}, EXIT_TIMEOUT)
+    finally:
+        close_quietly(conn)
+
+
+def cmd_links(args):
+    started = time.monotonic()
+    conn = connect(args)
+    try:
+        # Raw links (not BlockingSender, which waits for each attach in turn): every attach is
+        # pipelined on the connection's default session.
+        links = [conn.container.create_sender(conn.conn, args.address, name="link-%d" % i)
+                 for i in range(args.count)]
+        deliveries = [link.send(Message(body="link-%d" % i)) for i, link in enumerate(links)]
+
+        def refused():
+            return [link for link in links if link.state & Endpoint.REMOTE_CLOSED]
+
+        conn.wait(
+            lambda: refused() or all(d.remote_state or d.settled for d in deliveries),
+            msg="waiting for %d links to attach and settle one message each" % args.count,
+        )
+        attached = sum(1 for link in links if link.state & Endpoint.REMOTE_ACTIVE)
+        closed = refused()
+        condition = closed[0].remote_condition if closed else None
+        outcomes = {}
+        for d in deliveries:
+            name = outcome_name(d.remote_state)
+            outcomes[name] = outcomes.get(name, 0) + 1
+        accepted = outcomes.get("accepted", 0)
+        for d in deliveries:
+            d.settle()
+        for link in links:
+            if not link.state & Endpoint.REMOTE_CLOSED:
+                link.close()
+        conn.wait(lambda: all(link.state & Endpoint.REMOTE_CLOSED for link in links),
+                  msg="waiting for %d detaches" % args.count)
+        ok = attached == args.count and accepted == args.count
+        return emit({
+            "links": args.count,
+            "attached": attached,
+            "refused": len(closed),
+            "sent": len(deliveries),
+            "accepted": accepted,
+            "outcomes": outcomes,
+            "condition": ("%s: %s" % (condition.name, condition.description)
+                          if condition else None),
+            "seconds": round(time.monotonic() - started, 3),
+        }, 0 if ok else 1)
     finally:
         close_quietly(conn)
 
@@ -210,6 +311,16 @@ def main(argv=None):
     common(p)
     p.add_argument("count", type=int)
     p.set_defaults(run=cmd_receive)
+
+    p = sub.add_parser("hold", help="receive COUNT messages, never settle, wait to be killed")
+    common(p)
+    p.add_argument("count", type=int)
+    p.set_defaults(run=cmd_hold)
+
+    p = sub.add_parser("links", help="attach COUNT senders on one connection, one message each")
+    common(p)
+    p.add_argument("count", type=int)
+    p.set_defaults(run=cmd_links)
 
     p = sub.add_parser("attach", help="attach a link; report whether it was refused")
     common(p)
