@@ -441,6 +441,9 @@ impl Connection {
                 self.discard_input = true;
                 self.input.clear();
                 self.fail(e.into(), now);
+                // The stream cannot be parsed past this point, so the peer's close could never
+                // be recognised: once our close is written, the connection is over.
+                self.state = State::Done;
                 return false;
             }
         };
