@@ -37,6 +37,9 @@ enum Binding {
     MulticastPublisher { address: String },
     /// The client receives a multicast address's messages, pre-settled.
     MulticastReceiver,
+    /// The client sends with a null target address: each message goes where its `to` says
+    /// (the `ANONYMOUS-RELAY` capability).
+    Relay,
 }
 
 struct State {
@@ -201,6 +204,9 @@ impl State {
                                 message: payload,
                             });
                         }
+                        Some(Binding::Relay) => {
+                            self.relay(link, delivery_id, settled, payload, now)
+                        }
                         _ => continue,
                     }
                     if self.engine.credit(link) < PUBLISH_CREDIT / 2 {
@@ -274,9 +280,17 @@ impl State {
             ),
         };
         let Some(address) = address else {
+            let dynamic = attach.source.as_ref().is_some_and(|s| s.dynamic)
+                || matches!(&attach.target, Some(AttachTarget::Target(t)) if t.dynamic);
+            if attach.role == Role::Sender && !dynamic {
+                self.accept(link, attach, false, now);
+                self.links.insert(link, Binding::Relay);
+                self.engine.grant_credit(link, PUBLISH_CREDIT, false, now);
+                return;
+            }
             let error = Error::new(
                 Symbol::from_static("amqp:not-implemented"),
-                "anonymous relay and dynamic nodes are not served yet",
+                "dynamic nodes are not served yet",
             );
             self.engine.refuse_link(link, error, now);
             return;
@@ -306,23 +320,7 @@ impl State {
                 return;
             }
         };
-        let reply = Attach {
-            name: attach.name.clone(),
-            role: match attach.role {
-                Role::Sender => Role::Receiver,
-                Role::Receiver => Role::Sender,
-            },
-            // Multicast deliveries go out pre-settled.
-            snd_settle_mode: if multicast && attach.role == Role::Receiver {
-                SenderSettleMode::Settled
-            } else {
-                SenderSettleMode::Mixed
-            },
-            source: attach.source.clone(),
-            target: attach.target.clone(),
-            ..Default::default()
-        };
-        self.engine.accept_link(link, reply, now);
+        self.accept(link, attach, multicast, now);
         let conn = self.conn;
         match (attach.role, multicast) {
             (Role::Sender, false) => {
@@ -349,6 +347,112 @@ impl State {
                     link,
                     address,
                 });
+            }
+        }
+    }
+
+    /// Accepts a link the peer attached, mirroring its terminii; multicast deliveries go out
+    /// pre-settled.
+    fn accept(&mut self, link: LinkId, attach: &Attach, multicast: bool, now: Instant) {
+        let reply = Attach {
+            name: attach.name.clone(),
+            role: match attach.role {
+                Role::Sender => Role::Receiver,
+                Role::Receiver => Role::Sender,
+            },
+            snd_settle_mode: if multicast && attach.role == Role::Receiver {
+                SenderSettleMode::Settled
+            } else {
+                SenderSettleMode::Mixed
+            },
+            source: attach.source.clone(),
+            target: attach.target.clone(),
+            ..Default::default()
+        };
+        self.engine.accept_link(link, reply, now);
+    }
+
+    /// Anonymous relay: routes one message by its `to`, or rejects it saying why.
+    fn relay(
+        &mut self,
+        link: LinkId,
+        delivery_id: u32,
+        settled: bool,
+        payload: bytes::Bytes,
+        now: Instant,
+    ) {
+        let to = sluice_codec::messaging::ScannedMessage::scan(payload.clone())
+            .ok()
+            .and_then(|m| m.to().map(str::to_string));
+        let target = match to.as_deref() {
+            None => Err((
+                Symbol::from_static("amqp:invalid-field"),
+                "a message on an anonymous link needs a 'to'".to_string(),
+            )),
+            Some(to) => match self.table.resolve(to, Direction::Send) {
+                Ok(Resolution::Node(node)) => match node.kind {
+                    NodeKind::Queue => Ok((node.address.clone(), false)),
+                    NodeKind::Multicast => Ok((node.address.clone(), true)),
+                    _ => Err((
+                        Symbol::from_static("amqp:not-implemented"),
+                        format!("'{to}' is served only as a queue or multicast address so far"),
+                    )),
+                },
+                Ok(_) => Err((
+                    Symbol::from_static("amqp:not-implemented"),
+                    format!("'{to}' is served only as a queue or multicast address so far"),
+                )),
+                Err(e) => Err((
+                    Symbol::try_from(e.condition())
+                        .unwrap_or(Symbol::from_static("amqp:not-found")),
+                    e.to_string(),
+                )),
+            },
+        };
+        let conn = self.conn;
+        match target {
+            Ok((queue, false)) => {
+                let settle = (!settled).then_some((link.session, delivery_id));
+                self.push(Command::Publish {
+                    conn,
+                    queue,
+                    message: payload,
+                    settle,
+                });
+            }
+            Ok((address, true)) => {
+                if !settled {
+                    let accepted = Some(DeliveryState::Accepted(Accepted {}));
+                    self.engine.disposition(
+                        link.session,
+                        Role::Receiver,
+                        delivery_id,
+                        delivery_id,
+                        true,
+                        accepted,
+                        now,
+                    );
+                }
+                self.push(Command::PublishMulticast {
+                    address,
+                    message: payload,
+                });
+            }
+            Err((condition, description)) => {
+                if !settled {
+                    let rejected = Some(DeliveryState::Rejected(Rejected {
+                        error: Some(Box::new(Error::new(condition, description))),
+                    }));
+                    self.engine.disposition(
+                        link.session,
+                        Role::Receiver,
+                        delivery_id,
+                        delivery_id,
+                        true,
+                        rejected,
+                        now,
+                    );
+                }
             }
         }
     }

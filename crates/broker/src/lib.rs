@@ -75,7 +75,10 @@ pub async fn serve(
     tokio::spawn(core::Core::new(&table, &specs).run(core_rx));
     let table = Arc::new(table);
     let mut engine_config = Config::server(container_id);
-    engine_config.offered_capabilities = Vec::new();
+    // Senders with a null target route each message by its `to` (part 2 of the AMQP
+    // addressing draft; what every client library looks for).
+    engine_config.offered_capabilities =
+        vec![sluice_codec::types::Symbol::from_static("ANONYMOUS-RELAY")];
     tokio::pin!(shutdown);
     let mut next_conn: u64 = 0;
     loop {
