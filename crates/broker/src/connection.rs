@@ -24,6 +24,14 @@ use crate::core::{Command, ConnId, ToConn};
 /// small enough that the core's backlog per link stays bounded.
 const PUBLISH_CREDIT: u32 = 500;
 
+/// Addresses of temporary queues start with this prefix, which is reserved: a configured address
+/// starting with it would be shadowed by temporary queues.
+pub(crate) const TEMPORARY_PREFIX: &str = "_sluice.tmp.";
+
+fn is_temporary(address: &str) -> bool {
+    address.starts_with(TEMPORARY_PREFIX)
+}
+
 /// Read buffer size: one syscall takes up to this much.
 const READ_BUFFER: usize = 64 * 1024;
 
@@ -33,6 +41,9 @@ enum Binding {
     Publisher { queue: String },
     /// The client consumes from a queue (the core knows which).
     Consumer,
+    /// The client consumes from the temporary queue its dynamic receiver created; the queue
+    /// goes when the link does.
+    TemporaryConsumer { address: String },
     /// The client publishes to a multicast address.
     MulticastPublisher { address: String },
     /// The client receives a multicast address's messages, pre-settled.
@@ -53,6 +64,8 @@ struct State {
     commands: Vec<Command>,
     /// Tags for pre-settled deliveries, which the core does not number.
     next_tag: u64,
+    /// Temporary queues this connection has created.
+    next_temporary: u64,
 }
 
 /// Serves one accepted socket until the connection ends.
@@ -79,6 +92,7 @@ pub(crate) async fn run(
         sent: BTreeMap::new(),
         commands: Vec::new(),
         next_tag: 0,
+        next_temporary: 0,
     };
     let mut buf = vec![0u8; READ_BUFFER];
     loop {
@@ -156,7 +170,11 @@ impl State {
                 } => {
                     if matches!(
                         self.links.get(&link),
-                        Some(Binding::Consumer | Binding::MulticastReceiver)
+                        Some(
+                            Binding::Consumer
+                                | Binding::TemporaryConsumer { .. }
+                                | Binding::MulticastReceiver
+                        )
                     ) {
                         self.push(Command::Credit {
                             conn: self.conn,
@@ -253,6 +271,14 @@ impl State {
                 conn: self.conn,
                 link,
             }),
+            Some(Binding::TemporaryConsumer { address }) => {
+                self.sent.retain(|_, (l, _)| *l != link);
+                self.push(Command::RemoveConsumer {
+                    conn: self.conn,
+                    link,
+                });
+                self.push(Command::DeleteTemporaryQueue { address });
+            }
             _ => {}
         }
     }
@@ -288,37 +314,52 @@ impl State {
                 self.engine.grant_credit(link, PUBLISH_CREDIT, false, now);
                 return;
             }
+            if attach.role == Role::Receiver && dynamic {
+                self.attach_dynamic_receiver(link, attach, now);
+                return;
+            }
             let error = Error::new(
                 Symbol::from_static("amqp:not-implemented"),
-                "dynamic nodes are not served yet",
+                "dynamic senders are not served",
             );
             self.engine.refuse_link(link, error, now);
             return;
         };
-        let (node_address, multicast) = match self.table.resolve(&address, direction) {
-            Ok(Resolution::Node(node))
-                if matches!(node.kind, NodeKind::Queue | NodeKind::Deadletter) =>
-            {
-                (node.address.clone(), false)
-            }
-            Ok(Resolution::Node(node)) if node.kind == NodeKind::Multicast => {
-                (node.address.clone(), true)
-            }
-            Ok(_) => {
-                let error = Error::new(
-                    Symbol::from_static("amqp:not-implemented"),
-                    format!("'{address}' is served only as a queue or multicast address so far"),
-                );
-                self.engine.refuse_link(link, error, now);
-                return;
-            }
-            Err(e) => {
-                let condition = Symbol::try_from(e.condition())
-                    .unwrap_or(Symbol::from_static("amqp:not-found"));
-                self.engine
-                    .refuse_link(link, Error::new(condition, e.to_string()), now);
-                return;
-            }
+        let resolved = if is_temporary(&address) {
+            // Temporary queues are not in the address table: the core knows whether one exists.
+            Ok(address.clone())
+        } else {
+            Err(())
+        };
+        let (node_address, multicast) = match resolved {
+            Ok(temporary) => (temporary, false),
+            Err(()) => match self.table.resolve(&address, direction) {
+                Ok(Resolution::Node(node))
+                    if matches!(node.kind, NodeKind::Queue | NodeKind::Deadletter) =>
+                {
+                    (node.address.clone(), false)
+                }
+                Ok(Resolution::Node(node)) if node.kind == NodeKind::Multicast => {
+                    (node.address.clone(), true)
+                }
+                Ok(_) => {
+                    let error = Error::new(
+                        Symbol::from_static("amqp:not-implemented"),
+                        format!(
+                            "'{address}' is served only as a queue or multicast address so far"
+                        ),
+                    );
+                    self.engine.refuse_link(link, error, now);
+                    return;
+                }
+                Err(e) => {
+                    let condition = Symbol::try_from(e.condition())
+                        .unwrap_or(Symbol::from_static("amqp:not-found"));
+                    self.engine
+                        .refuse_link(link, Error::new(condition, e.to_string()), now);
+                    return;
+                }
+            },
         };
         self.accept(link, attach, multicast, now);
         let conn = self.conn;
@@ -349,6 +390,39 @@ impl State {
                 });
             }
         }
+    }
+
+    /// A dynamic receiver (request/reply): a temporary queue named for this connection, whose
+    /// address the attach reply carries, deleted when the link closes.
+    fn attach_dynamic_receiver(&mut self, link: LinkId, attach: &Attach, now: Instant) {
+        self.next_temporary += 1;
+        let address = format!("{TEMPORARY_PREFIX}{}.{}", self.conn, self.next_temporary);
+        let conn = self.conn;
+        self.push(Command::CreateTemporaryQueue {
+            conn,
+            address: address.clone(),
+        });
+        let mut source = attach.source.clone().unwrap_or_default();
+        source.address = Some(address.as_str().into());
+        let reply = Attach {
+            name: attach.name.clone(),
+            role: Role::Sender,
+            source: Some(source),
+            target: attach.target.clone(),
+            ..Default::default()
+        };
+        self.engine.accept_link(link, reply, now);
+        self.links.insert(
+            link,
+            Binding::TemporaryConsumer {
+                address: address.clone(),
+            },
+        );
+        self.push(Command::AddConsumer {
+            conn,
+            link,
+            queue: address,
+        });
     }
 
     /// Accepts a link the peer attached, mirroring its terminii; multicast deliveries go out
@@ -389,6 +463,7 @@ impl State {
                 Symbol::from_static("amqp:invalid-field"),
                 "a message on an anonymous link needs a 'to'".to_string(),
             )),
+            Some(to) if is_temporary(to) => Ok((to.to_string(), false)),
             Some(to) => match self.table.resolve(to, Direction::Send) {
                 Ok(Resolution::Node(node)) => match node.kind {
                     NodeKind::Queue => Ok((node.address.clone(), false)),

@@ -68,6 +68,10 @@ pub(crate) enum Command {
     },
     /// A message for every current receiver of a multicast address (the sender is settled).
     PublishMulticast { address: String, message: Bytes },
+    /// A dynamic receiver's temporary queue, owned by `conn`.
+    CreateTemporaryQueue { conn: ConnId, address: String },
+    /// The temporary queue's link closed: the queue and what it holds go.
+    DeleteTemporaryQueue { address: String },
 }
 
 /// What the core tells a connection.
@@ -110,6 +114,8 @@ pub(crate) struct Core {
     multicast: HashMap<String, Vec<(ConnId, LinkId)>>,
     /// Each multicast receiver's address and credit.
     multicast_credit: HashMap<(ConnId, LinkId), (String, u32)>,
+    /// Temporary queues and the connection that made each.
+    temporary: HashMap<String, ConnId>,
 }
 
 /// Commands handled per wake-up before deliveries are computed: enough to amortise the pass
@@ -155,6 +161,7 @@ impl Core {
             next_consumer: 0,
             multicast: HashMap::new(),
             multicast_credit: HashMap::new(),
+            temporary: HashMap::new(),
         }
     }
 
@@ -192,6 +199,16 @@ impl Core {
             }
             Command::Unregister { conn } => {
                 self.connections.remove(&conn);
+                let temporary: Vec<String> = self
+                    .temporary
+                    .iter()
+                    .filter(|(_, c)| **c == conn)
+                    .map(|(a, _)| a.clone())
+                    .collect();
+                for address in temporary {
+                    self.temporary.remove(&address);
+                    self.queues.remove(&address);
+                }
                 let gone: Vec<(ConnId, LinkId)> = self
                     .consumers
                     .keys()
@@ -288,6 +305,15 @@ impl Core {
                 self.multicast_credit.insert((conn, link), (address, 0));
             }
             Command::PublishMulticast { address, message } => self.fan_out(&address, &message),
+            Command::CreateTemporaryQueue { conn, address } => {
+                self.queues
+                    .insert(address.clone(), Queue::new(QueuePolicy::default()));
+                self.temporary.insert(address, conn);
+            }
+            Command::DeleteTemporaryQueue { address } => {
+                self.temporary.remove(&address);
+                self.queues.remove(&address);
+            }
         }
     }
 
