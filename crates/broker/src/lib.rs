@@ -7,8 +7,9 @@
 //!
 //! Serves so far: `queue` (and consuming from `deadletter`) addresses with competing
 //! consumers, every outcome, requeue on consumer loss, TTL and dead-lettering; `multicast`
-//! addresses (pre-settled fan-out); authentication `none`. Topics, subscriptions, anycast,
-//! anonymous relay and dynamic nodes are refused with `amqp:not-implemented` until they land.
+//! addresses (pre-settled fan-out); anonymous relay (routing by `to`); dynamic receivers
+//! (temporary queues, for request/reply); authentication `none`. Topics, subscriptions and
+//! anycast are refused with `amqp:not-implemented` until they land.
 //!
 //! Must not depend on: the `sluice` binary (CLI, logging setup).
 
