@@ -24,8 +24,8 @@ const CLIENT_DEADLINE: Duration = Duration::from_secs(60);
 /// The client's own timeout for the broker (`--timeout`), below `CLIENT_DEADLINE`.
 const CLIENT_TIMEOUT: &str = "30";
 
-/// The address space: one standard space on `standard-unlimited`, authentication `none`, and
-/// the queue `myqueue`. The plans are the EnMasse defaults cut to what this needs
+/// The address space: one standard space on `standard-unlimited`, authentication `none`, the
+/// queue `myqueue` and the multicast address `mymulticast`. The plans are the EnMasse defaults cut to what this needs
 /// (../shared/enmasse-examples/plans).
 const ADDRESS_SPACE: &str = "\
 apiVersion: admin.enmasse.io/v1beta1
@@ -47,6 +47,7 @@ spec:
     aggregate: 10000.0
   addressPlans:
     - standard-small-queue
+    - standard-small-multicast
 ---
 apiVersion: admin.enmasse.io/v1beta2
 kind: AddressPlan
@@ -57,6 +58,15 @@ spec:
   resources:
     router: 0.001
     broker: 0.01
+---
+apiVersion: admin.enmasse.io/v1beta2
+kind: AddressPlan
+metadata:
+  name: standard-small-multicast
+spec:
+  addressType: multicast
+  resources:
+    router: 0.001
 ---
 apiVersion: enmasse.io/v1beta1
 kind: AddressSpace
@@ -76,6 +86,15 @@ spec:
   address: myqueue
   type: queue
   plan: standard-small-queue
+---
+apiVersion: enmasse.io/v1beta1
+kind: Address
+metadata:
+  name: myspace.mymulticast
+spec:
+  address: mymulticast
+  type: multicast
+  plan: standard-small-multicast
 ";
 
 /// Fails (never skips) when Proton's Python binding is missing.
@@ -827,5 +846,82 @@ fn a_connection_with_a_thousand_links() {
         (0..1000).collect::<Vec<_>>(),
         "one message from every link, exactly once"
     );
+    assert_queue_empty(&server);
+}
+
+#[test]
+fn multicast_reaches_every_receiver() {
+    let server = Server::start("multicast");
+    // Distinct link names, so the broker sees two links and not one attached twice. `ready`
+    // comes once the broker has read each receiver's credit: multicast stores nothing, so a
+    // message published before that would be missed.
+    let mut first = server.spawn(&["receive", "mymulticast", "10", "--name", "mc-first"]);
+    let mut second = server.spawn(&["receive", "mymulticast", "10", "--name", "mc-second"]);
+    first.wait_ready(&server);
+    second.wait_ready(&server);
+
+    let sent = ok(
+        &server,
+        server.run(&["send", "mymulticast", "10"]),
+        "send 10 to mymulticast",
+    );
+    assert_eq!(sent["accepted"], 10, "{sent}");
+    assert_eq!(sent["outcomes"]["accepted"], 10, "{sent}");
+
+    let expected: Vec<String> = (0..10).map(|i| format!("msg-{i}")).collect();
+    for (name, receiver) in [("first", first), ("second", second)] {
+        let received = ok(&server, receiver.finish(&server), name);
+        assert_eq!(
+            bodies(&received),
+            expected,
+            "the {name} receiver gets every message, in order"
+        );
+        assert_eq!(
+            received["presettled"], 10,
+            "multicast deliveries go out settled: {received}"
+        );
+    }
+}
+
+#[test]
+fn an_anonymous_sender_routes_each_message_by_its_to() {
+    let server = Server::start("relay");
+    // One link with a null target: five messages to `myqueue`, then one to `nowhere`.
+    let relayed = ok(
+        &server,
+        server.run(&[
+            "relay", "--to", "myqueue", "--count", "5", "--to", "nowhere", "--count", "1",
+        ]),
+        "relay 5 to myqueue and 1 to nowhere",
+    );
+    assert_eq!(
+        relayed["anonymous_relay"], true,
+        "the server's open offers ANONYMOUS-RELAY: {relayed}"
+    );
+    assert_eq!(relayed["sent"], 6, "{relayed}");
+    let deliveries = relayed["deliveries"].as_array().unwrap();
+    for (i, d) in deliveries[..5].iter().enumerate() {
+        assert_eq!(d["to"], "myqueue", "{relayed}");
+        assert_eq!(d["body"], format!("msg-{i}"), "{relayed}");
+        assert_eq!(
+            d["outcome"], "accepted",
+            "a message to myqueue is accepted: {relayed}"
+        );
+    }
+    let lost = &deliveries[5];
+    assert_eq!(lost["to"], "nowhere", "{relayed}");
+    assert_eq!(
+        lost["outcome"], "rejected",
+        "a message to an undefined address is rejected: {relayed}"
+    );
+    assert_eq!(lost["condition"], "amqp:not-found", "{relayed}");
+
+    let received = ok(
+        &server,
+        server.run(&["receive", "myqueue", "5"]),
+        "receive the 5 relayed messages",
+    );
+    let expected: Vec<String> = (0..5).map(|i| format!("msg-{i}")).collect();
+    assert_eq!(bodies(&received), expected);
     assert_queue_empty(&server);
 }

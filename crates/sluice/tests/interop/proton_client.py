@@ -4,10 +4,11 @@
 Run it with Debian's Python, which has the binding (package python3-qpid-proton):
 
     /usr/bin/python3 proton_client.py send    amqp://127.0.0.1:5672 myqueue 100 [--size N]
-    /usr/bin/python3 proton_client.py receive amqp://127.0.0.1:5672 myqueue 100 [--timeout S]
+    /usr/bin/python3 proton_client.py receive amqp://127.0.0.1:5672 myqueue 100 [--name LINK]
     /usr/bin/python3 proton_client.py attach  amqp://127.0.0.1:5672 nowhere --role sender
     /usr/bin/python3 proton_client.py hold    amqp://127.0.0.1:5672 myqueue 10
     /usr/bin/python3 proton_client.py links   amqp://127.0.0.1:5672 myqueue 1000
+    /usr/bin/python3 proton_client.py relay   amqp://127.0.0.1:5672 --to myqueue --count 5
 
 Credentials in the URL (amqp://user:pass@host:port) make Proton use SASL PLAIN; without them it
 uses ANONYMOUS. Every subcommand prints one JSON object on stdout and exits:
@@ -17,10 +18,16 @@ send     Sends COUNT messages, unsettled, pipelined, then waits for every dispos
          of N bytes that starts with b"msg-<i>:". Prints {"sent", "accepted", "outcomes",
          "sha256"} (sha256: hex digest of each body, with --size); exits 0 if all were accepted.
 receive  Grants exactly COUNT credit (no refill, so competing receivers split a queue
-         predictably), receives COUNT messages and accepts each. Prints {"received", "bodies",
-         "headers"}: a string body as itself, a binary body as {"size": N, "sha256": HEX}; each
-         header as {"delivery_count", "first_acquirer"} (from the message's header section).
-         Prints "ready" on stderr once the link is attached and its credit granted. Exits 2 on
+         predictably), receives COUNT messages and accepts each (a delivery that arrives
+         settled, as multicast's do, is not settled again). Prints {"received", "bodies",
+         "headers", "presettled"}: a string body as itself, a binary body as {"size": N,
+         "sha256": HEX}; each header as {"delivery_count", "first_acquirer"} (from the
+         message's header section); presettled: how many deliveries arrived settled.
+         Prints "ready" on stderr once the link is attached and the broker has its credit (a
+         session begun after the flow was answered, so the flow was read first: a multicast
+         sender started after "ready" cannot overtake it). --name LINK sets the link name
+         (default: Proton's, "<container id>-<address>", so two receivers on one address of
+         one container would share it). Exits 2 on
          timeout (the JSON then has "error" and the bodies received so far).
 hold     Like receive, but never settles: grants COUNT credit, receives COUNT messages, prints
          {"held", "bodies", "headers"} on stdout and "held" on stderr, then keeps the connection
@@ -35,6 +42,17 @@ links    Attaches COUNT sender links to ADDRESS on one connection (one session),
          Prints {"links", "attached", "refused", "sent", "accepted", "outcomes", "seconds",
          "condition"} (condition: the first refusal's, or null); exits 0 if every link attached
          and every message was accepted.
+
+relay    Attaches one sender link with a null target (the anonymous relay) and sends, pipelined
+         and unsettled, COUNT messages to each --to ADDRESS in turn (repeat --to ADDR --count N;
+         a missing --count is 1), each with `to` (Proton's `address`) set and the string body
+         "msg-<i>" (i counts within its address), then waits for every disposition. Prints
+         {"capabilities", "anonymous_relay", "sent", "outcomes", "deliveries"}: capabilities, the
+         server's offered capabilities from its open; anonymous_relay, whether they include
+         ANONYMOUS-RELAY; outcomes, a count per outcome name; deliveries, one {"to", "body",
+         "outcome", "condition", "description"} per message in sending order (condition and
+         description from a rejection's error, else null). Exits 0 once every message has an
+         outcome, whatever it is.
 
 Any other failure prints {"error": ...} and exits 1.
 """
@@ -136,10 +154,12 @@ def cmd_receive(args):
     headers = []
     try:
         # credit=0: no prefetch window that refills itself; we grant exactly COUNT below.
-        receiver = conn.create_receiver(args.address, credit=0)
+        receiver = conn.create_receiver(args.address, credit=0, name=args.name)
         fetcher = receiver.fetcher
-        receiver.link.flow(args.count)  # goes out with the next I/O, in conn.wait below
+        receiver.link.flow(args.count)
+        round_trip(conn)  # the flow is written and read before "ready"
         print("ready", file=sys.stderr, flush=True)
+        presettled = 0
         deadline = time.monotonic() + args.timeout
         while len(bodies) < args.count:
             remaining = deadline - time.monotonic()
@@ -148,16 +168,31 @@ def cmd_receive(args):
             conn.wait(lambda: fetcher.has_message, timeout=remaining,
                       msg="receiving message %d of %d" % (len(bodies) + 1, args.count))
             message = fetcher.pop()
-            fetcher.settle(Delivery.ACCEPTED)
+            if fetcher.unsettled:
+                fetcher.settle(Delivery.ACCEPTED)
+            else:
+                presettled += 1  # it came settled: there is nothing to accept
             bodies.append(describe(message.body))
             headers.append(header_of(message))
         receiver.close()
-        return emit({"received": len(bodies), "bodies": bodies, "headers": headers})
+        return emit({"received": len(bodies), "bodies": bodies, "headers": headers,
+                     "presettled": presettled})
     except Timeout as e:
         return emit({"received": len(bodies), "bodies": bodies, "headers": headers,
                      "error": "timeout: %s" % e}, EXIT_TIMEOUT)
     finally:
         close_quietly(conn)
+
+
+def round_trip(conn):
+    """Begins a session and waits for the broker's begin, then ends it. The broker reads a
+    connection's frames in order, so once its begin is here every frame written before ours
+    (e.g. a flow) has been read and acted on."""
+    session = conn.conn.session()
+    session.open()
+    conn.wait(lambda: session.state & Endpoint.REMOTE_ACTIVE,
+              msg="waiting for the begin of a round-trip session")
+    session.close()
 
 
 def header_of(message):
@@ -247,6 +282,59 @@ def cmd_links(args):
         close_quietly(conn)
 
 
+def symbols(field):
+    """A `multiple` symbol field as a list of strings: AMQP lets one value go alone, not in an
+    array, and Proton then hands back the bare symbol."""
+    if not field:
+        return []
+    if isinstance(field, str):  # proton.symbol is a str
+        return [str(field)]
+    return [str(s) for s in field]
+
+
+def cmd_relay(args):
+    conn = connect(args)
+    try:
+        capabilities = symbols(conn.conn.remote_offered_capabilities)
+        # A null target: the broker routes each message by its `to`.
+        sender = conn.create_sender(None, name="relay")
+        counts = args.count or []
+        plan = [(to, counts[i] if i < len(counts) else 1) for i, to in enumerate(args.to)]
+        sent = []
+        for to, count in plan:
+            for i in range(count):
+                body = "msg-%d" % i
+                sent.append((to, body, sender.link.send(Message(address=to, body=body))))
+        conn.wait(
+            lambda: all(d.remote_state or d.settled for _, _, d in sent),
+            msg="waiting for the dispositions of %d relayed messages" % len(sent),
+        )
+        outcomes = {}
+        deliveries = []
+        for to, body, d in sent:
+            name = outcome_name(d.remote_state)
+            outcomes[name] = outcomes.get(name, 0) + 1
+            condition = d.remote.condition
+            deliveries.append({
+                "to": to,
+                "body": body,
+                "outcome": name,
+                "condition": condition.name if condition else None,
+                "description": condition.description if condition else None,
+            })
+            d.settle()
+        sender.close()
+        return emit({
+            "capabilities": capabilities,
+            "anonymous_relay": "ANONYMOUS-RELAY" in capabilities,
+            "sent": len(sent),
+            "outcomes": outcomes,
+            "deliveries": deliveries,
+        })
+    finally:
+        close_quietly(conn)
+
+
 def cmd_attach(args):
     conn = connect(args)
     try:
@@ -310,6 +398,7 @@ def main(argv=None):
     p = sub.add_parser("receive", help="receive and accept COUNT messages")
     common(p)
     p.add_argument("count", type=int)
+    p.add_argument("--name", default=None, help="the link name (default: Proton's)")
     p.set_defaults(run=cmd_receive)
 
     p = sub.add_parser("hold", help="receive COUNT messages, never settle, wait to be killed")
@@ -321,6 +410,15 @@ def main(argv=None):
     common(p)
     p.add_argument("count", type=int)
     p.set_defaults(run=cmd_links)
+
+    p = sub.add_parser("relay", help="send through a null-target link, routed by each `to`")
+    p.add_argument("url", help="e.g. amqp://127.0.0.1:5672 or amqp://user:pass@host:port")
+    p.add_argument("--to", action="append", required=True, help="a destination (repeatable)")
+    p.add_argument("--count", action="append", type=int,
+                   help="messages to the --to in the same place (default 1)")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds to wait for the broker (default 30)")
+    p.set_defaults(run=cmd_relay)
 
     p = sub.add_parser("attach", help="attach a link; report whether it was refused")
     common(p)
