@@ -925,3 +925,26 @@ fn an_anonymous_sender_routes_each_message_by_its_to() {
     assert_eq!(bodies(&received), expected);
     assert_queue_empty(&server);
 }
+
+#[test]
+fn request_reply_over_a_dynamic_receiver_and_anonymous_relay() {
+    let server = Server::start("request-reply");
+    let answer = ok(
+        &server,
+        server.run(&["request-reply", "myqueue"]),
+        "request/reply through a temporary queue",
+    );
+    let reply_to = answer["reply_to"].as_str().unwrap_or_default();
+    assert!(
+        reply_to.starts_with("_sluice.tmp."),
+        "the attach reply names a temporary queue: {answer}"
+    );
+    assert_eq!(answer["request_reply_to"], answer["reply_to"], "{answer}");
+    assert_eq!(answer["reply"], "pong for ping", "{answer}");
+    assert_eq!(
+        answer["late_outcome"], "rejected",
+        "the temporary queue goes with its link: {answer}"
+    );
+    assert_eq!(answer["late_condition"], "amqp:not-found", "{answer}");
+    assert_queue_empty(&server);
+}

@@ -335,6 +335,40 @@ def cmd_relay(args):
         close_quietly(conn)
 
 
+def cmd_request_reply(args):
+    """A client and a service on one connection: the client's dynamic receiver gets a
+    temporary reply address; the request goes to ADDRESS with that reply-to; the service
+    answers through a null-target (anonymous) sender to the request's reply-to."""
+    conn = connect(args)
+    try:
+        replies = conn.create_receiver(None, dynamic=True, credit=10, name="replies")
+        reply_to = replies.link.remote_source.address
+        conn.create_sender(args.address, name="requests").send(
+            Message(body="ping", reply_to=reply_to))
+        service = conn.create_receiver(args.address, credit=10, name="service")
+        request = service.receive(timeout=args.timeout)
+        service.accept()
+        conn.create_sender(None, name="answers").send(
+            Message(address=request.reply_to, body="pong for " + request.body))
+        reply = replies.receive(timeout=args.timeout)
+        replies.accept()
+        replies.close()
+        # The temporary queue went with its link: a late reply is refused.
+        late = conn.create_sender(None, name="late").link.send(
+            Message(address=reply_to, body="late"))
+        conn.wait(lambda: late.remote_state or late.settled, msg="waiting for the late reply's outcome")
+        condition = late.remote.condition
+        return emit({
+            "reply_to": reply_to,
+            "request_reply_to": request.reply_to,
+            "reply": reply.body,
+            "late_outcome": outcome_name(late.remote_state),
+            "late_condition": condition.name if condition else None,
+        })
+    finally:
+        close_quietly(conn)
+
+
 def cmd_attach(args):
     conn = connect(args)
     try:
@@ -419,6 +453,10 @@ def main(argv=None):
     p.add_argument("--timeout", type=float, default=30.0,
                    help="seconds to wait for the broker (default 30)")
     p.set_defaults(run=cmd_relay)
+
+    p = sub.add_parser("request-reply", help="request/reply over a dynamic receiver")
+    common(p)
+    p.set_defaults(run=cmd_request_reply)
 
     p = sub.add_parser("attach", help="attach a link; report whether it was refused")
     common(p)
