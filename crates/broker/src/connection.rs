@@ -32,6 +32,18 @@ fn is_temporary(address: &str) -> bool {
     address.starts_with(TEMPORARY_PREFIX)
 }
 
+/// Where a client's message goes: `(address, multicast)`, or the condition and reason it is
+/// rejected with.
+type RouteTarget = Result<(String, bool), (Symbol, String)>;
+
+/// A delivery read from a publishing link.
+struct Incoming {
+    link: LinkId,
+    delivery_id: u32,
+    settled: bool,
+    payload: bytes::Bytes,
+}
+
 /// Read buffer size: one syscall takes up to this much.
 const READ_BUFFER: usize = 64 * 1024;
 
@@ -191,42 +203,21 @@ impl State {
                     payload,
                     ..
                 } => {
-                    match self.links.get(&link) {
-                        Some(Binding::Publisher { queue }) => {
-                            let settle = (!settled).then_some((link.session, delivery_id));
-                            let queue = queue.clone();
-                            self.push(Command::Publish {
-                                conn: self.conn,
-                                queue,
-                                message: payload,
-                                settle,
-                            });
-                        }
+                    let target = match self.links.get(&link) {
+                        Some(Binding::Publisher { queue }) => Ok((queue.clone(), false)),
                         Some(Binding::MulticastPublisher { address }) => {
-                            // Multicast settles the sender at once: nothing is stored to wait for.
-                            let address = address.clone();
-                            if !settled {
-                                let accepted = Some(DeliveryState::Accepted(Accepted {}));
-                                self.engine.disposition(
-                                    link.session,
-                                    Role::Receiver,
-                                    delivery_id,
-                                    delivery_id,
-                                    true,
-                                    accepted,
-                                    now,
-                                );
-                            }
-                            self.push(Command::PublishMulticast {
-                                address,
-                                message: payload,
-                            });
+                            Ok((address.clone(), true))
                         }
-                        Some(Binding::Relay) => {
-                            self.relay(link, delivery_id, settled, payload, now)
-                        }
+                        Some(Binding::Relay) => self.relay_target(&payload),
                         _ => continue,
-                    }
+                    };
+                    let delivery = Incoming {
+                        link,
+                        delivery_id,
+                        settled,
+                        payload,
+                    };
+                    self.route(delivery, target, now);
                     if self.engine.credit(link) < PUBLISH_CREDIT / 2 {
                         self.engine.grant_credit(link, PUBLISH_CREDIT, false, now);
                     }
@@ -446,19 +437,12 @@ impl State {
         self.engine.accept_link(link, reply, now);
     }
 
-    /// Anonymous relay: routes one message by its `to`, or rejects it saying why.
-    fn relay(
-        &mut self,
-        link: LinkId,
-        delivery_id: u32,
-        settled: bool,
-        payload: bytes::Bytes,
-        now: Instant,
-    ) {
+    /// Anonymous relay: where a message's `to` sends it, or why it cannot go.
+    fn relay_target(&self, payload: &bytes::Bytes) -> RouteTarget {
         let to = sluice_codec::messaging::ScannedMessage::scan(payload.clone())
             .ok()
             .and_then(|m| m.to().map(str::to_string));
-        let target = match to.as_deref() {
+        match to.as_deref() {
             None => Err((
                 Symbol::from_static("amqp:invalid-field"),
                 "a message on an anonymous link needs a 'to'".to_string(),
@@ -483,9 +467,20 @@ impl State {
                     e.to_string(),
                 )),
             },
-        };
+        }
+    }
+
+    /// Publishes a delivery from a client to a queue (the outcome comes from the core) or a
+    /// multicast address (settled at once: nothing is stored to wait for), or rejects it.
+    fn route(&mut self, delivery: Incoming, target: RouteTarget, now: Instant) {
+        let Incoming {
+            link,
+            delivery_id,
+            settled,
+            payload,
+        } = delivery;
         let conn = self.conn;
-        match target {
+        let state = match target {
             Ok((queue, false)) => {
                 let settle = (!settled).then_some((link.session, delivery_id));
                 self.push(Command::Publish {
@@ -494,41 +489,29 @@ impl State {
                     message: payload,
                     settle,
                 });
+                return;
             }
             Ok((address, true)) => {
-                if !settled {
-                    let accepted = Some(DeliveryState::Accepted(Accepted {}));
-                    self.engine.disposition(
-                        link.session,
-                        Role::Receiver,
-                        delivery_id,
-                        delivery_id,
-                        true,
-                        accepted,
-                        now,
-                    );
-                }
                 self.push(Command::PublishMulticast {
                     address,
                     message: payload,
                 });
+                DeliveryState::Accepted(Accepted {})
             }
-            Err((condition, description)) => {
-                if !settled {
-                    let rejected = Some(DeliveryState::Rejected(Rejected {
-                        error: Some(Box::new(Error::new(condition, description))),
-                    }));
-                    self.engine.disposition(
-                        link.session,
-                        Role::Receiver,
-                        delivery_id,
-                        delivery_id,
-                        true,
-                        rejected,
-                        now,
-                    );
-                }
-            }
+            Err((condition, description)) => DeliveryState::Rejected(Rejected {
+                error: Some(Box::new(Error::new(condition, description))),
+            }),
+        };
+        if !settled {
+            self.engine.disposition(
+                link.session,
+                Role::Receiver,
+                delivery_id,
+                delivery_id,
+                true,
+                Some(state),
+                now,
+            );
         }
     }
 
