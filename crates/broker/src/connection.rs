@@ -11,6 +11,8 @@ use sluice_codec::transport::{
     SenderSettleMode,
 };
 use sluice_codec::types::Symbol;
+// Temporary queues' addresses start with this prefix, which `sluice check` refuses in manifests.
+use sluice_config::TEMPORARY_ADDRESS_PREFIX as TEMPORARY_PREFIX;
 use sluice_engine::{Config, Connection, Event, LinkId, SessionId};
 use sluice_router::{AddressTable, Direction, NodeKind, Resolution};
 use sluice_store::{MessageId, Outcome};
@@ -23,10 +25,6 @@ use crate::core::{Command, ConnId, ToConn};
 /// Credit a publishing link is kept topped up to: enough to keep a fast producer streaming,
 /// small enough that the core's backlog per link stays bounded.
 const PUBLISH_CREDIT: u32 = 500;
-
-/// Addresses of temporary queues start with this prefix, which is reserved: a configured address
-/// starting with it would be shadowed by temporary queues.
-pub(crate) const TEMPORARY_PREFIX: &str = "_sluice.tmp.";
 
 fn is_temporary(address: &str) -> bool {
     address.starts_with(TEMPORARY_PREFIX)

@@ -26,6 +26,10 @@ mod validate;
 mod yaml;
 
 pub use diagnostic::{Diagnostic, Severity};
+
+/// The prefix of the temporary queues the broker creates for dynamic receivers; reserved, so
+/// no manifest's address can start with it.
+pub const TEMPORARY_ADDRESS_PREFIX: &str = "_sluice.tmp.";
 pub use fs::{ConfigError, load_paths, read_paths};
 pub use load::{Located, Manifests, Origin, Source, parse_sources};
 pub use model::{Checked, Config, PendingAddress, ResolvedAddress, ResolvedAddressSpace};

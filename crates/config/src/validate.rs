@@ -357,6 +357,16 @@ impl Context<'_> {
                     format!("address {:?} must not start with \"_!\"", spec.address),
                 ));
                 ok = false;
+            } else if spec.address.starts_with(crate::TEMPORARY_ADDRESS_PREFIX) {
+                d.push(origin.error(
+                    "spec.address",
+                    format!(
+                        "address {:?} must not start with {:?}: Sluice names dynamic receivers' temporary queues so",
+                        spec.address,
+                        crate::TEMPORARY_ADDRESS_PREFIX
+                    ),
+                ));
+                ok = false;
             }
             let allowed = space_type.allowed_address_types();
             if !allowed.contains(&spec.address_type) {

@@ -132,6 +132,17 @@ fn address_must_not_contain_whitespace() {
 }
 
 #[test]
+fn address_must_not_use_the_temporary_queue_prefix() {
+    only_error(
+        &address(
+            "s.q",
+            "  address: _sluice.tmp.1.1\n  type: queue\n  plan: queue\n",
+        ),
+        "test.yaml: document 1 (line 7): spec.address: address \"_sluice.tmp.1.1\" must not start with \"_sluice.tmp.\": Sluice names dynamic receivers' temporary queues so",
+    );
+}
+
+#[test]
 fn address_type_must_be_allowed_in_the_space_type() {
     let manifest = "apiVersion: enmasse.io/v1beta1\nkind: AddressSpace\nmetadata: {name: b}\nspec: {type: brokered, plan: broker}\n"
         .to_owned()
