@@ -6,7 +6,8 @@
 #
 # Needs: Debian's amqp-specs (the spec XML the codec is checked against), python3-qpid-proton (Qpid
 # Proton's Python binding, which crates/sluice/tests/serve.rs drives `sluice serve` with, run by
-# /usr/bin/python3) and cargo-nextest.
+# /usr/bin/python3), Node.js with npm (crates/sluice/tests/rhea.rs drives it with the rhea package,
+# installed by `npm ci` from crates/sluice/tests/rhea/package-lock.json) and cargo-nextest.
 # Reads ../shared/fuzz-corpus (Qpid Proton's corpora) beside the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,11 @@ if [ ! -d /usr/share/amqp/specs/1-0 ] || ! /usr/bin/python3 -c "import proton" 2
   echo "installing amqp-specs (the AMQP 1.0 spec as XML) and python3-qpid-proton (the interop client)" >&2
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq amqp-specs python3-qpid-proton >/dev/null
+fi
+
+if [ ! -d crates/sluice/tests/rhea/node_modules/rhea ]; then
+  echo "installing rhea (the second interop client) with npm ci in crates/sluice/tests/rhea" >&2
+  npm ci --prefix crates/sluice/tests/rhea --no-audit --no-fund --loglevel=error >/dev/null
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then

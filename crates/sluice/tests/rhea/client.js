@@ -1,0 +1,288 @@
+#!/usr/bin/env node
+'use strict';
+/*
+ * A small AMQP 1.0 command-line client on rhea, for Sluice's interop tests
+ * (crates/sluice/tests/rhea.rs): the same jobs as ../interop/proton_client.py, through an
+ * independent AMQP implementation. Install rhea first with `npm ci` in this folder.
+ *
+ *   node client.js send    amqp://127.0.0.1:5672 myqueue 100
+ *   node client.js receive amqp://127.0.0.1:5672 myqueue 100 [--name LINK]
+ *   node client.js attach  amqp://127.0.0.1:5672 nowhere --role sender|receiver
+ *
+ * Every subcommand also takes --timeout SECONDS (default 30): when it runs out the client
+ * prints what it has and exits 2. Credentials in the URL (amqp://user:pass@host:port) make
+ * rhea use SASL PLAIN; without them it uses SASL ANONYMOUS. Every subcommand prints one JSON
+ * object on stdout and exits:
+ *
+ * send     Sends COUNT messages, unsettled, as credit allows, and waits for every outcome.
+ *          Message i has the string body "msg-<i>". Prints {"sent", "accepted", "outcomes"};
+ *          exits 0 if all were accepted, 1 otherwise.
+ * receive  Grants exactly COUNT credit (no refill), receives COUNT messages and accepts each
+ *          (one that arrives settled, as multicast's do, is not settled again). Prints
+ *          {"received", "bodies", "presettled"}. Prints "ready" on stderr once the link is
+ *          attached and the broker has read its credit (a session begun after the flow was
+ *          answered, so the flow was read first). --name LINK sets the link name.
+ * attach   Attaches a link and prints {"attached": true, "address"} (exit 0), or, when the peer
+ *          refuses it (a null terminus then a detach with an error, or closing the connection),
+ *          {"attached": false, "closed": "link"|"connection", "condition", "description"}
+ *          (exit 3).
+ *
+ * Any other failure prints {"error": ...} and exits 1.
+ */
+
+const rhea = require('rhea');
+
+const EXIT_FAILED = 1;
+const EXIT_TIMEOUT = 2;
+const EXIT_REFUSED = 3;
+
+const USAGE = 'usage: client.js send|receive URL ADDRESS COUNT [--name LINK] [--timeout S]\n' +
+    '       client.js attach URL ADDRESS --role sender|receiver [--timeout S]';
+
+function parseArgs(argv) {
+    const positional = [];
+    const options = { timeout: 30, name: undefined, role: undefined };
+    for (let i = 0; i < argv.length; i++) {
+        const arg = argv[i];
+        if (arg === '--timeout' || arg === '--name' || arg === '--role') {
+            if (i + 1 >= argv.length) throw new Error('missing value for ' + arg);
+            options[arg.slice(2)] = argv[++i];
+        } else if (arg.startsWith('--')) {
+            throw new Error('unknown option ' + arg);
+        } else {
+            positional.push(arg);
+        }
+    }
+    const [command, url, address, count] = positional;
+    if (!command || !url || !address) throw new Error(USAGE);
+    const timeout = Number(options.timeout);
+    if (!(timeout > 0)) throw new Error('--timeout must be a positive number of seconds');
+    const args = { command, url, address, timeout, name: options.name, role: options.role };
+    if (command === 'send' || command === 'receive') {
+        if (positional.length !== 4) throw new Error(USAGE);
+        args.count = Number.parseInt(count, 10);
+        if (!(args.count >= 0) || String(args.count) !== count) {
+            throw new Error('COUNT must be a non-negative integer, got ' + count);
+        }
+    } else if (command === 'attach') {
+        if (positional.length !== 3) throw new Error(USAGE);
+        if (args.role !== 'sender' && args.role !== 'receiver') {
+            throw new Error('attach needs --role sender or --role receiver');
+        }
+    } else {
+        throw new Error('unknown subcommand ' + command + '\n' + USAGE);
+    }
+    return args;
+}
+
+/** rhea's connect options for an amqp://[user:pass@]host:port URL. */
+function connectOptions(text) {
+    const url = new URL(text);
+    if (url.protocol !== 'amqp:') throw new Error('only amqp:// URLs are supported: ' + text);
+    const options = {
+        host: url.hostname,
+        port: url.port ? Number(url.port) : 5672,
+        reconnect: false,
+        container_id: 'sluice-rhea-client-' + process.pid,
+    };
+    if (url.username) {
+        options.username = decodeURIComponent(url.username);
+        options.password = decodeURIComponent(url.password);
+    } else {
+        options.username = 'anonymous'; // a username without a password: SASL ANONYMOUS
+    }
+    return options;
+}
+
+let finished = false;
+let connection;
+
+/** Prints the summary once, closes the connection and exits with `code`. */
+function finish(summary, code) {
+    if (finished) return;
+    finished = true;
+    process.stdout.write(JSON.stringify(summary) + '\n', () => {
+        const exit = () => process.exit(code);
+        if (connection && connection.is_open()) {
+            // Close cleanly, but never wait long for the broker's close.
+            connection.once('connection_close', exit);
+            connection.once('disconnected', exit);
+            setTimeout(exit, 1000).unref();
+            try {
+                connection.close();
+            } catch (e) {
+                exit();
+            }
+        } else {
+            exit();
+        }
+    });
+}
+
+function errorOf(endpoint) {
+    const error = endpoint && endpoint.error;
+    return {
+        condition: error && error.condition !== undefined ? String(error.condition) : null,
+        description: error && error.description !== undefined ? String(error.description) : null,
+    };
+}
+
+/** What the peer said in its close, or why the socket went. */
+function connectionFailure(context) {
+    const { condition, description } = errorOf(context.connection);
+    if (condition) return condition + ': ' + description;
+    if (context.error) return String(context.error.message || context.error);
+    return 'the connection closed';
+}
+
+function runSend(args, container) {
+    const outcomes = {};
+    let sent = 0;
+    let settled = 0;
+    connection = container.connect(connectOptions(args.url));
+    const sender = connection.open_sender({ target: { address: args.address }, name: args.name });
+    const done = () => {
+        const accepted = outcomes.accepted || 0;
+        finish({ sent, accepted, outcomes }, accepted === args.count ? 0 : EXIT_FAILED);
+    };
+    const outcome = (name) => () => {
+        outcomes[name] = (outcomes[name] || 0) + 1;
+        settled++;
+        if (settled === args.count) done();
+    };
+    sender.on('sendable', () => {
+        while (sent < args.count && sender.sendable()) {
+            sender.send({ body: 'msg-' + sent });
+            sent++;
+        }
+    });
+    sender.on('accepted', outcome('accepted'));
+    sender.on('rejected', outcome('rejected'));
+    sender.on('released', outcome('released'));
+    sender.on('modified', outcome('modified'));
+    sender.on('sender_error', (context) => {
+        const { condition, description } = errorOf(context.sender);
+        finish({ sent, accepted: outcomes.accepted || 0, outcomes,
+            error: 'the link was detached: ' + condition + ': ' + description }, EXIT_FAILED);
+    });
+    if (args.count === 0) connection.on('connection_open', done);
+    return () => ({ sent, accepted: outcomes.accepted || 0, outcomes });
+}
+
+function runReceive(args, container) {
+    const bodies = [];
+    let presettled = 0;
+    connection = container.connect(connectOptions(args.url));
+    // credit_window 0: no window that refills itself; exactly COUNT is granted below.
+    const receiver = connection.open_receiver({
+        source: { address: args.address },
+        name: args.name,
+        credit_window: 0,
+        autoaccept: false,
+    });
+    const done = () => finish({ received: bodies.length, bodies, presettled }, 0);
+    receiver.on('receiver_open', () => {
+        if (!receiver.source || receiver.source.address == null) {
+            return; // a refusal: the detach with the error follows
+        }
+        receiver.add_credit(args.count);
+        // A round trip: the broker reads a connection's frames in order, so once it answers
+        // this begin it has read the flow written before it.
+        const probe = connection.create_session();
+        probe.on('session_open', () => {
+            probe.end();
+            process.stderr.write('ready\n');
+            if (args.count === 0) done();
+        });
+        probe.on('session_close', () => {});
+        probe.begin();
+    });
+    receiver.on('message', (context) => {
+        const delivery = context.delivery;
+        if (delivery.remote_settled) {
+            presettled++; // it came settled: there is nothing to accept
+        } else {
+            delivery.accept();
+        }
+        bodies.push(context.message.body);
+        if (bodies.length === args.count) done();
+    });
+    receiver.on('receiver_error', (context) => {
+        const { condition, description } = errorOf(context.receiver);
+        finish({ received: bodies.length, bodies, presettled,
+            error: 'the link was detached: ' + condition + ': ' + description }, EXIT_FAILED);
+    });
+    return () => ({ received: bodies.length, bodies, presettled });
+}
+
+function runAttach(args, container) {
+    connection = container.connect(connectOptions(args.url));
+    const isSender = args.role === 'sender';
+    const link = isSender
+        ? connection.open_sender({ target: { address: args.address } })
+        : connection.open_receiver({ source: { address: args.address }, credit_window: 0 });
+    const prefix = isSender ? 'sender_' : 'receiver_';
+    const refused = (closedBy, endpoint) => {
+        const { condition, description } = errorOf(endpoint);
+        finish({ attached: false, closed: closedBy, condition, description }, EXIT_REFUSED);
+    };
+    // Set once the peer's attach names the address; the link is then closed by us.
+    let attached = null;
+    link.on(prefix + 'open', () => {
+        const terminus = isSender ? link.target : link.source;
+        const address = terminus ? terminus.address : undefined;
+        if (address == null) {
+            return; // a refusal: the detach with the error follows
+        }
+        attached = address;
+        link.close();
+    });
+    link.on(prefix + 'error', (context) => refused('link', context[isSender ? 'sender' : 'receiver']));
+    link.on(prefix + 'close', (context) => {
+        if (attached !== null) finish({ attached: true, address: attached }, 0);
+        else refused('link', context[isSender ? 'sender' : 'receiver']);
+    });
+    connection.on('connection_error', (context) => refused('connection', context.connection));
+    return () => ({ attached: false });
+}
+
+function main() {
+    let args;
+    try {
+        args = parseArgs(process.argv.slice(2));
+    } catch (e) {
+        process.stdout.write(JSON.stringify({ error: String(e.message) }) + '\n');
+        process.exit(EXIT_FAILED);
+    }
+    const container = rhea.create_container({ id: 'sluice-rhea-client-' + process.pid });
+    // Unhandled endpoint errors land here rather than being thrown.
+    container.on('error', (e) => finish({ error: 'rhea: ' + String(e && e.message) }, EXIT_FAILED));
+
+    const run = { send: runSend, receive: runReceive, attach: runAttach }[args.command];
+    let progress;
+    try {
+        progress = run(args, container);
+    } catch (e) {
+        finish({ error: String(e.message) }, EXIT_FAILED);
+        return;
+    }
+
+    connection.on('connection_error', (context) => {
+        finish(Object.assign(progress(), { error: 'the broker closed the connection: ' +
+            connectionFailure(context) }), EXIT_FAILED);
+    });
+    connection.on('connection_close', () => {
+        finish(Object.assign(progress(), { error: 'the broker closed the connection' }), EXIT_FAILED);
+    });
+    connection.on('disconnected', (context) => {
+        finish(Object.assign(progress(), { error: 'disconnected: ' + connectionFailure(context) }),
+            EXIT_FAILED);
+    });
+
+    setTimeout(() => {
+        finish(Object.assign(progress(), { error: 'timeout after ' + args.timeout + ' s' }),
+            EXIT_TIMEOUT);
+    }, args.timeout * 1000);
+}
+
+main();
