@@ -179,6 +179,9 @@ pub struct Queue {
     policy: QueuePolicy,
     next_id: u64,
     available: BTreeMap<MessageId, Stored>,
+    /// The available messages that expire, by expiry: the broker's expiry timer reads the first,
+    /// and the expiry pass takes only what is due instead of walking the queue.
+    expiring: BTreeSet<(i64, MessageId)>,
     in_flight: HashMap<MessageId, InFlight>,
     /// In attach order; `next_consumer` is the round-robin cursor into it.
     consumers: Vec<Consumer>,
@@ -197,6 +200,7 @@ impl Queue {
             policy,
             next_id: 0,
             available: BTreeMap::new(),
+            expiring: BTreeSet::new(),
             in_flight: HashMap::new(),
             consumers: Vec::new(),
             next_consumer: 0,
@@ -266,7 +270,7 @@ impl Queue {
         let id = MessageId(self.next_id);
         self.next_id = self.next_id.saturating_add(1);
         let delivery_count = message.header.as_ref().map_or(0, |h| h.delivery_count);
-        self.available.insert(
+        self.make_available(
             id,
             Stored {
                 message,
@@ -368,7 +372,7 @@ impl Queue {
                     None => continue,
                 }
             };
-            let Some(mut stored) = self.available.remove(&id) else {
+            let Some(mut stored) = self.take_available(id) else {
                 break;
             };
             let Some(consumer) = consumer else {
@@ -391,17 +395,17 @@ impl Queue {
         deliveries
     }
 
-    /// Removes every available message expired at `now_ms` (the broker's periodic expiry
-    /// scan: dispatch only meets the messages it walks past). Returns how many expired.
+    /// Removes every available message expired at `now_ms` (dispatch only meets the messages
+    /// it walks past; the broker calls this at [`Queue::next_expiry_ms`]). Returns how many
+    /// expired. Costs what it removes, not the queue's length.
     pub fn expire_messages(&mut self, now_ms: i64) -> usize {
         let expired: Vec<MessageId> = self
-            .available
-            .iter()
-            .filter(|(_, stored)| stored.is_expired(now_ms))
-            .map(|(&id, _)| id)
+            .expiring
+            .range(..=(now_ms, MessageId(u64::MAX)))
+            .map(|&(_, id)| id)
             .collect();
         for &id in &expired {
-            if let Some(stored) = self.available.remove(&id) {
+            if let Some(stored) = self.take_available(id) {
                 self.expire(id, stored);
             }
         }
@@ -432,7 +436,7 @@ impl Queue {
             }
             Outcome::Released => {
                 self.counters.released += 1;
-                self.available.insert(message, stored);
+                self.make_available(message, stored);
             }
             Outcome::Modified {
                 delivery_failed,
@@ -445,7 +449,7 @@ impl Queue {
                 if delivery_failed {
                     self.fail_delivery(message, stored);
                 } else {
-                    self.available.insert(message, stored);
+                    self.make_available(message, stored);
                 }
             }
             Outcome::Rejected => {
@@ -499,6 +503,27 @@ impl Queue {
             .flat_map(|c| c.unsettled.iter().copied())
     }
 
+    /// When the first available message expires, if any does: the next time
+    /// [`Queue::expire_messages`] has work.
+    pub fn next_expiry_ms(&self) -> Option<i64> {
+        self.expiring.first().map(|&(at, _)| at)
+    }
+
+    fn make_available(&mut self, id: MessageId, stored: Stored) {
+        if let Some(at) = stored.expiry_ms {
+            self.expiring.insert((at, id));
+        }
+        self.available.insert(id, stored);
+    }
+
+    fn take_available(&mut self, id: MessageId) -> Option<Stored> {
+        let stored = self.available.remove(&id)?;
+        if let Some(at) = stored.expiry_ms {
+            self.expiring.remove(&(at, id));
+        }
+        Some(stored)
+    }
+
     fn consumer_index(&self, id: ConsumerId) -> Option<usize> {
         self.consumers.iter().position(|c| c.id == id)
     }
@@ -513,7 +538,7 @@ impl Queue {
         if limit_reached {
             self.dead_letter(id, stored, ForwardReason::DeliveryAttemptsExceeded);
         } else {
-            self.available.insert(id, stored);
+            self.make_available(id, stored);
         }
     }
 

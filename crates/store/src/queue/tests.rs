@@ -548,3 +548,29 @@ fn consumer_bookkeeping_errors_are_typed() {
     q.settle(A, id, Outcome::Accepted).unwrap();
     assert!(q.settle(A, id, Outcome::Accepted).is_err(), "settled twice");
 }
+
+#[test]
+fn next_expiry_follows_the_available_messages_only() {
+    let mut q = queue(QueuePolicy::default(), &[A], 1);
+    assert_eq!(q.next_expiry_ms(), None);
+    q.enqueue(msg(b"forever"), NOW).unwrap();
+    assert_eq!(q.next_expiry_ms(), None);
+    let soon = q.enqueue(msg_with_ttl(b"soon", 10), NOW).unwrap();
+    q.enqueue(msg_with_ttl(b"later", 50), NOW).unwrap();
+    assert_eq!(q.next_expiry_ms(), Some(NOW + 10));
+    // Credit 1 takes "forever", the oldest: "soon" still waits.
+    q.next_deliveries(NOW);
+    assert_eq!(q.next_expiry_ms(), Some(NOW + 10));
+    q.set_credit(A, 1).unwrap();
+    assert_eq!(q.next_deliveries(NOW)[0].message, soon);
+    // In flight, it is not the queue's to expire.
+    assert_eq!(q.next_expiry_ms(), Some(NOW + 50));
+    q.settle(A, soon, Outcome::Released).unwrap();
+    assert_eq!(q.next_expiry_ms(), Some(NOW + 10), "released, it counts again");
+    assert_eq!(q.expire_messages(NOW + 10), 1);
+    assert_eq!(q.next_expiry_ms(), Some(NOW + 50));
+    assert_eq!(q.expire_messages(NOW + 49), 0);
+    assert_eq!(q.expire_messages(NOW + 50), 1);
+    assert_eq!(q.next_expiry_ms(), None);
+    assert_conserved(&q);
+}
