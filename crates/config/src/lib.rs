@@ -32,7 +32,10 @@ pub use diagnostic::{Diagnostic, Severity};
 pub const TEMPORARY_ADDRESS_PREFIX: &str = "_sluice.tmp.";
 pub use fs::{ConfigError, load_paths, read_paths};
 pub use load::{Located, Manifests, Origin, Source, parse_sources};
-pub use model::{Checked, Config, PendingAddress, ResolvedAddress, ResolvedAddressSpace};
+pub use model::{
+    Checked, Config, DEAD_LETTER_DELIVERY_ATTEMPTS_DEFAULT, PendingAddress, ResolvedAddress,
+    ResolvedAddressSpace,
+};
 pub use validate::resolve;
 
 /// Parses, validates and resolves `sources`: every diagnostic at once, and the model of the

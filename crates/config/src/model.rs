@@ -7,8 +7,12 @@ use crate::diagnostic::{Diagnostic, Severity};
 use crate::load::Located;
 use crate::resources::{
     Address, AddressPlan, AddressSpace, AddressSpacePlan, AddressSpaceType, AddressType,
-    AuthenticationService, InfraConfig, MessagingUser,
+    AuthenticationService, InfraConfig, MessageTtl, MessagingUser,
 };
+
+/// Delivery attempts before dead-lettering when an address has a dead-letter target and no
+/// `maximumDeliveryAttempts` (EnMasse set Artemis `maxDeliveryAttempts=10` with a DLA).
+pub const DEAD_LETTER_DELIVERY_ATTEMPTS_DEFAULT: u32 = 10;
 
 /// The outcome of [`crate::check`]: every diagnostic and the valid address spaces.
 #[derive(Clone, Debug)]
@@ -101,6 +105,49 @@ impl ResolvedAddress {
     /// `spec.type`.
     pub fn address_type(&self) -> AddressType {
         self.address.resource.spec.address_type
+    }
+
+    /// The effective `messageTtl`, as EnMasse's `updateMessageTtlStatus` combined them: the
+    /// address can only narrow the plan's range (the lesser maximum, the greater minimum),
+    /// values below 1 are ignored, and a pair whose maximum is not above its minimum is
+    /// ignored altogether.
+    pub fn message_ttl(&self) -> MessageTtl {
+        let address = self.address.resource.spec.message_ttl.unwrap_or_default();
+        let plan = self.plan.spec.message_ttl.unwrap_or_default();
+        let positive = |v: Option<u64>| v.filter(|v| *v >= 1);
+        let combine = |a: Option<u64>, b: Option<u64>, pick: fn(u64, u64) -> u64| match (a, b) {
+            (Some(a), Some(b)) => Some(pick(a, b)),
+            (a, b) => a.or(b),
+        };
+        let maximum = combine(positive(address.maximum), positive(plan.maximum), u64::min);
+        let minimum = combine(positive(address.minimum), positive(plan.minimum), u64::max);
+        match (minimum, maximum) {
+            (Some(min), Some(max)) if max <= min => MessageTtl::default(),
+            _ => MessageTtl { minimum, maximum },
+        }
+    }
+
+    /// The effective `messageRedelivery.maximumDeliveryAttempts`: the address's value wins over
+    /// the plan's; `-1` (or any negative value) is infinite (`None`); unset is
+    /// [`DEAD_LETTER_DELIVERY_ATTEMPTS_DEFAULT`] when a dead-letter target is set, else infinite.
+    pub fn maximum_delivery_attempts(&self) -> Option<u32> {
+        let spec = &self.address.resource.spec;
+        let configured = spec
+            .message_redelivery
+            .and_then(|r| r.maximum_delivery_attempts)
+            .or_else(|| {
+                self.plan
+                    .spec
+                    .message_redelivery
+                    .and_then(|r| r.maximum_delivery_attempts)
+            });
+        match configured {
+            Some(n) => u32::try_from(n).ok(),
+            None => spec
+                .deadletter
+                .is_some()
+                .then_some(DEAD_LETTER_DELIVERY_ATTEMPTS_DEFAULT),
+        }
     }
 }
 

@@ -419,3 +419,73 @@ fn every_error_is_reported_at_once() {
         );
     }
 }
+
+/// A plan `ttl-plan` with the given `messageTtl`/`messageRedelivery` YAML, allowed by space `t`,
+/// and address `t.q` with its own spec lines.
+fn effective(plan_extra: &str, address_extra: &str) -> sluice_config::ResolvedAddress {
+    let manifest = format!(
+        "apiVersion: admin.enmasse.io/v1beta2\nkind: AddressSpacePlan\nmetadata: {{name: ttl-space}}\nspec:\n  addressSpaceType: standard\n  addressPlans: [ttl-plan, deadletter]\n---\napiVersion: admin.enmasse.io/v1beta2\nkind: AddressPlan\nmetadata: {{name: ttl-plan}}\nspec:\n  addressType: queue\n{plan_extra}---\napiVersion: enmasse.io/v1beta1\nkind: AddressSpace\nmetadata: {{name: t}}\nspec: {{type: standard, plan: ttl-space, authenticationService: {{name: none}}}}\n{}{}",
+        address(
+            "t.dlq",
+            "  address: dlq\n  type: deadletter\n  plan: deadletter\n"
+        ),
+        address(
+            "t.q",
+            &format!("  address: q\n  type: queue\n  plan: ttl-plan\n{address_extra}")
+        ),
+    );
+    let checked = run(&manifest);
+    assert!(checked.is_valid(), "{:#?}", checked.diagnostics);
+    checked
+        .config
+        .address_space("t")
+        .unwrap()
+        .address("q")
+        .unwrap()
+        .clone()
+}
+
+#[test]
+fn an_address_can_only_narrow_its_plans_ttl_range() {
+    let a = effective(
+        "  messageTtl: {minimum: 100, maximum: 60000}\n",
+        "  messageTtl: {minimum: 50, maximum: 30000}\n",
+    );
+    let ttl = a.message_ttl();
+    assert_eq!((ttl.minimum, ttl.maximum), (Some(100), Some(30000)));
+    let plan_only = effective("  messageTtl: {maximum: 5000}\n", "").message_ttl();
+    assert_eq!((plan_only.minimum, plan_only.maximum), (None, Some(5000)));
+}
+
+#[test]
+fn a_ttl_range_whose_maximum_is_not_above_its_minimum_is_ignored() {
+    let ttl = effective(
+        "  messageTtl: {minimum: 1000}\n",
+        "  messageTtl: {maximum: 500}\n",
+    )
+    .message_ttl();
+    assert_eq!((ttl.minimum, ttl.maximum), (None, None));
+    let zero = effective("  messageTtl: {minimum: 0, maximum: 0}\n", "").message_ttl();
+    assert_eq!((zero.minimum, zero.maximum), (None, None), "values below 1");
+}
+
+#[test]
+fn delivery_attempts_come_from_the_address_then_the_plan_then_the_dead_letter_default() {
+    let both = effective(
+        "  messageRedelivery: {maximumDeliveryAttempts: 5}\n",
+        "  messageRedelivery: {maximumDeliveryAttempts: 3}\n",
+    );
+    assert_eq!(both.maximum_delivery_attempts(), Some(3));
+    let plan = effective("  messageRedelivery: {maximumDeliveryAttempts: 5}\n", "");
+    assert_eq!(plan.maximum_delivery_attempts(), Some(5));
+    let infinite = effective(
+        "",
+        "  messageRedelivery: {maximumDeliveryAttempts: -1}\n  deadletter: dlq\n",
+    );
+    assert_eq!(infinite.maximum_delivery_attempts(), None);
+    assert_eq!(effective("", "").maximum_delivery_attempts(), None);
+    assert_eq!(
+        effective("", "  deadletter: dlq\n").maximum_delivery_attempts(),
+        Some(sluice_config::DEAD_LETTER_DELIVERY_ATTEMPTS_DEFAULT)
+    );
+}
