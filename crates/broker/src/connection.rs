@@ -7,39 +7,34 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sluice_codec::transport::{
-    Accepted, Attach, AttachTarget, DeliveryState, DeliveryTag, Error, Rejected, Role,
-    SenderSettleMode,
+    Attach, AttachTarget, DeliveryState, DeliveryTag, Error, Released, Role, SenderSettleMode,
 };
 use sluice_codec::types::Symbol;
 // Temporary queues' addresses start with this prefix, which `sluice check` refuses in manifests.
 use sluice_config::TEMPORARY_ADDRESS_PREFIX as TEMPORARY_PREFIX;
 use sluice_engine::{Config, Connection, Event, LinkId, SessionId};
-use sluice_router::{AddressTable, Direction, NodeKind, Resolution};
-use sluice_store::{MessageId, Outcome};
+use sluice_router::{AddressTable, Direction, NodeKind, Resolution, RouteError};
+use sluice_store::MessageId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use crate::core::{Command, ConnId, ToConn};
+use crate::core::{Command, ConnId, Filter, Route, Subscribe, ToConn, rejected_with};
 
-/// Credit a publishing link is kept topped up to: enough to keep a fast producer streaming,
-/// small enough that the core's backlog per link stays bounded.
+/// Credit a publishing link is kept topped up to, counting the messages the core has not
+/// answered yet: enough to keep a fast producer streaming, and the most the core holds for
+/// one link when a topic holds publishers back.
 const PUBLISH_CREDIT: u32 = 500;
 
 fn is_temporary(address: &str) -> bool {
     address.starts_with(TEMPORARY_PREFIX)
 }
 
-/// Where a client's message goes: `(address, multicast)`, or the condition and reason it is
-/// rejected with.
-type RouteTarget = Result<(String, bool), (Symbol, String)>;
-
-/// A delivery read from a publishing link.
-struct Incoming {
-    link: LinkId,
-    delivery_id: u32,
-    settled: bool,
-    payload: bytes::Bytes,
+fn route_error(e: &RouteError) -> Error {
+    Error::new(
+        Symbol::try_from(e.condition()).unwrap_or(Symbol::from_static("amqp:not-found")),
+        e.to_string(),
+    )
 }
 
 /// Read buffer size: one syscall takes up to this much.
@@ -47,20 +42,16 @@ const READ_BUFFER: usize = 64 * 1024;
 
 /// What a link attached on this connection is bound to.
 enum Binding {
-    /// The client publishes to `queue`.
-    Publisher { queue: String },
-    /// The client consumes from a queue (the core knows which).
-    Consumer,
-    /// The client consumes from the temporary queue its dynamic receiver created; the queue
-    /// goes when the link does.
-    TemporaryConsumer { address: String },
-    /// The client publishes to a multicast address.
-    MulticastPublisher { address: String },
-    /// The client receives a multicast address's messages, pre-settled.
-    MulticastReceiver,
+    /// The client publishes along a fixed route; its credit follows the core's answers.
+    Publisher(Route),
+    /// The client publishes to an anycast address; its credit comes from the core, as
+    /// receivers grant theirs.
+    AnycastSender(String),
     /// The client sends with a null target address: each message goes where its `to` says
     /// (the `ANONYMOUS-RELAY` capability).
     Relay,
+    /// The client receives; the core knows from what.
+    Receiver,
 }
 
 struct State {
@@ -69,6 +60,10 @@ struct State {
     table: Arc<AddressTable>,
     core: mpsc::Sender<Command>,
     links: HashMap<LinkId, Binding>,
+    /// Receivers' attach replies, sent when the core has subscribed them.
+    pending: HashMap<LinkId, Attach>,
+    /// Publishes per link the core has not answered yet.
+    unanswered: HashMap<LinkId, u32>,
     /// Deliveries we sent and await an outcome for: by (session, delivery id).
     sent: BTreeMap<(u16, u32), (LinkId, MessageId)>,
     commands: Vec<Command>,
@@ -99,6 +94,8 @@ pub(crate) async fn run(
         table,
         core,
         links: HashMap::new(),
+        pending: HashMap::new(),
+        unanswered: HashMap::new(),
         sent: BTreeMap::new(),
         commands: Vec::new(),
         next_tag: 0,
@@ -178,14 +175,7 @@ impl State {
                     credit,
                     drain,
                 } => {
-                    if matches!(
-                        self.links.get(&link),
-                        Some(
-                            Binding::Consumer
-                                | Binding::TemporaryConsumer { .. }
-                                | Binding::MulticastReceiver
-                        )
-                    ) {
+                    if matches!(self.links.get(&link), Some(Binding::Receiver)) {
                         self.push(Command::Credit {
                             conn: self.conn,
                             link,
@@ -201,24 +191,42 @@ impl State {
                     payload,
                     ..
                 } => {
-                    let target = match self.links.get(&link) {
-                        Some(Binding::Publisher { queue }) => Ok((queue.clone(), false)),
-                        Some(Binding::MulticastPublisher { address }) => {
-                            Ok((address.clone(), true))
+                    let route = match self.links.get(&link) {
+                        Some(Binding::Publisher(route)) => Ok(route.clone()),
+                        Some(Binding::AnycastSender(address)) => {
+                            Ok(Route::Anycast(address.clone()))
                         }
-                        Some(Binding::Relay) => self.relay_target(&payload),
+                        Some(Binding::Relay) => self.relay_route(&payload),
                         _ => continue,
                     };
-                    let delivery = Incoming {
-                        link,
-                        delivery_id,
-                        settled,
-                        payload,
-                    };
-                    self.route(delivery, target, now);
-                    if self.engine.credit(link) < PUBLISH_CREDIT / 2 {
-                        self.engine.grant_credit(link, PUBLISH_CREDIT, false, now);
+                    let settle = (!settled).then_some((link.session, delivery_id));
+                    match route {
+                        Ok(route) => {
+                            *self.unanswered.entry(link).or_default() += 1;
+                            self.push(Command::Publish {
+                                conn: self.conn,
+                                link,
+                                route,
+                                message: payload,
+                                settle,
+                            });
+                        }
+                        Err(error) => {
+                            if let Some((session, id)) = settle {
+                                let state = rejected_with(error);
+                                self.engine.disposition(
+                                    session,
+                                    Role::Receiver,
+                                    id,
+                                    id,
+                                    true,
+                                    Some(state),
+                                    now,
+                                );
+                            }
+                        }
                     }
+                    self.top_up(link, now);
                 }
                 Event::Disposition {
                     session,
@@ -247,135 +255,185 @@ impl State {
         }
     }
 
+    /// Keeps a publishing link's credit plus what the core has not answered at
+    /// [`PUBLISH_CREDIT`], refilling once half is used so flows are not sent per message.
+    /// Anycast senders get their credit from the core instead.
+    fn top_up(&mut self, link: LinkId, now: Instant) {
+        if !matches!(
+            self.links.get(&link),
+            Some(Binding::Publisher(_) | Binding::Relay)
+        ) {
+            return;
+        }
+        let unanswered = self.unanswered.get(&link).copied().unwrap_or(0);
+        if self.engine.credit(link) + unanswered <= PUBLISH_CREDIT / 2 {
+            let credit = PUBLISH_CREDIT.saturating_sub(unanswered);
+            self.engine.grant_credit(link, credit, false, now);
+        }
+    }
+
     fn unbind(&mut self, link: LinkId) {
+        self.pending.remove(&link);
+        self.unanswered.remove(&link);
         match self.links.remove(&link) {
-            Some(Binding::Consumer) => {
+            Some(Binding::Receiver) => {
                 self.sent.retain(|_, (l, _)| *l != link);
-                self.push(Command::RemoveConsumer {
+                self.push(Command::Detach {
                     conn: self.conn,
                     link,
                 });
             }
-            Some(Binding::MulticastReceiver) => self.push(Command::RemoveConsumer {
+            Some(Binding::AnycastSender(_)) => self.push(Command::Detach {
                 conn: self.conn,
                 link,
             }),
-            Some(Binding::TemporaryConsumer { address }) => {
-                self.sent.retain(|_, (l, _)| *l != link);
-                self.push(Command::RemoveConsumer {
-                    conn: self.conn,
-                    link,
-                });
-                self.push(Command::DeleteTemporaryQueue { address });
-            }
             _ => {}
         }
     }
 
-    fn on_attach(&mut self, link: LinkId, attach: &Attach, now: Instant) {
-        // The peer sends: we receive into the target's address; the peer receives: we send
-        // from the source's.
-        let (direction, address) = match attach.role {
-            Role::Sender => (
-                Direction::Send,
-                match &attach.target {
-                    Some(AttachTarget::Target(t)) => {
-                        t.address.as_ref().map(|a| a.as_str().to_string())
-                    }
-                    _ => None,
+    /// Where a sender's messages to `address` go.
+    fn send_route(&self, address: &str) -> Result<Route, Error> {
+        if is_temporary(address) {
+            // Temporary queues are not in the address table: the core knows whether one exists.
+            return Ok(Route::Queue(address.to_string()));
+        }
+        let resolved = self
+            .table
+            .resolve(address, Direction::Send)
+            .map_err(|e| route_error(&e))?;
+        Ok(match resolved {
+            Resolution::Node(node) => match node.kind {
+                NodeKind::Queue | NodeKind::Deadletter | NodeKind::Subscription { .. } => {
+                    Route::Queue(node.address.clone())
+                }
+                NodeKind::Topic => Route::Topic {
+                    topic: node.address.clone(),
+                    name: node.address.clone(),
                 },
-            ),
-            Role::Receiver => (
-                Direction::Receive,
-                attach
+                NodeKind::Multicast => Route::Multicast(node.address.clone()),
+                NodeKind::Anycast => Route::Anycast(node.address.clone()),
+            },
+            Resolution::TopicName { topic, name } => Route::Topic {
+                topic: topic.address.clone(),
+                name,
+            },
+            // The router refuses these for senders; a subscription is fed by its topic.
+            Resolution::TopicPattern { topic, .. } | Resolution::Subscription(topic) => {
+                return Err(route_error(&RouteError::NotAllowed(format!(
+                    "'{address}' cannot be sent to; publish to '{}'",
+                    topic.address
+                ))));
+            }
+        })
+    }
+
+    /// What a receiver of `address` consumes.
+    fn receive_source(&self, address: &str) -> Result<Subscribe, Error> {
+        if is_temporary(address) {
+            return Ok(Subscribe::Queue(address.to_string()));
+        }
+        let resolved = self
+            .table
+            .resolve(address, Direction::Receive)
+            .map_err(|e| route_error(&e))?;
+        Ok(match resolved {
+            Resolution::Node(node) => match node.kind {
+                NodeKind::Queue | NodeKind::Deadletter | NodeKind::Subscription { .. } => {
+                    Subscribe::Queue(node.address.clone())
+                }
+                NodeKind::Topic => Subscribe::Topic {
+                    topic: node.address.clone(),
+                    filter: Filter::All,
+                },
+                NodeKind::Multicast => Subscribe::Multicast(node.address.clone()),
+                NodeKind::Anycast => Subscribe::Anycast(node.address.clone()),
+            },
+            Resolution::TopicName { topic, name } => Subscribe::Topic {
+                topic: topic.address.clone(),
+                filter: Filter::Name(name),
+            },
+            Resolution::TopicPattern { topic, pattern } => Subscribe::Topic {
+                topic: topic.address.clone(),
+                filter: Filter::Pattern(pattern),
+            },
+            Resolution::Subscription(node) => Subscribe::Queue(node.address.clone()),
+        })
+    }
+
+    fn on_attach(&mut self, link: LinkId, attach: &Attach, now: Instant) {
+        let dynamic = attach.source.as_ref().is_some_and(|s| s.dynamic)
+            || matches!(&attach.target, Some(AttachTarget::Target(t)) if t.dynamic);
+        match attach.role {
+            // The peer sends: we receive into the target's address.
+            Role::Sender => {
+                let address = match &attach.target {
+                    Some(AttachTarget::Target(t)) => t.address.as_ref().map(|a| a.as_str()),
+                    _ => None,
+                };
+                let binding = match (address, dynamic) {
+                    (None, false) => Ok(Binding::Relay),
+                    (None, true) => Err(Error::new(
+                        Symbol::from_static("amqp:not-implemented"),
+                        "dynamic targets are not served: attach a dynamic receiver for a \
+                         temporary queue",
+                    )),
+                    (Some(address), _) => self.send_route(address).map(|route| match route {
+                        Route::Anycast(address) => Binding::AnycastSender(address),
+                        route => Binding::Publisher(route),
+                    }),
+                };
+                match binding {
+                    Ok(binding) => {
+                        self.engine.accept_link(link, reply_to(attach, false), now);
+                        if let Binding::AnycastSender(address) = &binding {
+                            self.push(Command::AttachAnycastSender {
+                                conn: self.conn,
+                                link,
+                                address: address.clone(),
+                            });
+                        } else {
+                            self.engine.grant_credit(link, PUBLISH_CREDIT, false, now);
+                        }
+                        self.links.insert(link, binding);
+                    }
+                    Err(error) => self.engine.refuse_link(link, error, now),
+                }
+            }
+            // The peer receives: we send from the source's address, once the core has
+            // subscribed the link (it may refuse, e.g. a subscription's `maxConsumers`).
+            Role::Receiver => {
+                let address = attach
                     .source
                     .as_ref()
                     .and_then(|s| s.address.as_ref())
-                    .map(|a| a.as_str().to_string()),
-            ),
-        };
-        let Some(address) = address else {
-            let dynamic = attach.source.as_ref().is_some_and(|s| s.dynamic)
-                || matches!(&attach.target, Some(AttachTarget::Target(t)) if t.dynamic);
-            if attach.role == Role::Sender && !dynamic {
-                self.accept(link, attach, false, now);
-                self.links.insert(link, Binding::Relay);
-                self.engine.grant_credit(link, PUBLISH_CREDIT, false, now);
-                return;
-            }
-            if attach.role == Role::Receiver && dynamic {
-                self.attach_dynamic_receiver(link, attach, now);
-                return;
-            }
-            let error = Error::new(
-                Symbol::from_static("amqp:not-implemented"),
-                "dynamic senders are not served",
-            );
-            self.engine.refuse_link(link, error, now);
-            return;
-        };
-        let resolved = if is_temporary(&address) {
-            // Temporary queues are not in the address table: the core knows whether one exists.
-            Ok(address.clone())
-        } else {
-            Err(())
-        };
-        let (node_address, multicast) = match resolved {
-            Ok(temporary) => (temporary, false),
-            Err(()) => match self.table.resolve(&address, direction) {
-                Ok(Resolution::Node(node))
-                    if matches!(node.kind, NodeKind::Queue | NodeKind::Deadletter) =>
-                {
-                    (node.address.clone(), false)
-                }
-                Ok(Resolution::Node(node)) if node.kind == NodeKind::Multicast => {
-                    (node.address.clone(), true)
-                }
-                Ok(_) => {
-                    let error = Error::new(
-                        Symbol::from_static("amqp:not-implemented"),
-                        format!(
-                            "'{address}' is served only as a queue or multicast address so far"
-                        ),
-                    );
-                    self.engine.refuse_link(link, error, now);
-                    return;
-                }
-                Err(e) => {
-                    let condition = Symbol::try_from(e.condition())
-                        .unwrap_or(Symbol::from_static("amqp:not-found"));
-                    self.engine
-                        .refuse_link(link, Error::new(condition, e.to_string()), now);
-                    return;
-                }
-            },
-        };
-        self.accept(link, attach, multicast, now);
-        let conn = self.conn;
-        match (attach.role, multicast) {
-            (Role::Sender, false) => {
-                let queue = node_address;
-                self.links.insert(link, Binding::Publisher { queue });
-                self.engine.grant_credit(link, PUBLISH_CREDIT, false, now);
-            }
-            (Role::Sender, true) => {
-                let address = node_address;
-                self.links
-                    .insert(link, Binding::MulticastPublisher { address });
-                self.engine.grant_credit(link, PUBLISH_CREDIT, false, now);
-            }
-            (Role::Receiver, false) => {
-                let queue = node_address;
-                self.links.insert(link, Binding::Consumer);
-                self.push(Command::AddConsumer { conn, link, queue });
-            }
-            (Role::Receiver, true) => {
-                let address = node_address;
-                self.links.insert(link, Binding::MulticastReceiver);
-                self.push(Command::AddMulticastReceiver {
-                    conn,
+                    .map(|a| a.as_str().to_string());
+                let (source, reply) = match address {
+                    None if dynamic => self.dynamic_source(attach),
+                    None => {
+                        let error = Error::new(
+                            Symbol::from_static("amqp:invalid-field"),
+                            "a receiver needs a source address, or a dynamic source",
+                        );
+                        self.engine.refuse_link(link, error, now);
+                        return;
+                    }
+                    Some(address) => match self.receive_source(&address) {
+                        Ok(source) => {
+                            let settled = matches!(source, Subscribe::Multicast(_));
+                            (source, reply_to(attach, settled))
+                        }
+                        Err(error) => {
+                            self.engine.refuse_link(link, error, now);
+                            return;
+                        }
+                    },
+                };
+                self.pending.insert(link, reply);
+                self.links.insert(link, Binding::Receiver);
+                self.push(Command::AttachReceiver {
+                    conn: self.conn,
                     link,
-                    address,
+                    source,
                 });
             }
         }
@@ -383,133 +441,27 @@ impl State {
 
     /// A dynamic receiver (request/reply): a temporary queue named for this connection, whose
     /// address the attach reply carries, deleted when the link closes.
-    fn attach_dynamic_receiver(&mut self, link: LinkId, attach: &Attach, now: Instant) {
+    fn dynamic_source(&mut self, attach: &Attach) -> (Subscribe, Attach) {
         self.next_temporary += 1;
         let address = format!("{TEMPORARY_PREFIX}{}.{}", self.conn, self.next_temporary);
-        let conn = self.conn;
-        self.push(Command::CreateTemporaryQueue {
-            conn,
-            address: address.clone(),
-        });
+        let mut reply = reply_to(attach, false);
         let mut source = attach.source.clone().unwrap_or_default();
         source.address = Some(address.as_str().into());
-        let reply = Attach {
-            name: attach.name.clone(),
-            role: Role::Sender,
-            source: Some(source),
-            target: attach.target.clone(),
-            ..Default::default()
-        };
-        self.engine.accept_link(link, reply, now);
-        self.links.insert(
-            link,
-            Binding::TemporaryConsumer {
-                address: address.clone(),
-            },
-        );
-        self.push(Command::AddConsumer {
-            conn,
-            link,
-            queue: address,
-        });
-    }
-
-    /// Accepts a link the peer attached, mirroring its terminii; multicast deliveries go out
-    /// pre-settled.
-    fn accept(&mut self, link: LinkId, attach: &Attach, multicast: bool, now: Instant) {
-        let reply = Attach {
-            name: attach.name.clone(),
-            role: match attach.role {
-                Role::Sender => Role::Receiver,
-                Role::Receiver => Role::Sender,
-            },
-            snd_settle_mode: if multicast && attach.role == Role::Receiver {
-                SenderSettleMode::Settled
-            } else {
-                SenderSettleMode::Mixed
-            },
-            source: attach.source.clone(),
-            target: attach.target.clone(),
-            ..Default::default()
-        };
-        self.engine.accept_link(link, reply, now);
+        reply.source = Some(source);
+        (Subscribe::Temporary(address), reply)
     }
 
     /// Anonymous relay: where a message's `to` sends it, or why it cannot go.
-    fn relay_target(&self, payload: &bytes::Bytes) -> RouteTarget {
+    fn relay_route(&self, payload: &bytes::Bytes) -> Result<Route, Error> {
         let to = sluice_codec::messaging::ScannedMessage::scan(payload.clone())
             .ok()
             .and_then(|m| m.to().map(str::to_string));
-        match to.as_deref() {
-            None => Err((
+        match to {
+            Some(to) => self.send_route(&to),
+            None => Err(Error::new(
                 Symbol::from_static("amqp:invalid-field"),
-                "a message on an anonymous link needs a 'to'".to_string(),
+                "a message on an anonymous link needs a 'to'",
             )),
-            Some(to) if is_temporary(to) => Ok((to.to_string(), false)),
-            Some(to) => match self.table.resolve(to, Direction::Send) {
-                Ok(Resolution::Node(node)) => match node.kind {
-                    NodeKind::Queue => Ok((node.address.clone(), false)),
-                    NodeKind::Multicast => Ok((node.address.clone(), true)),
-                    _ => Err((
-                        Symbol::from_static("amqp:not-implemented"),
-                        format!("'{to}' is served only as a queue or multicast address so far"),
-                    )),
-                },
-                Ok(_) => Err((
-                    Symbol::from_static("amqp:not-implemented"),
-                    format!("'{to}' is served only as a queue or multicast address so far"),
-                )),
-                Err(e) => Err((
-                    Symbol::try_from(e.condition())
-                        .unwrap_or(Symbol::from_static("amqp:not-found")),
-                    e.to_string(),
-                )),
-            },
-        }
-    }
-
-    /// Publishes a delivery from a client to a queue (the outcome comes from the core) or a
-    /// multicast address (settled at once: nothing is stored to wait for), or rejects it.
-    fn route(&mut self, delivery: Incoming, target: RouteTarget, now: Instant) {
-        let Incoming {
-            link,
-            delivery_id,
-            settled,
-            payload,
-        } = delivery;
-        let conn = self.conn;
-        let state = match target {
-            Ok((queue, false)) => {
-                let settle = (!settled).then_some((link.session, delivery_id));
-                self.push(Command::Publish {
-                    conn,
-                    queue,
-                    message: payload,
-                    settle,
-                });
-                return;
-            }
-            Ok((address, true)) => {
-                self.push(Command::PublishMulticast {
-                    address,
-                    message: payload,
-                });
-                DeliveryState::Accepted(Accepted {})
-            }
-            Err((condition, description)) => DeliveryState::Rejected(Rejected {
-                error: Some(Box::new(Error::new(condition, description))),
-            }),
-        };
-        if !settled {
-            self.engine.disposition(
-                link.session,
-                Role::Receiver,
-                delivery_id,
-                delivery_id,
-                true,
-                Some(state),
-                now,
-            );
         }
     }
 
@@ -521,17 +473,16 @@ impl State {
         settled: bool,
         state: Option<DeliveryState>,
     ) {
-        let outcome = match state {
-            Some(DeliveryState::Accepted(_)) => Outcome::Accepted,
-            Some(DeliveryState::Released(_)) => Outcome::Released,
-            Some(DeliveryState::Rejected(_)) => Outcome::Rejected,
-            Some(DeliveryState::Modified(m)) => Outcome::Modified {
-                delivery_failed: m.delivery_failed,
-                undeliverable_here: m.undeliverable_here,
-            },
+        let state = match state {
+            Some(
+                s @ (DeliveryState::Accepted(_)
+                | DeliveryState::Released(_)
+                | DeliveryState::Rejected(_)
+                | DeliveryState::Modified(_)),
+            ) => s,
             // Settled with no outcome: nothing says the message was processed, so it is offered
             // again rather than lost.
-            None if settled => Outcome::Released,
+            _ if settled => DeliveryState::Released(Released {}),
             _ => return,
         };
         let range = (session.0, first)..=(session.0, last);
@@ -542,7 +493,7 @@ impl State {
                     conn: self.conn,
                     link,
                     message,
-                    outcome,
+                    state: state.clone(),
                 });
             }
         }
@@ -555,57 +506,94 @@ impl State {
                 link,
                 message,
                 payload,
+                settled: true,
             } => {
-                match self
-                    .engine
-                    .send(link, DeliveryTag::from_u64(message.0), &payload, false, now)
-                {
+                self.next_tag += 1;
+                // A receiver that left or ran out of credit misses it: multicast stores nothing.
+                let tag = DeliveryTag::from_u64(self.next_tag);
+                let _ = self.engine.send(link, tag, &payload, true, now);
+                let _ = message;
+            }
+            ToConn::Deliver {
+                link,
+                message,
+                payload,
+                settled: false,
+            } => {
+                let tag = DeliveryTag::from_u64(message.0);
+                match self.engine.send(link, tag, &payload, false, now) {
                     Ok(delivery_id) => {
                         self.sent
                             .insert((link.session.0, delivery_id), (link, message));
                     }
                     // The link went away or lost its credit meanwhile: the message goes back.
-                    Err(_) => self.push(Command::Settle {
+                    Err(_) => self.push(Command::Unsent {
                         conn: self.conn,
                         link,
                         message,
-                        outcome: Outcome::Released,
                     }),
                 }
             }
             ToConn::Published {
-                session,
-                delivery_id,
-                outcome,
+                link,
+                settle,
+                state,
             } => {
-                let state = match outcome {
-                    Ok(()) => DeliveryState::Accepted(Accepted {}),
-                    Err((condition, description)) => DeliveryState::Rejected(Rejected {
-                        error: Some(Box::new(Error::new(condition, description))),
-                    }),
+                if let Some(n) = self.unanswered.get_mut(&link) {
+                    *n = n.saturating_sub(1);
+                }
+                if let Some((session, id)) = settle {
+                    self.engine.disposition(
+                        session,
+                        Role::Receiver,
+                        id,
+                        id,
+                        true,
+                        Some(state),
+                        now,
+                    );
+                }
+                self.top_up(link, now);
+            }
+            ToConn::Attached { link, result } => {
+                let Some(reply) = self.pending.remove(&link) else {
+                    return;
                 };
-                self.engine.disposition(
-                    session,
-                    Role::Receiver,
-                    delivery_id,
-                    delivery_id,
-                    true,
-                    Some(state),
-                    now,
-                );
+                match result {
+                    Ok(()) => self.engine.accept_link(link, reply, now),
+                    Err(error) => {
+                        self.links.remove(&link);
+                        self.engine.refuse_link(link, error, now);
+                    }
+                }
             }
             ToConn::Drained { link } => self.engine.drained(link, now),
-            ToConn::DeliverSettled { link, payload } => {
-                self.next_tag += 1;
-                // A receiver that left or ran out of credit misses it: multicast stores nothing.
-                let _ = self.engine.send(
-                    link,
-                    DeliveryTag::from_u64(self.next_tag),
-                    &payload,
-                    true,
-                    now,
-                );
+            ToConn::Credit { link, more } => {
+                if matches!(self.links.get(&link), Some(Binding::AnycastSender(_))) {
+                    let credit = self.engine.credit(link).saturating_add(more);
+                    self.engine.grant_credit(link, credit, false, now);
+                }
             }
         }
+    }
+}
+
+/// The reply to a link the peer attached, mirroring its terminii; `settled` when what we send
+/// on it goes pre-settled (multicast).
+fn reply_to(attach: &Attach, settled: bool) -> Attach {
+    Attach {
+        name: attach.name.clone(),
+        role: match attach.role {
+            Role::Sender => Role::Receiver,
+            Role::Receiver => Role::Sender,
+        },
+        snd_settle_mode: if settled {
+            SenderSettleMode::Settled
+        } else {
+            SenderSettleMode::Mixed
+        },
+        source: attach.source.clone(),
+        target: attach.target.clone(),
+        ..Default::default()
     }
 }

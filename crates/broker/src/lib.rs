@@ -5,11 +5,14 @@
 //! an immutable [`AddressTable`] they share, and talk to the core over channels; no lock is held
 //! across an await and no state has two owners.
 //!
-//! Serves so far: `queue` (and consuming from `deadletter`) addresses with competing
-//! consumers, every outcome, requeue on consumer loss, TTL and dead-lettering; `multicast`
-//! addresses (pre-settled fan-out); anonymous relay (routing by `to`); dynamic receivers
-//! (temporary queues, for request/reply); authentication `none`. Topics, subscriptions and
-//! anycast are refused with `amqp:not-implemented` until they land.
+//! Serves every EnMasse address type: `queue` (and consuming from `deadletter`) with competing
+//! consumers, every outcome, requeue on consumer loss, TTL clamps, expiry and dead-lettering;
+//! `topic` (a private, bounded subscription per receiver, hierarchical names and `+`/`#`
+//! patterns, slow subscribers holding publishers back through credit); `subscription` (named,
+//! durable, `maxConsumers`); `anycast` (routed to one receiver, never stored, sender credit
+//! from receiver credit, outcomes passed back); `multicast` (pre-settled fan-out); anonymous
+//! relay (routing by `to`); dynamic receivers (temporary queues, for request/reply);
+//! authentication `none`.
 //!
 //! Must not depend on: the `sluice` binary (CLI, logging setup).
 
@@ -24,6 +27,7 @@ use sluice_config::ResolvedAddressSpace;
 use sluice_config::resources::AddressType;
 use sluice_engine::Config;
 use sluice_router::{AddressTable, NodeKind, NodeSpec};
+use sluice_store::{QueuePolicy, TtlPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
@@ -62,6 +66,66 @@ pub fn nodes(space: &ResolvedAddressSpace) -> Vec<NodeSpec> {
         .collect()
 }
 
+/// The store policy of an address: its plan's and its own TTL clamp and redelivery limit, and
+/// whether it has dead-letter and expiry targets.
+fn policy(address: &sluice_config::ResolvedAddress) -> QueuePolicy {
+    let spec = &address.address.resource.spec;
+    let ttl = address.message_ttl();
+    QueuePolicy {
+        delivery_attempts_max: address.maximum_delivery_attempts(),
+        ttl: TtlPolicy {
+            minimum_ms: ttl.minimum,
+            maximum_ms: ttl.maximum,
+        },
+        dead_letter_target: spec.deadletter.is_some(),
+        expiry_target: spec.expiry.is_some(),
+        ..QueuePolicy::default()
+    }
+}
+
+/// The core's nodes for a space.
+fn core_for(space: &ResolvedAddressSpace) -> core::Core {
+    let mut stored = Vec::new();
+    let mut topics = Vec::new();
+    let mut multicast = Vec::new();
+    let mut anycast = Vec::new();
+    for a in &space.addresses {
+        let spec = &a.address.resource.spec;
+        let address = spec.address.clone();
+        let subscription = match a.address_type() {
+            AddressType::Topic => {
+                topics.push((address, policy(a)));
+                continue;
+            }
+            AddressType::Multicast => {
+                multicast.push(address);
+                continue;
+            }
+            AddressType::Anycast => {
+                anycast.push(address);
+                continue;
+            }
+            AddressType::Subscription => spec.topic.clone().map(|topic| {
+                let max = spec
+                    .subscription
+                    .as_ref()
+                    .and_then(|s| s.max_consumers)
+                    .unwrap_or(1);
+                (topic, max)
+            }),
+            AddressType::Queue | AddressType::Deadletter => None,
+        };
+        stored.push(core::StoredNode {
+            address,
+            policy: policy(a),
+            dead_letter: spec.deadletter.clone(),
+            expiry: spec.expiry.clone(),
+            subscription,
+        });
+    }
+    core::Core::new(stored, topics, multicast, anycast)
+}
+
 /// Serves `space` on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
@@ -69,11 +133,10 @@ pub async fn serve(
     container_id: String,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let specs = nodes(space);
-    let table = AddressTable::new(specs.clone())
+    let table = AddressTable::new(nodes(space))
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let (core_tx, core_rx) = mpsc::channel(CORE_CHANNEL);
-    tokio::spawn(core::Core::new(&table, &specs).run(core_rx));
+    tokio::spawn(core_for(space).run(core_rx));
     let table = Arc::new(table);
     let mut engine_config = Config::server(container_id);
     // Senders with a null target route each message by its `to` (part 2 of the AMQP

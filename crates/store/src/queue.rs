@@ -465,6 +465,11 @@ impl Queue {
         self.forwards.pop_front()
     }
 
+    /// Whether messages wait in [`Queue::poll_forward`].
+    pub fn has_forwards(&self) -> bool {
+        !self.forwards.is_empty()
+    }
+
     /// Messages held: available and in flight.
     pub fn depth(&self) -> usize {
         self.available.len() + self.in_flight.len()
@@ -483,6 +488,11 @@ impl Queue {
     /// Bytes held, available and in flight, as charged against `bytes_max`.
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// How many consumers are attached.
+    pub fn consumer_count(&self) -> usize {
+        self.consumers.len()
     }
 
     /// The counters.

@@ -566,7 +566,11 @@ fn next_expiry_follows_the_available_messages_only() {
     // In flight, it is not the queue's to expire.
     assert_eq!(q.next_expiry_ms(), Some(NOW + 50));
     q.settle(A, soon, Outcome::Released).unwrap();
-    assert_eq!(q.next_expiry_ms(), Some(NOW + 10), "released, it counts again");
+    assert_eq!(
+        q.next_expiry_ms(),
+        Some(NOW + 10),
+        "released, it counts again"
+    );
     assert_eq!(q.expire_messages(NOW + 10), 1);
     assert_eq!(q.next_expiry_ms(), Some(NOW + 50));
     assert_eq!(q.expire_messages(NOW + 49), 0);
