@@ -15,8 +15,8 @@ use crate::diagnostic::{Diagnostic, Severity};
 use crate::load::{Located, Manifests};
 use crate::model::{Config, PendingAddress, ResolvedAddress, ResolvedAddressSpace};
 use crate::resources::{
-    Address, AddressPlan, AddressSpace, AddressSpacePlan, AddressType, AuthenticationService,
-    InfraConfig, MessagingUser, ObjectMeta,
+    Address, AddressPlan, AddressSpace, AddressSpacePlan, AddressSpaceType, AddressType,
+    AuthenticationService, ForwarderDirection, InfraConfig, MessagingUser, ObjectMeta,
 };
 
 /// Resource types with metadata, so that one index function serves them all.
@@ -504,6 +504,7 @@ impl Context<'_> {
                     }
                 }
             }
+            ok &= check_forwarders(space, address, d);
             if let (true, Some(address_plan)) = (ok, address_plan) {
                 valid.push(ResolvedAddress {
                     address: (*address).clone(),
@@ -513,6 +514,87 @@ impl Context<'_> {
         }
         valid
     }
+}
+
+/// EnMasse's forwarder rules (`AddressController` and the agent): queue and subscription
+/// addresses of a standard space only, a connector on the space that prefixes the remote
+/// address, and no `in` forwarder on a subscription. Valid forwarders are accepted with a
+/// warning, since this version does not federate. Returns whether the address may be served.
+fn check_forwarders(
+    space: &Located<AddressSpace>,
+    address: &Located<Address>,
+    d: &mut Vec<Diagnostic>,
+) -> bool {
+    let spec = &address.resource.spec;
+    if spec.forwarders.is_empty() {
+        return true;
+    }
+    let origin = &address.origin;
+    let space_name = &space.resource.metadata.name;
+    let connectors = &space.resource.spec.connectors;
+    let mut ok = true;
+    if space.resource.spec.space_type != AddressSpaceType::Standard
+        || !matches!(
+            spec.address_type,
+            AddressType::Queue | AddressType::Subscription
+        )
+    {
+        d.push(origin.error(
+            "spec.forwarders",
+            format!(
+                "forwarders are only for queue and subscription addresses of a standard address space (the address is of type {}, in a {} address space)",
+                spec.address_type, space.resource.spec.space_type
+            ),
+        ));
+        return false;
+    }
+    if connectors.is_empty() {
+        d.push(origin.error(
+            "spec.forwarders",
+            format!(
+                "Unable to create forwarders: There are no connectors configured for address space {space_name:?}"
+            ),
+        ));
+        return false;
+    }
+    for (i, forwarder) in spec.forwarders.iter().enumerate() {
+        let prefixed = forwarder
+            .remote_address
+            .split_once('/')
+            .is_some_and(|(c, rest)| !rest.is_empty() && connectors.iter().any(|k| k.name == c));
+        if !prefixed {
+            let names: Vec<&str> = connectors.iter().map(|c| c.name.as_str()).collect();
+            d.push(origin.error(
+                format!("spec.forwarders[{i}].remoteAddress"),
+                format!(
+                    "Unable to create forwarder {:?}: remoteAddress {:?} is not prefixed with any connector of address space {space_name:?} ({})",
+                    forwarder.name,
+                    forwarder.remote_address,
+                    names.join(", ")
+                ),
+            ));
+            ok = false;
+        }
+        if forwarder.direction == ForwarderDirection::In
+            && spec.address_type == AddressType::Subscription
+        {
+            d.push(origin.error(
+                format!("spec.forwarders[{i}].direction"),
+                format!(
+                    "Unable to create forwarder {:?}: direction 'in' is not allowed on 'subscription' address type",
+                    forwarder.name
+                ),
+            ));
+            ok = false;
+        }
+    }
+    if ok {
+        d.push(origin.warning(
+            "spec.forwarders",
+            "forwarders are accepted but not run: this version of Sluice does not connect to remote peers",
+        ));
+    }
+    ok
 }
 
 /// Sums the addresses' plan resources in read order; an address that would take the sum past

@@ -41,7 +41,15 @@ fn the_whole_folder_validates() {
         .filter(|d| d.is_error())
         .map(ToString::to_string)
         .collect();
-    assert!(errors.is_empty(), "{errors:#?}");
+    // Applied in file order, the last `myspace` (status-examples.yaml) has no connectors, so
+    // the forwarder example is refused as EnMasse refused it; everything else is valid.
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(
+        errors[0].contains("addresses-standard.yaml")
+            && errors[0]
+                .contains("There are no connectors configured for address space \"myspace\""),
+        "{errors:#?}"
+    );
     let standard = checked.config.address_space("myspace").unwrap();
     for t in AddressType::ALL {
         assert!(standard.count(t) >= 1, "no {t} address");
@@ -76,4 +84,35 @@ fn other_kinds_are_skipped_with_a_note() {
         "mixed.yaml: document 1 (line 2): kind: skipped Deployment \"web\" (apps/v1): not a kind Sluice uses"
     );
     assert_eq!(checked.diagnostics[0].severity, Severity::Note);
+}
+
+#[test]
+fn the_forwarder_example_is_valid_beside_the_space_that_has_its_connector() {
+    let dir = examples();
+    let checked = load_paths(&[
+        dir.join("plans"),
+        dir.join("authenticationservices.yaml"),
+        dir.join("addressspace-standard-full.yaml"),
+        dir.join("addresses-standard.yaml"),
+    ])
+    .unwrap();
+    let errors: Vec<String> = checked
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(ToString::to_string)
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    let space = checked.config.address_space("myspace").unwrap();
+    assert!(space.address("fwdqueue").is_some());
+    assert!(
+        checked
+            .diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Warning
+                && d.to_string()
+                    .contains("forwarders are accepted but not run")),
+        "{:#?}",
+        checked.diagnostics
+    );
 }

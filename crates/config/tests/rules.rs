@@ -489,3 +489,73 @@ fn delivery_attempts_come_from_the_address_then_the_plan_then_the_dead_letter_de
         Some(sluice_config::DEAD_LETTER_DELIVERY_ATTEMPTS_DEFAULT)
     );
 }
+
+/// Space `c` like `s` but with the connector `remote1`.
+const CONNECTED_SPACE: &str = "---\napiVersion: enmasse.io/v1beta1\nkind: AddressSpace\nmetadata: {name: c}\nspec:\n  type: standard\n  plan: small\n  authenticationService: {name: none}\n  connectors:\n  - name: remote1\n    endpointHosts: [{host: peer.example}]\n";
+
+fn forwarding(name: &str, spec: &str) -> String {
+    format!("{CONNECTED_SPACE}{}", address(name, spec))
+}
+
+#[test]
+fn forwarders_need_a_connector_on_the_space() {
+    only_error(
+        &address(
+            "s.q",
+            "  address: q\n  type: queue\n  plan: queue\n  forwarders:\n  - {name: f, remoteAddress: remote1/x, direction: out}\n",
+        ),
+        "test.yaml: document 1 (line 10): spec.forwarders: Unable to create forwarders: There are no connectors configured for address space \"s\"",
+    );
+}
+
+#[test]
+fn a_forwarders_remote_address_starts_with_a_connector_name() {
+    only_error(
+        &forwarding(
+            "c.q",
+            "  address: q\n  type: queue\n  plan: queue\n  forwarders:\n  - {name: f, remoteAddress: elsewhere/x, direction: out}\n",
+        ),
+        "test.yaml: document 2 (line 22): spec.forwarders[0].remoteAddress: Unable to create forwarder \"f\": remoteAddress \"elsewhere/x\" is not prefixed with any connector of address space \"c\" (remote1)",
+    );
+}
+
+#[test]
+fn a_subscription_cannot_forward_in() {
+    let manifest = format!(
+        "{CONNECTED_SPACE}{}{}",
+        address("c.t", "  address: t\n  type: topic\n  plan: topic\n"),
+        address(
+            "c.sub",
+            "  address: sub\n  type: subscription\n  plan: subscription\n  topic: t\n  forwarders:\n  - {name: f, remoteAddress: remote1/x, direction: in}\n",
+        )
+    );
+    only_error(
+        &manifest,
+        "test.yaml: document 3 (line 32): spec.forwarders[0].direction: Unable to create forwarder \"f\": direction 'in' is not allowed on 'subscription' address type",
+    );
+}
+
+#[test]
+fn only_queues_and_subscriptions_forward() {
+    only_error(
+        &forwarding(
+            "c.a",
+            "  address: a\n  type: anycast\n  plan: anycast\n  forwarders:\n  - {name: f, remoteAddress: remote1/x, direction: out}\n",
+        ),
+        "test.yaml: document 2 (line 21): spec.forwarders: forwarders are only for queue and subscription addresses of a standard address space (the address is of type anycast, in a standard address space)",
+    );
+}
+
+#[test]
+fn a_valid_forwarder_is_accepted_with_a_warning_that_it_does_not_run() {
+    let checked = run(&forwarding(
+        "c.q",
+        "  address: q\n  type: queue\n  plan: queue\n  forwarders:\n  - {name: f, remoteAddress: remote1/x, direction: in}\n",
+    ));
+    assert!(checked.is_valid(), "{:#?}", checked.diagnostics);
+    assert!(checked.diagnostics.iter().any(|d| {
+        d.severity == Severity::Warning
+            && d.to_string()
+                .contains("spec.forwarders: forwarders are accepted but not run")
+    }));
+}
