@@ -25,9 +25,15 @@ fn examples() -> String {
 }
 
 #[test]
-fn check_on_the_examples_exits_0_with_a_summary() {
+fn check_on_the_examples_reports_the_one_forwarder_without_a_connector() {
+    // Applied in file order, the last `myspace` (status-examples.yaml) has no connectors, so
+    // the forwarder example in addresses-standard.yaml is refused, as EnMasse refused it.
     let (code, out) = sluice(&["check", &examples(), "--address-space", "myspace"]);
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("addresses-standard.yaml: document 8 (line 94): spec.forwarders: Unable to create forwarders: There are no connectors configured for address space \"myspace\""),
+        "{out}"
+    );
     assert!(
         out.contains("address space myspace: type standard, plan standard-unlimited"),
         "{out}"
@@ -37,6 +43,35 @@ fn check_on_the_examples_exits_0_with_a_summary() {
         "{out}"
     );
     assert!(out.contains("subscription (1): mysub"), "{out}");
+    assert!(
+        out.contains("invalid: 2 address space(s), 1 error(s)"),
+        "{out}"
+    );
+}
+
+#[test]
+fn check_on_a_consistent_set_of_the_examples_exits_0_with_a_summary() {
+    let dir = examples();
+    let files: Vec<String> = [
+        "plans",
+        "authenticationservices.yaml",
+        "addressspace-standard-full.yaml",
+        "addresses-standard.yaml",
+        "addressspace-brokered-minimal.yaml",
+        "addresses-brokered.yaml",
+        "messagingusers.yaml",
+    ]
+    .iter()
+    .map(|f| format!("{dir}/{f}"))
+    .collect();
+    let mut args = vec!["check"];
+    args.extend(files.iter().map(String::as_str));
+    let (code, out) = sluice(&args);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("queue (3): myqueue, myqueue2, fwdqueue"),
+        "{out}"
+    );
     assert!(
         out.contains("valid: 2 address space(s), 0 error(s)"),
         "{out}"
