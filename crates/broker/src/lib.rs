@@ -83,7 +83,9 @@ fn policy(address: &sluice_config::ResolvedAddress) -> QueuePolicy {
     }
 }
 
-/// The core's nodes for a space.
+/// The core's nodes for a space. A named subscription takes its topic's dead-letter and expiry
+/// targets when it has none of its own, and its topic's TTL clamp (EnMasse applied a topic's
+/// `deadletter`, `expiry` and `messageTtl` to its subscriptions).
 fn core_for(space: &ResolvedAddressSpace) -> core::Core {
     let mut stored = Vec::new();
     let mut topics = Vec::new();
@@ -92,36 +94,37 @@ fn core_for(space: &ResolvedAddressSpace) -> core::Core {
     for a in &space.addresses {
         let spec = &a.address.resource.spec;
         let address = spec.address.clone();
-        let subscription = match a.address_type() {
-            AddressType::Topic => {
-                topics.push((address, policy(a)));
-                continue;
-            }
-            AddressType::Multicast => {
-                multicast.push(address);
-                continue;
-            }
-            AddressType::Anycast => {
-                anycast.push(address);
-                continue;
-            }
-            AddressType::Subscription => spec.topic.clone().map(|topic| {
+        let mut node = core::StoredNode {
+            address: address.clone(),
+            policy: policy(a),
+            dead_letter: spec.deadletter.clone(),
+            expiry: spec.expiry.clone(),
+            subscription: None,
+        };
+        match a.address_type() {
+            AddressType::Topic => topics.push((address, policy(a))),
+            AddressType::Multicast => multicast.push(address),
+            AddressType::Anycast => anycast.push(address),
+            AddressType::Queue | AddressType::Deadletter => stored.push(node),
+            AddressType::Subscription => {
+                let Some(topic) = spec.topic.as_deref().and_then(|t| space.address(t)) else {
+                    continue;
+                };
+                let topic_spec = &topic.address.resource.spec;
+                node.dead_letter = node.dead_letter.or_else(|| topic_spec.deadletter.clone());
+                node.expiry = node.expiry.or_else(|| topic_spec.expiry.clone());
+                node.policy.ttl = policy(topic).ttl;
+                node.policy.dead_letter_target = node.dead_letter.is_some();
+                node.policy.expiry_target = node.expiry.is_some();
                 let max = spec
                     .subscription
                     .as_ref()
                     .and_then(|s| s.max_consumers)
                     .unwrap_or(1);
-                (topic, max)
-            }),
-            AddressType::Queue | AddressType::Deadletter => None,
-        };
-        stored.push(core::StoredNode {
-            address,
-            policy: policy(a),
-            dead_letter: spec.deadletter.clone(),
-            expiry: spec.expiry.clone(),
-            subscription,
-        });
+                node.subscription = Some((topic_spec.address.clone(), max));
+                stored.push(node);
+            }
+        }
     }
     core::Core::new(stored, topics, multicast, anycast)
 }
