@@ -6,8 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
+use sluice_codec::messaging::ScannedMessage;
 use sluice_codec::transport::{
     Attach, AttachTarget, DeliveryState, DeliveryTag, Error, Released, Role, SenderSettleMode,
+    conditions,
 };
 use sluice_codec::types::Symbol;
 // Temporary queues' addresses start with this prefix, which `sluice check` refuses in manifests.
@@ -28,6 +30,15 @@ const PUBLISH_CREDIT: u32 = 500;
 
 fn is_temporary(address: &str) -> bool {
     address.starts_with(TEMPORARY_PREFIX)
+}
+
+/// A transfer on a link where we are the sender: the engine refuses those, so this is only
+/// the type system's completeness.
+fn not_a_sender() -> Error {
+    Error::new(
+        conditions::NOT_ALLOWED,
+        "this link carries messages the other way",
+    )
 }
 
 fn route_error(e: &RouteError) -> Error {
@@ -191,26 +202,41 @@ impl State {
                     payload,
                     ..
                 } => {
-                    let route = match self.links.get(&link) {
-                        Some(Binding::Publisher(route)) => Ok(route.clone()),
-                        Some(Binding::AnycastSender(address)) => {
-                            Ok(Route::Anycast(address.clone()))
-                        }
-                        Some(Binding::Relay) => self.relay_route(&payload),
-                        _ => continue,
-                    };
                     let settle = (!settled).then_some((link.session, delivery_id));
-                    match route {
-                        Ok(route) => {
+                    let published = match self.links.get(&link) {
+                        Some(binding) => ScannedMessage::scan(payload)
+                            .map_err(|e| {
+                                Error::new(
+                                    Symbol::try_from(e.condition())
+                                        .unwrap_or(conditions::DECODE_ERROR),
+                                    e.to_string(),
+                                )
+                            })
+                            .and_then(|message| {
+                                let route = match binding {
+                                    Binding::Publisher(route) => route.clone(),
+                                    Binding::AnycastSender(address) => {
+                                        Route::Anycast(address.clone())
+                                    }
+                                    Binding::Relay => self.relay_route(&message)?,
+                                    Binding::Receiver => return Err(not_a_sender()),
+                                };
+                                Ok((route, message))
+                            }),
+                        None => continue,
+                    };
+                    match published {
+                        Ok((route, message)) => {
                             *self.unanswered.entry(link).or_default() += 1;
                             self.push(Command::Publish {
                                 conn: self.conn,
                                 link,
                                 route,
-                                message: payload,
+                                message,
                                 settle,
                             });
                         }
+                        // A sender that settled its message hears nothing: it chose not to.
                         Err(error) => {
                             if let Some((session, id)) = settle {
                                 let state = rejected_with(error);
@@ -452,12 +478,9 @@ impl State {
     }
 
     /// Anonymous relay: where a message's `to` sends it, or why it cannot go.
-    fn relay_route(&self, payload: &bytes::Bytes) -> Result<Route, Error> {
-        let to = sluice_codec::messaging::ScannedMessage::scan(payload.clone())
-            .ok()
-            .and_then(|m| m.to().map(str::to_string));
-        match to {
-            Some(to) => self.send_route(&to),
+    fn relay_route(&self, message: &ScannedMessage) -> Result<Route, Error> {
+        match message.to() {
+            Some(to) => self.send_route(to),
             None => Err(Error::new(
                 Symbol::from_static("amqp:invalid-field"),
                 "a message on an anonymous link needs a 'to'",

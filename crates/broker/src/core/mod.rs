@@ -74,6 +74,9 @@ pub(crate) struct Origin {
 }
 
 /// What a connection asks of the core.
+// Publish, the big variant, is nearly every command: boxing it would cost an allocation per
+// message to save bytes on the rare others.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub(crate) enum Command {
     /// A connection starts; answers go to `tx`.
@@ -83,13 +86,14 @@ pub(crate) enum Command {
     },
     /// A connection ended: as if every link of it detached.
     Unregister { conn: ConnId },
-    /// A message from `link`. Every publish is answered with [`ToConn::Published`], which the
+    /// A message from `link`, scanned by the connection (so scanning runs on every core, not
+    /// only the core task's). Every publish is answered with [`ToConn::Published`], which the
     /// connection's publisher credit waits for.
     Publish {
         conn: ConnId,
         link: LinkId,
         route: Route,
-        message: Bytes,
+        message: ScannedMessage,
         settle: Option<(SessionId, u32)>,
     },
     /// A receiving link asks to attach; answered with [`ToConn::Attached`].
@@ -385,30 +389,26 @@ impl Core {
         }
     }
 
-    fn publish(&mut self, origin: Origin, route: Route, message: Bytes, now: i64) {
+    fn publish(&mut self, origin: Origin, route: Route, message: ScannedMessage, now: i64) {
         match route {
             Route::Queue(queue) => {
                 let state = self.enqueue(&queue, message, now);
                 self.answer(origin, state);
             }
-            Route::Topic { topic, name } => match ScannedMessage::scan(message) {
-                Ok(scanned) => {
-                    if let Some(t) = self.topics.get_mut(&topic) {
-                        t.publish(origin, &name, scanned);
-                        self.dirty_topics.insert(topic);
-                    } else {
-                        self.answer(origin, not_found(&topic));
-                    }
+            Route::Topic { topic, name } => match self.topics.get_mut(&topic) {
+                Some(t) => {
+                    t.publish(origin, &name, message);
+                    self.dirty_topics.insert(topic);
                 }
-                Err(e) => self.answer(origin, rejected_by(&e)),
+                None => self.answer(origin, not_found(&topic)),
             },
             Route::Multicast(address) => {
-                self.fan_out(&address, &message);
+                self.fan_out(&address, message.raw());
                 self.answer(origin, DeliveryState::Accepted(Accepted {}));
             }
             Route::Anycast(address) => match self.anycast.get_mut(&address) {
                 Some(a) => {
-                    a.publish(origin, message);
+                    a.publish(origin, message.raw().clone());
                     self.dirty_anycast.insert(address);
                 }
                 None => self.answer(origin, not_found(&address)),
@@ -416,15 +416,11 @@ impl Core {
         }
     }
 
-    fn enqueue(&mut self, queue: &str, message: Bytes, now: i64) -> DeliveryState {
-        let scanned = match ScannedMessage::scan(message) {
-            Ok(s) => s,
-            Err(e) => return rejected_by(&e),
-        };
+    fn enqueue(&mut self, queue: &str, message: ScannedMessage, now: i64) -> DeliveryState {
         let Some(q) = self.queues.get_mut(queue) else {
             return not_found(queue);
         };
-        match q.enqueue(scanned, now) {
+        match q.enqueue(message, now) {
             Ok(_) => {
                 self.dirty_queues.insert(queue.to_string());
                 DeliveryState::Accepted(Accepted {})
@@ -864,13 +860,6 @@ pub(crate) fn rejected_with(error: Error) -> DeliveryState {
 
 fn rejected(condition: Symbol, description: String) -> DeliveryState {
     rejected_with(Error::new(condition, description))
-}
-
-fn rejected_by(e: &sluice_codec::CodecError) -> DeliveryState {
-    rejected(
-        Symbol::try_from(e.condition()).unwrap_or(conditions::DECODE_ERROR),
-        e.to_string(),
-    )
 }
 
 fn not_found(address: &str) -> DeliveryState {

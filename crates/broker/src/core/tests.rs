@@ -103,7 +103,7 @@ impl Harness {
             conn,
             link: link(handle),
             route,
-            message: body(text),
+            message: ScannedMessage::scan(body(text)).unwrap(),
             settle: Some((SessionId(0), settle)),
         });
     }
