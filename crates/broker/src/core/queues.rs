@@ -1,0 +1,147 @@
+//! Stored nodes: enqueueing, expiry, dead-letter and expiry forwarding, and the end-of-wake-up
+//! pass that hands messages to consumers.
+
+use sluice_codec::messaging::ScannedMessage;
+use sluice_codec::transport::{Accepted, DeliveryState};
+
+use super::{Core, Receiver, ToConn, not_found, rejected};
+
+impl Core {
+    pub(super) fn enqueue(
+        &mut self,
+        queue: &str,
+        message: ScannedMessage,
+        now: i64,
+    ) -> DeliveryState {
+        let Some(q) = self.queues.get_mut(queue) else {
+            return not_found(queue);
+        };
+        match q.enqueue(message, now) {
+            Ok(_) => {
+                self.dirty_queues.insert(queue.to_string());
+                DeliveryState::Accepted(Accepted {})
+            }
+            Err(e) => rejected(e.condition(), e.to_string()),
+        }
+    }
+
+    /// Expires what is due in every queue whose first expiry has come.
+    pub(super) fn expire(&mut self, now: i64) {
+        let due: Vec<String> = self
+            .expiring
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(q, _)| q.clone())
+            .collect();
+        for queue in due {
+            if let Some(q) = self.queues.get_mut(&queue) {
+                q.expire_messages(now);
+            }
+            self.expiring.remove(&queue);
+            self.dirty_queues.insert(queue);
+        }
+    }
+
+    /// The end of a wake-up: topics place what they held back, anycast addresses route and
+    /// grant credit, queues move dead-lettered and expired messages to their targets and hand
+    /// out what they can, and finished drains are answered.
+    pub(super) fn pump(&mut self, now: i64) {
+        let mut topics = std::mem::take(&mut self.dirty_topics);
+        topics.extend(self.blocked_topics.iter().cloned());
+        for topic in topics {
+            self.place_topic(&topic, now);
+        }
+        for address in std::mem::take(&mut self.dirty_anycast) {
+            self.route_anycast(&address);
+        }
+        // Forwarding marks its targets dirty and dispatch marks a queue dirty again when it
+        // expired messages on the way: round after round until nothing moves.
+        loop {
+            let dirty = std::mem::take(&mut self.dirty_queues);
+            if dirty.is_empty() {
+                break;
+            }
+            for queue in &dirty {
+                self.forward(queue, now);
+            }
+            for queue in &dirty {
+                self.dispatch(queue, now);
+            }
+        }
+        self.finish_drains();
+    }
+
+    pub(super) fn forward(&mut self, queue: &str, now: i64) {
+        let Some(q) = self.queues.get_mut(queue) else {
+            return;
+        };
+        let mut forwards = Vec::new();
+        while let Some(f) = q.poll_forward() {
+            forwards.push(f);
+        }
+        if forwards.is_empty() {
+            return;
+        }
+        let (dead_letter, expiry) = self.targets.get(queue).cloned().unwrap_or_default();
+        for f in forwards {
+            let target = if f.reason.is_expiry() {
+                &expiry
+            } else {
+                &dead_letter
+            };
+            if let (Some(target), Ok(scanned)) = (target, ScannedMessage::scan(f.payload))
+                && let Some(t) = self.queues.get_mut(target)
+                && t.enqueue_forwarded(scanned, now).is_ok()
+            {
+                self.dirty_queues.insert(target.clone());
+            }
+        }
+    }
+
+    pub(super) fn dispatch(&mut self, queue: &str, now: i64) {
+        let Some(q) = self.queues.get_mut(queue) else {
+            return;
+        };
+        let deliveries = q.next_deliveries(now);
+        match q.next_expiry_ms() {
+            Some(at) => self.expiring.insert(queue.to_string(), at),
+            None => self.expiring.remove(queue),
+        };
+        if q.has_forwards() {
+            self.dirty_queues.insert(queue.to_string());
+        }
+        for d in deliveries {
+            if let Some((conn, link)) = self.by_consumer.get(&d.consumer) {
+                self.send(
+                    *conn,
+                    ToConn::Deliver {
+                        link: *link,
+                        message: d.message,
+                        payload: d.payload,
+                        settled: false,
+                    },
+                );
+            }
+        }
+    }
+
+    /// A queue drain ends when the queue has nothing more for the consumer's credit.
+    pub(super) fn finish_drains(&mut self) {
+        let mut done = Vec::new();
+        for key in &self.draining {
+            if let Some(Receiver::Queue { queue, id, .. }) = self.receivers.get(key)
+                && let Some(q) = self.queues.get_mut(queue)
+                && q.available() == 0
+            {
+                if q.credit(*id).unwrap_or(0) > 0 {
+                    let _ = q.set_credit(*id, 0);
+                }
+                done.push(*key);
+            }
+        }
+        for key in done {
+            self.draining.remove(&key);
+            self.send(key.0, ToConn::Drained { link: key.1 });
+        }
+    }
+}
