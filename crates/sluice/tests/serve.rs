@@ -102,13 +102,13 @@ fn a_link_to_an_undefined_address_is_refused_with_not_found() {
 }
 
 #[test]
-fn a_one_mebibyte_message_round_trips() {
+fn a_ten_mebibyte_message_round_trips() {
     let server = Server::start("large");
-    let size = 1024 * 1024;
+    let size = 10 * 1024 * 1024;
     let sent = ok(
         &server,
         server.run(&["send", "myqueue", "1", "--size", &size.to_string()]),
-        "send 1 MiB",
+        "send 10 MiB",
     );
     assert_eq!(sent["accepted"], 1, "{sent}");
     let digest = sent["sha256"][0].as_str().unwrap().to_owned();
@@ -116,7 +116,7 @@ fn a_one_mebibyte_message_round_trips() {
     let received = ok(
         &server,
         server.run(&["receive", "myqueue", "1"]),
-        "receive 1 MiB",
+        "receive 10 MiB",
     );
     let body = &received["bodies"][0];
     assert_eq!(body["size"], size, "{received}");
