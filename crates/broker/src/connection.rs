@@ -19,7 +19,7 @@ use sluice_router::{AddressTable, Direction, NodeKind, Resolution, RouteError};
 use sluice_store::MessageId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::core::{Command, ConnId, Filter, Route, Subscribe, ToConn, rejected_with};
 
@@ -91,6 +91,7 @@ pub(crate) async fn run(
     config: Config,
     table: Arc<AddressTable>,
     core: mpsc::Sender<Command>,
+    mut stopping: watch::Receiver<bool>,
 ) {
     // Without it every request/response step (attach, credit, disposition) waits out Nagle.
     let _ = stream.set_nodelay(true);
@@ -141,6 +142,11 @@ pub(crate) async fn run(
                 None => break,
             },
             () = sleep_until(deadline) => state.engine.handle_timeout(Instant::now()),
+            // The broker is shutting down: close, then keep reading until the peer's close.
+            Ok(()) = stopping.changed() => {
+                let error = Error::new(conditions::CONNECTION_FORCED, "Sluice is shutting down");
+                state.engine.close(Some(error), Instant::now());
+            }
         }
     }
     let _ = state.core.send(Command::Unregister { conn }).await;

@@ -28,8 +28,13 @@ use sluice_config::resources::AddressType;
 use sluice_engine::Config;
 use sluice_router::{AddressTable, NodeKind, NodeSpec};
 use sluice_store::{QueuePolicy, TtlPolicy};
+use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+/// How long a shutdown waits for connections to finish closing.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Commands queued from connections to the core before senders wait.
 const CORE_CHANNEL: usize = 4096;
@@ -147,6 +152,8 @@ pub async fn serve(
     engine_config.offered_capabilities =
         vec![sluice_codec::types::Symbol::from_static("ANONYMOUS-RELAY")];
     tokio::pin!(shutdown);
+    let (stop, stopping) = watch::channel(false);
+    let mut connections = JoinSet::new();
     let mut next_conn: u64 = 0;
     loop {
         tokio::select! {
@@ -160,9 +167,34 @@ pub async fn serve(
                 };
                 next_conn += 1;
                 tracing::debug!(%peer, conn = next_conn, "connection accepted");
-                tokio::spawn(connection::run(stream, next_conn, engine_config.clone(), table.clone(), core_tx.clone()));
+                connections.spawn(connection::run(
+                    stream,
+                    next_conn,
+                    engine_config.clone(),
+                    table.clone(),
+                    core_tx.clone(),
+                    stopping.clone(),
+                ));
             }
-            () = &mut shutdown => return Ok(()),
+            // Reap finished connections as we go, so the set holds only live ones.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = &mut shutdown => break,
         }
     }
+    // Every connection closes with `amqp:connection:forced` and waits for its peer's close;
+    // those that do not finish within the grace period are dropped.
+    drop(listener);
+    let _ = stop.send(true);
+    let open = connections.len();
+    let all_closed = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE, all_closed)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            open,
+            "connections still open after the shutdown grace period"
+        );
+    }
+    Ok(())
 }
