@@ -4,7 +4,9 @@
 Run it with Debian's Python, which has the binding (package python3-qpid-proton):
 
     /usr/bin/python3 proton_client.py send    amqp://127.0.0.1:5672 myqueue 100 [--size N]
+                     [--ttl MS] [--prefix TEXT] [--announce]
     /usr/bin/python3 proton_client.py receive amqp://127.0.0.1:5672 myqueue 100 [--name LINK]
+                     [--outcome accept|release|reject|modify-failed|modify-undeliverable[,...]]
     /usr/bin/python3 proton_client.py attach  amqp://127.0.0.1:5672 nowhere --role sender
     /usr/bin/python3 proton_client.py hold    amqp://127.0.0.1:5672 myqueue 10
     /usr/bin/python3 proton_client.py links   amqp://127.0.0.1:5672 myqueue 1000
@@ -17,6 +19,12 @@ send     Sends COUNT messages, unsettled, pipelined, then waits for every dispos
          Message i has the string body "msg-<i>", or with --size N a binary (data section) body
          of N bytes that starts with b"msg-<i>:". Prints {"sent", "accepted", "outcomes",
          "sha256"} (sha256: hex digest of each body, with --size); exits 0 if all were accepted.
+         --ttl MS sets each message's header TTL (milliseconds). --prefix TEXT replaces "msg-" in
+         the bodies ("<TEXT><i>", or with --size b"<TEXT><i>:"). --announce prints "attached" on
+         stderr once the broker has answered the attach, before any message is sent (so a test
+         can start something else while the sender waits for credit). A failure to get every
+         disposition within --timeout is reported as any other failure ({"error": "Timeout: ..."},
+         exit 1).
 receive  Grants exactly COUNT credit (no refill, so competing receivers split a queue
          predictably), receives COUNT messages and accepts each (a delivery that arrives
          settled, as multicast's do, is not settled again). Prints {"received", "bodies",
@@ -29,6 +37,11 @@ receive  Grants exactly COUNT credit (no refill, so competing receivers split a 
          (default: Proton's, "<container id>-<address>", so two receivers on one address of
          one container would share it). Exits 2 on
          timeout (the JSON then has "error" and the bodies received so far).
+         --outcome LIST: the disposition to settle each unsettled delivery with, instead of
+         accepted: accept, release, reject, modify-failed (modified, delivery-failed) or
+         modify-undeliverable (modified, delivery-failed and undeliverable-here). A
+         comma-separated list gives message i the i-th outcome, the last one repeating (e.g.
+         "release,accept": release the first, accept the rest).
 hold     Like receive, but never settles: grants COUNT credit, receives COUNT messages, prints
          {"held", "bodies", "headers"} on stdout and "held" on stderr, then keeps the connection
          serviced (and the deliveries unsettled) until it is killed. Exits 2 on timeout.
@@ -70,11 +83,12 @@ EXIT_TIMEOUT = 2
 EXIT_REFUSED = 3
 
 
-def body_for(index, size):
-    """The body of message `index`: "msg-<i>", or `size` bytes starting with b"msg-<i>:"."""
+def body_for(index, size, prefix="msg-"):
+    """The body of message `index`: "msg-<i>", or `size` bytes starting with b"msg-<i>:" (with
+    another `prefix` in place of "msg-")."""
     if size is None:
-        return "msg-%d" % index
-    prefix = b"msg-%d:" % index
+        return "%s%d" % (prefix, index)
+    prefix = b"%s%d:" % (prefix.encode(), index)
     filler = bytes(range(256)) * (size // 256 + 1)
     return (prefix + filler)[:size]
 
@@ -119,11 +133,15 @@ def cmd_send(args):
     conn = connect(args)
     try:
         sender = conn.create_sender(args.address)
+        if args.announce:
+            print("attached", file=sys.stderr, flush=True)
         deliveries = []
         digests = []
         for i in range(args.count):
-            body = body_for(i, args.size)
+            body = body_for(i, args.size, args.prefix)
             message = Message(body=body)
+            if args.ttl is not None:
+                message.ttl = args.ttl / 1000.0  # Proton's ttl is in seconds
             if args.size is not None:
                 message.inferred = True  # a binary body goes out as a data section
                 digests.append(hashlib.sha256(body).hexdigest())
@@ -169,7 +187,7 @@ def cmd_receive(args):
                       msg="receiving message %d of %d" % (len(bodies) + 1, args.count))
             message = fetcher.pop()
             if fetcher.unsettled:
-                fetcher.settle(Delivery.ACCEPTED)
+                settle_with(fetcher, args.outcome, len(bodies))
             else:
                 presettled += 1  # it came settled: there is nothing to accept
             bodies.append(describe(message.body))
@@ -182,6 +200,35 @@ def cmd_receive(args):
                      "error": "timeout: %s" % e}, EXIT_TIMEOUT)
     finally:
         close_quietly(conn)
+
+
+OUTCOMES = ["accept", "release", "reject", "modify-failed", "modify-undeliverable"]
+
+
+def outcome_list(text):
+    """--outcome: one outcome name, or several separated by commas."""
+    names = text.split(",")
+    for name in names:
+        if name not in OUTCOMES:
+            raise argparse.ArgumentTypeError(
+                "unknown outcome %r (expected one of %s)" % (name, ", ".join(OUTCOMES)))
+    return names
+
+
+def settle_with(fetcher, outcomes, index):
+    """Settles the delivery just popped with outcome `index` of `outcomes` (the last repeats)."""
+    name = outcomes[min(index, len(outcomes) - 1)]
+    if name == "accept":
+        fetcher.settle(Delivery.ACCEPTED)
+    elif name == "release":
+        fetcher.settle(Delivery.RELEASED)
+    elif name == "reject":
+        fetcher.settle(Delivery.REJECTED)
+    else:
+        delivery = fetcher.unsettled[0]  # the one `settle` takes next
+        delivery.local.failed = True
+        delivery.local.undeliverable = name == "modify-undeliverable"
+        fetcher.settle(Delivery.MODIFIED)
 
 
 def round_trip(conn):
@@ -427,12 +474,19 @@ def main(argv=None):
     common(p)
     p.add_argument("count", type=int)
     p.add_argument("--size", type=int, default=None, help="binary bodies of N bytes")
+    p.add_argument("--ttl", type=int, default=None, help="each message's TTL, milliseconds")
+    p.add_argument("--prefix", default="msg-", help='bodies "<TEXT><i>" (default "msg-")')
+    p.add_argument("--announce", action="store_true",
+                   help='print "attached" on stderr once the link is attached')
     p.set_defaults(run=cmd_send)
 
     p = sub.add_parser("receive", help="receive and accept COUNT messages")
     common(p)
     p.add_argument("count", type=int)
     p.add_argument("--name", default=None, help="the link name (default: Proton's)")
+    p.add_argument("--outcome", type=outcome_list, default=["accept"],
+                   help="accept|release|reject|modify-failed|modify-undeliverable, or a "
+                        "comma-separated list for message 0, 1, ... (the last repeats)")
     p.set_defaults(run=cmd_receive)
 
     p = sub.add_parser("hold", help="receive COUNT messages, never settle, wait to be killed")

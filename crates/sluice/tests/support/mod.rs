@@ -29,9 +29,17 @@ const CLIENT_DEADLINE: Duration = Duration::from_secs(60);
 /// The client's own timeout for the broker (`--timeout`), below `CLIENT_DEADLINE`.
 pub const CLIENT_TIMEOUT: &str = "30";
 
-/// The address space: one standard space on `standard-unlimited`, authentication `none`, the
-/// queue `myqueue` and the multicast address `mymulticast`. The plans are the EnMasse defaults cut to what this needs
-/// (../shared/enmasse-examples/plans).
+/// The address space: one standard space on `standard-unlimited`, authentication `none`, and
+/// these addresses (the plans are the EnMasse defaults cut to what this needs,
+/// ../shared/enmasse-examples/plans, plus `standard-small-queue-ttl`):
+/// - `myqueue`: a queue, no TTL clamp, no dead-letter or expiry target;
+/// - `mymulticast`: a multicast address;
+/// - `mytopic`: a topic; `mysub`: a subscription to it with `maxConsumers: 1`;
+/// - `myanycast`: an anycast address;
+/// - `mydlq`: a deadletter address;
+/// - `myqueue-dl`: a queue on `standard-small-queue-ttl` (`messageTtl.maximum` 1000 ms, so a
+///   message without a TTL expires after 1 s) with `deadletter` and `expiry` both `mydlq` and
+///   `messageRedelivery.maximumDeliveryAttempts` 2.
 pub const ADDRESS_SPACE: &str = "\
 apiVersion: admin.enmasse.io/v1beta1
 kind: AuthenticationService
@@ -53,6 +61,11 @@ spec:
   addressPlans:
     - standard-small-queue
     - standard-small-multicast
+    - standard-small-queue-ttl
+    - standard-small-topic
+    - standard-small-subscription
+    - standard-small-anycast
+    - standard-deadletter
 ---
 apiVersion: admin.enmasse.io/v1beta2
 kind: AddressPlan
@@ -72,6 +85,54 @@ spec:
   addressType: multicast
   resources:
     router: 0.001
+---
+apiVersion: admin.enmasse.io/v1beta2
+kind: AddressPlan
+metadata:
+  name: standard-small-queue-ttl
+spec:
+  addressType: queue
+  resources:
+    router: 0.001
+    broker: 0.01
+  messageTtl:
+    maximum: 1000
+---
+apiVersion: admin.enmasse.io/v1beta2
+kind: AddressPlan
+metadata:
+  name: standard-small-topic
+spec:
+  addressType: topic
+  resources:
+    router: 0.001
+    broker: 0.01
+---
+apiVersion: admin.enmasse.io/v1beta2
+kind: AddressPlan
+metadata:
+  name: standard-small-subscription
+spec:
+  addressType: subscription
+  resources:
+    router: 0.001
+    broker: 0.01
+---
+apiVersion: admin.enmasse.io/v1beta2
+kind: AddressPlan
+metadata:
+  name: standard-small-anycast
+spec:
+  addressType: anycast
+  resources:
+    router: 0.001
+---
+apiVersion: admin.enmasse.io/v1beta2
+kind: AddressPlan
+metadata:
+  name: standard-deadletter
+spec:
+  addressType: deadletter
 ---
 apiVersion: enmasse.io/v1beta1
 kind: AddressSpace
@@ -100,6 +161,58 @@ spec:
   address: mymulticast
   type: multicast
   plan: standard-small-multicast
+---
+apiVersion: enmasse.io/v1beta1
+kind: Address
+metadata:
+  name: myspace.mytopic
+spec:
+  address: mytopic
+  type: topic
+  plan: standard-small-topic
+---
+apiVersion: enmasse.io/v1beta1
+kind: Address
+metadata:
+  name: myspace.mysub
+spec:
+  address: mysub
+  type: subscription
+  plan: standard-small-subscription
+  topic: mytopic
+  subscription:
+    maxConsumers: 1
+---
+apiVersion: enmasse.io/v1beta1
+kind: Address
+metadata:
+  name: myspace.myanycast
+spec:
+  address: myanycast
+  type: anycast
+  plan: standard-small-anycast
+---
+apiVersion: enmasse.io/v1beta1
+kind: Address
+metadata:
+  name: myspace.mydlq
+spec:
+  address: mydlq
+  type: deadletter
+  plan: standard-deadletter
+---
+apiVersion: enmasse.io/v1beta1
+kind: Address
+metadata:
+  name: myspace.myqueue-dl
+spec:
+  address: myqueue-dl
+  type: queue
+  plan: standard-small-queue-ttl
+  deadletter: mydlq
+  expiry: mydlq
+  messageRedelivery:
+    maximumDeliveryAttempts: 2
 ";
 
 /// Fails (never skips) when Proton's Python binding is missing.
