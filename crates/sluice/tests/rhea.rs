@@ -140,3 +140,56 @@ fn what_rhea_sends_proton_receives() {
     );
     assert_queue_empty_rhea(&server);
 }
+
+#[test]
+fn rhea_topic_subscribers_each_get_every_message() {
+    let server = Server::start("rhea-topic");
+    let mut receivers: Vec<Client> = ["rhea-sub-1", "rhea-sub-2"]
+        .iter()
+        .map(|name| server.spawn_with(Peer::Rhea, &["receive", "mytopic", "10", "--name", name]))
+        .collect();
+    for receiver in &mut receivers {
+        receiver.wait_ready(&server);
+    }
+    let sent = ok(
+        &server,
+        server.run_with(Peer::Rhea, &["send", "mytopic", "10"]),
+        "rhea send 10 to mytopic",
+    );
+    assert_eq!(sent["accepted"], 10, "{sent}");
+    for receiver in receivers {
+        let received = ok(&server, receiver.finish(&server), "rhea topic receive");
+        assert_eq!(
+            bodies(&received),
+            numbered(10),
+            "every subscriber, every message, in order"
+        );
+        assert_eq!(
+            received["presettled"], 0,
+            "topic deliveries are settled by the receiver"
+        );
+    }
+}
+
+#[test]
+fn a_proton_sender_reaches_a_rhea_receiver_over_anycast() {
+    let server = Server::start("rhea-anycast");
+    require_proton();
+    // Anycast stores nothing: the sender gets credit once the receiver has granted its own.
+    let mut receiver = server.spawn_with(
+        Peer::Rhea,
+        &["receive", "myanycast", "10", "--name", "rhea-any"],
+    );
+    receiver.wait_ready(&server);
+    let sent = ok(
+        &server,
+        server.run_with(Peer::Proton, &["send", "myanycast", "10"]),
+        "Proton send 10 to myanycast",
+    );
+    assert_eq!(
+        sent["accepted"], 10,
+        "the receiver's accepts reach the sender: {sent}"
+    );
+    let received = ok(&server, receiver.finish(&server), "rhea anycast receive");
+    assert_eq!(bodies(&received), numbered(10));
+}

@@ -511,3 +511,30 @@ fn request_reply_over_a_dynamic_receiver_and_anonymous_relay() {
     assert_eq!(answer["late_condition"], "amqp:not-found", "{answer}");
     assert_queue_empty(&server);
 }
+
+#[test]
+fn sigterm_closes_every_connection_with_connection_forced_and_exits_0() {
+    let mut server = Server::start("sigterm");
+    let mut holders: Vec<Client> = (0..2)
+        .map(|_| server.spawn(&["hold", "myqueue", "1"]))
+        .collect();
+    for holder in &mut holders {
+        holder.wait_ready(&server);
+    }
+    let status = server
+        .terminate(Duration::from_secs(15))
+        .expect("sluice serve still running 15 s after SIGTERM");
+    assert!(status.success(), "exit status {status:?}\n{}", server.log());
+    for holder in holders {
+        let outcome = holder.finish(&server);
+        let error = outcome.json["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            error.contains("amqp:connection:forced"),
+            "each client is told why its connection closed: {outcome:?}"
+        );
+    }
+    assert!(server.log().contains("shut down"), "{}", server.log());
+}
