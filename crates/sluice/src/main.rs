@@ -37,10 +37,16 @@ struct CheckArgs {
     address_space: Option<String>,
 }
 
-fn main() -> anyhow::Result<ExitCode> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(&args.paths, args.address_space.as_deref()),
-    }
+    };
+    // One line with the chain of causes, never a backtrace: these are users' errors (a busy
+    // port, a locked data directory, an unreadable file), not the program's.
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::FAILURE
+    })
 }

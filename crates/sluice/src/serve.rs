@@ -1,7 +1,8 @@
 //! `sluice serve`: loads an address space and serves it over AMQP until SIGTERM or SIGINT.
 
+use std::fs::{File, TryLockError};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
@@ -28,6 +29,10 @@ pub(crate) struct ServeArgs {
     /// Address to listen on for AMQP (default 0.0.0.0:5672; 127.0.0.1:5672 without --config).
     #[arg(long, value_name = "ADDR")]
     amqp: Option<SocketAddr>,
+    /// Directory for the broker's state. It is created if missing and locked, so two brokers
+    /// never share one; messages are still held in memory until the journal lands.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
     /// Log format.
     #[arg(long, value_enum, default_value = "human")]
     log_format: LogFormat,
@@ -50,6 +55,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         sluice_config::load_paths(&args.config).context("reading the configuration")?
     };
     report_problems(&checked);
+    // Held for the life of the process: the lock goes when the file is closed.
+    let _data_lock = args.data_dir.as_deref().map(lock_data_dir).transpose()?;
     let space = match (&args.address_space, checked.config.address_spaces.len()) {
         (Some(name), _) => checked
             .config
@@ -89,6 +96,39 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Name of the lock file in `--data-dir`.
+const DATA_LOCK: &str = "sluice.lock";
+
+/// Creates `dir` if needed and takes an exclusive lock on its lock file, which the caller
+/// holds while serving.
+fn lock_data_dir(dir: &Path) -> anyhow::Result<File> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the data directory {}", dir.display()))?;
+    let path = dir.join(DATA_LOCK);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => bail!(
+            "the data directory {} is in use by another sluice (it holds the lock on {})",
+            dir.display(),
+            path.display()
+        ),
+        Err(TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", path.display()));
+        }
+    }
+    tracing::warn!(
+        data_dir = %dir.display(),
+        "messages are held in memory: this version has no journal yet, so a restart loses them"
+    );
+    Ok(file)
 }
 
 /// Errors stop nothing here (the invalid parts are not served), but they are logged.

@@ -538,3 +538,25 @@ fn sigterm_closes_every_connection_with_connection_forced_and_exits_0() {
     }
     assert!(server.log().contains("shut down"), "{}", server.log());
 }
+
+#[test]
+fn a_data_directory_is_created_locked_and_refused_to_a_second_broker() {
+    let data = temp_dir("data-dir").join("state");
+    let data_arg = data.to_str().unwrap().to_owned();
+    let server = Server::start_with("data-dir", &["--data-dir", &data_arg]);
+    assert!(data.join("sluice.lock").is_file(), "the lock file is made");
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--amqp", "127.0.0.1:0", "--data-dir", &data_arg])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("is in use by another sluice"),
+        "the second broker says why it stops: {stderr}"
+    );
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+    // The first one is unaffected.
+    let sent = ok(&server, server.run(&["send", "myqueue", "1"]), "send 1");
+    assert_eq!(sent["accepted"], 1, "{sent}");
+}

@@ -310,6 +310,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(tag: &str) -> Server {
+        Server::start_with(tag, &[])
+    }
+
+    /// A server started with `extra` arguments after the usual ones.
+    pub fn start_with(tag: &str, extra: &[&str]) -> Server {
         let dir = temp_dir(tag);
         let config = dir.join("config");
         std::fs::create_dir_all(&config).unwrap();
@@ -320,6 +325,7 @@ impl Server {
             .arg("--config")
             .arg(&config)
             .args(["--amqp", "127.0.0.1:0"])
+            .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log)
