@@ -8,13 +8,13 @@ use std::time::Instant;
 
 use sluice_codec::messaging::ScannedMessage;
 use sluice_codec::transport::{
-    Attach, AttachTarget, DeliveryState, DeliveryTag, Error, Released, Role, SenderSettleMode,
-    conditions,
+    Attach, AttachTarget, DeliveryState, DeliveryTag, Error, Modified, Released, Role,
+    SenderSettleMode, conditions,
 };
 use sluice_codec::types::Symbol;
 // Temporary queues' addresses start with this prefix, which `sluice check` refuses in manifests.
 use sluice_config::TEMPORARY_ADDRESS_PREFIX as TEMPORARY_PREFIX;
-use sluice_engine::{Config, Connection, Event, LinkId, SessionId};
+use sluice_engine::{Config, Connection, Event, LinkId, SendError, SessionId};
 use sluice_router::{AddressTable, Direction, NodeKind, Resolution, RouteError};
 use sluice_store::MessageId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -75,6 +75,10 @@ struct State {
     pending: HashMap<LinkId, Attach>,
     /// Publishes per link the core has not answered yet.
     unanswered: HashMap<LinkId, u32>,
+    /// Receiving links whose client left too much unsettled (or closed its session window):
+    /// the core was told their credit is 0 until there is room again. The value is the drain
+    /// flag of the client's latest flow, passed on with the credit then.
+    stalled: HashMap<LinkId, bool>,
     /// Deliveries we sent and await an outcome for: by (session, delivery id).
     sent: BTreeMap<(u16, u32), (LinkId, MessageId)>,
     commands: Vec<Command>,
@@ -108,6 +112,7 @@ pub(crate) async fn run(
         links: HashMap::new(),
         pending: HashMap::new(),
         unanswered: HashMap::new(),
+        stalled: HashMap::new(),
         sent: BTreeMap::new(),
         commands: Vec::new(),
         next_tag: 0,
@@ -192,7 +197,9 @@ impl State {
                     credit,
                     drain,
                 } => {
-                    if matches!(self.links.get(&link), Some(Binding::Receiver)) {
+                    if let Some(latest) = self.stalled.get_mut(&link) {
+                        *latest = drain;
+                    } else if matches!(self.links.get(&link), Some(Binding::Receiver)) {
                         self.push(Command::Credit {
                             conn: self.conn,
                             link,
@@ -285,6 +292,29 @@ impl State {
                 _ => {}
             }
         }
+        self.resume_stalled();
+    }
+
+    /// Gives the core back the credit of stalled links that have room again.
+    fn resume_stalled(&mut self) {
+        if self.stalled.is_empty() {
+            return;
+        }
+        let ready: Vec<(LinkId, bool)> = self
+            .stalled
+            .iter()
+            .filter(|(link, _)| self.engine.sendable(**link) > 0)
+            .map(|(link, drain)| (*link, *drain))
+            .collect();
+        for (link, drain) in ready {
+            self.stalled.remove(&link);
+            self.push(Command::Credit {
+                conn: self.conn,
+                link,
+                credit: self.engine.credit(link),
+                drain,
+            });
+        }
     }
 
     /// Keeps a publishing link's credit plus what the core has not answered at
@@ -306,6 +336,7 @@ impl State {
 
     fn unbind(&mut self, link: LinkId) {
         self.pending.remove(&link);
+        self.stalled.remove(&link);
         self.unanswered.remove(&link);
         match self.links.remove(&link) {
             Some(Binding::Receiver) => {
@@ -554,6 +585,34 @@ impl State {
                     Ok(delivery_id) => {
                         self.sent
                             .insert((link.session.0, delivery_id), (link, message));
+                    }
+                    // The client cannot take this message on this link: offered elsewhere.
+                    Err(SendError::TooLarge { .. }) => self.push(Command::Settle {
+                        conn: self.conn,
+                        link,
+                        message,
+                        state: DeliveryState::Modified(Modified {
+                            undeliverable_here: true,
+                            ..Default::default()
+                        }),
+                    }),
+                    // No room until the client settles or widens its window: the message goes
+                    // back, and the core gets no credit for the link until there is room.
+                    Err(SendError::TooManyUnsettled | SendError::WindowFull) => {
+                        self.push(Command::Unsent {
+                            conn: self.conn,
+                            link,
+                            message,
+                        });
+                        if !self.stalled.contains_key(&link) {
+                            self.stalled.insert(link, false);
+                            self.push(Command::Credit {
+                                conn: self.conn,
+                                link,
+                                credit: 0,
+                                drain: false,
+                            });
+                        }
                     }
                     // The link went away or lost its credit meanwhile: the message goes back.
                     Err(_) => self.push(Command::Unsent {

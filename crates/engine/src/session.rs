@@ -309,6 +309,27 @@ impl Connection {
             .map_or(0, |l| l.link_credit)
     }
 
+    /// Sender: how many unsettled deliveries [`Connection::send`] would take now: the link
+    /// credit, bounded by the room under `Config::link_unsettled_max`, and 0 while the
+    /// session's window is closed. A caller whose send failed for want of room waits for this
+    /// to rise (the peer settling or widening its window) before offering more.
+    pub fn sendable(&self, link: LinkId) -> u32 {
+        let unsettled_max = self.config.link_unsettled_max;
+        let Some(s) = self.sessions.get(&link.session.0) else {
+            return 0;
+        };
+        match s.links.get(&link.handle) {
+            Some(l) if l.role == Role::Sender && l.state == LinkState::Attached => {
+                if s.remote_incoming_window == 0 {
+                    0
+                } else {
+                    l.link_credit.min(unsettled_max.saturating_sub(l.unsettled))
+                }
+            }
+            _ => 0,
+        }
+    }
+
     /// Sender: after a drain request, once everything available has been sent, gives back the
     /// remaining credit (part 2 §2.6.7: advance delivery-count, credit to zero, then flow).
     pub fn drained(&mut self, link: LinkId, now: Instant) {

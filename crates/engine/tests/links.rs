@@ -1302,6 +1302,8 @@ fn a_consumer_that_never_settles_stops_receiving_at_the_unsettled_limit() {
         .client
         .send(link, DeliveryTag::from_u64(3), b"m", false, pair.now);
     assert_eq!(refused, Err(SendError::TooManyUnsettled));
+    assert_eq!(pair.client.sendable(link), 0, "credit is left, room is not");
+    assert_eq!(pair.client.credit(link), 7);
     // Pre-settled deliveries are not held, so they still go.
     assert_eq!(
         pair.client
@@ -1322,6 +1324,7 @@ fn a_consumer_that_never_settles_stops_receiving_at_the_unsettled_limit() {
     );
     pair.drive();
     pair.client_events();
+    assert_eq!(pair.client.sendable(link), 2, "the settled two made room");
     assert_eq!(
         pair.client
             .send(link, DeliveryTag::from_u64(5), b"m", false, pair.now),

@@ -560,3 +560,27 @@ fn a_data_directory_is_created_locked_and_refused_to_a_second_broker() {
     let sent = ok(&server, server.run(&["send", "myqueue", "1"]), "send 1");
     assert_eq!(sent["accepted"], 1, "{sent}");
 }
+
+#[test]
+fn a_receiver_that_settles_in_bursts_past_the_unsettled_limit_gets_everything() {
+    // Proton's blocking receiver settles only when its buffer runs dry, so with credit for
+    // 12,000 it holds more than the broker's 10,000 unsettled per link; the broker pauses the
+    // link and resumes it once the settlements arrive, rather than stalling for ever.
+    let server = Server::start("burst");
+    let count = "12000";
+    let sent = ok(
+        &server,
+        server.run(&["send", "myqueue", count]),
+        "send 12000",
+    );
+    assert_eq!(sent["accepted"], 12000, "{}", sent["outcomes"]);
+    let received = ok(
+        &server,
+        server.run(&["receive", "myqueue", count]),
+        "receive 12000",
+    );
+    assert_eq!(received["received"], 12000);
+    let expected: Vec<String> = (0..12000).map(|i| format!("msg-{i}")).collect();
+    assert_eq!(bodies(&received), expected);
+    assert_queue_empty(&server);
+}
