@@ -604,8 +604,10 @@ impl State {
                             link,
                             message,
                         });
-                        if !self.stalled.contains_key(&link) {
-                            self.stalled.insert(link, false);
+                        if let std::collections::hash_map::Entry::Vacant(e) =
+                            self.stalled.entry(link)
+                        {
+                            e.insert(false);
                             self.push(Command::Credit {
                                 conn: self.conn,
                                 link,
