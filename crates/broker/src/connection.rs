@@ -354,50 +354,16 @@ impl State {
         }
     }
 
-    /// Where a sender's messages to `address` go.
-    fn send_route(&self, address: &str) -> Result<Route, Error> {
+    /// What `address` is for a link in `direction`, in the core's terms (as a receiver would
+    /// consume it; [`State::send_route`] turns it into a sender's route).
+    fn target(&self, address: &str, direction: Direction) -> Result<Subscribe, Error> {
         if is_temporary(address) {
             // Temporary queues are not in the address table: the core knows whether one exists.
-            return Ok(Route::Queue(address.to_string()));
-        }
-        let resolved = self
-            .table
-            .resolve(address, Direction::Send)
-            .map_err(|e| route_error(&e))?;
-        Ok(match resolved {
-            Resolution::Node(node) => match node.kind {
-                NodeKind::Queue | NodeKind::Deadletter | NodeKind::Subscription { .. } => {
-                    Route::Queue(node.address.clone())
-                }
-                NodeKind::Topic => Route::Topic {
-                    topic: node.address.clone(),
-                    name: node.address.clone(),
-                },
-                NodeKind::Multicast => Route::Multicast(node.address.clone()),
-                NodeKind::Anycast => Route::Anycast(node.address.clone()),
-            },
-            Resolution::TopicName { topic, name } => Route::Topic {
-                topic: topic.address.clone(),
-                name,
-            },
-            // The router refuses these for senders; a subscription is fed by its topic.
-            Resolution::TopicPattern { topic, .. } | Resolution::Subscription(topic) => {
-                return Err(route_error(&RouteError::NotAllowed(format!(
-                    "'{address}' cannot be sent to; publish to '{}'",
-                    topic.address
-                ))));
-            }
-        })
-    }
-
-    /// What a receiver of `address` consumes.
-    fn receive_source(&self, address: &str) -> Result<Subscribe, Error> {
-        if is_temporary(address) {
             return Ok(Subscribe::Queue(address.to_string()));
         }
         let resolved = self
             .table
-            .resolve(address, Direction::Receive)
+            .resolve(address, direction)
             .map_err(|e| route_error(&e))?;
         Ok(match resolved {
             Resolution::Node(node) => match node.kind {
@@ -420,6 +386,24 @@ impl State {
                 filter: Filter::Pattern(pattern),
             },
             Resolution::Subscription(node) => Subscribe::Queue(node.address.clone()),
+        })
+    }
+
+    /// Where a sender's messages to `address` go. The router refuses patterns, subscriptions
+    /// and deadletter addresses to senders, so what resolves is a queue, a topic name, or a
+    /// multicast or anycast address.
+    fn send_route(&self, address: &str) -> Result<Route, Error> {
+        Ok(match self.target(address, Direction::Send)? {
+            Subscribe::Queue(queue) | Subscribe::Temporary(queue) => Route::Queue(queue),
+            Subscribe::Topic { topic, filter } => {
+                let name = match filter {
+                    Filter::Name(name) => name,
+                    Filter::All | Filter::Pattern(_) => topic.clone(),
+                };
+                Route::Topic { topic, name }
+            }
+            Subscribe::Multicast(address) => Route::Multicast(address),
+            Subscribe::Anycast(address) => Route::Anycast(address),
         })
     }
 
@@ -480,7 +464,7 @@ impl State {
                         self.engine.refuse_link(link, error, now);
                         return;
                     }
-                    Some(address) => match self.receive_source(&address) {
+                    Some(address) => match self.target(&address, Direction::Receive) {
                         Ok(source) => {
                             let settled = matches!(source, Subscribe::Multicast(_));
                             (source, reply_to(attach, settled))
