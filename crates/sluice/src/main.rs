@@ -1,5 +1,5 @@
 //! `sluice`: the Sluice binary. `sluice serve` serves an address space over AMQP 1.0;
-//! `sluice check PATH...` validates EnMasse manifests.
+//! `sluice check PATH...` validates EnMasse manifests; `sluice bench` measures a broker.
 
 mod check;
 mod serve;
@@ -23,6 +23,10 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Check AddressSpace, Address, MessagingUser and plan manifests; exit 1 on any error.
     Check(CheckArgs),
+    /// Measure any AMQP 1.0 endpoint (or, without a URL, the peer-to-peer ceiling): rates,
+    /// latency percentiles, the broker's CPU and memory. Exits 1 if messages were lost or
+    /// refused.
+    Bench(sluice_bench::BenchArgs),
 }
 
 /// Arguments of `sluice check`.
@@ -37,11 +41,26 @@ struct CheckArgs {
     address_space: Option<String>,
 }
 
+fn bench(args: &sluice_bench::BenchArgs) -> anyhow::Result<ExitCode> {
+    let report = sluice_bench::run(args).map_err(anyhow::Error::msg)?;
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.table());
+    }
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(&args.paths, args.address_space.as_deref()),
+        Command::Bench(args) => bench(&args),
     };
     // One line with the chain of causes, never a backtrace: these are users' errors (a busy
     // port, a locked data directory, an unreadable file), not the program's.

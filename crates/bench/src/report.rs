@@ -1,0 +1,224 @@
+//! The result of a run: counts, rates, latency percentiles and the broker's usage, as a table
+//! for people or JSON for machines.
+
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+
+/// End-to-end latency percentiles, microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Latency {
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// 99.99th percentile.
+    pub p9999: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+impl Latency {
+    /// The percentiles of `h` (microseconds), or `None` when it is empty.
+    pub fn from_histogram(h: &Histogram<u64>) -> Option<Self> {
+        (!h.is_empty()).then(|| Latency {
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            p999: h.value_at_quantile(0.999),
+            p9999: h.value_at_quantile(0.9999),
+            max: h.max(),
+        })
+    }
+}
+
+/// What the broker process spent during the measured interval.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BrokerUsage {
+    /// CPU time over wall time, in percent of one core.
+    pub cpu_percent: f64,
+    /// Largest resident set size seen, MiB.
+    pub peak_rss_mib: f64,
+}
+
+/// A run's results.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Report {
+    /// Messages sent (all, warm-up included).
+    pub sent: u64,
+    /// Messages received (all, warm-up included).
+    pub received: u64,
+    /// Messages the broker accepted (unsettled sends only).
+    pub accepted: u64,
+    /// Measured messages sent per second.
+    pub sender_rate: f64,
+    /// Measured messages received per second, from the first to the last received.
+    pub receiver_rate: f64,
+    /// Measured messages received per second, from the end of the warm-up to the last
+    /// received: what a user sees end to end.
+    pub end_to_end_rate: f64,
+    /// Latency of the measured messages.
+    pub latency: Option<Latency>,
+    /// The broker's usage, when its pid was given.
+    pub broker: Option<BrokerUsage>,
+    /// The measured interval, seconds.
+    pub duration_s: f64,
+    /// What went wrong (refused links, lost messages, rejected sends).
+    pub errors: Vec<String>,
+}
+
+impl Report {
+    /// The report as one JSON object (the field names are stable: scripts read them).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "sent": self.sent,
+            "received": self.received,
+            "accepted": self.accepted,
+            "sender_rate": round(self.sender_rate),
+            "receiver_rate": round(self.receiver_rate),
+            "end_to_end_rate": round(self.end_to_end_rate),
+            "latency_us": self.latency.map(|l| json!({
+                "p50": l.p50, "p90": l.p90, "p99": l.p99,
+                "p999": l.p999, "p9999": l.p9999, "max": l.max,
+            })),
+            "broker": self.broker.map(|b| json!({
+                "cpu_percent": round(b.cpu_percent * 10.0) / 10.0,
+                "peak_rss_mib": round(b.peak_rss_mib * 10.0) / 10.0,
+            })),
+            "duration_s": round(self.duration_s * 1000.0) / 1000.0,
+            "errors": self.errors,
+        })
+    }
+
+    /// The report as a table for a terminal.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let rate = |r: f64| format!("{:>12} msg/s", thousands(round(r) as u64));
+        out.push_str(&format!(
+            "messages     {:>12} sent, {} received",
+            thousands(self.sent),
+            thousands(self.received)
+        ));
+        if self.accepted > 0 {
+            out.push_str(&format!(", {} accepted", thousands(self.accepted)));
+        }
+        out.push('\n');
+        out.push_str(&format!("sender       {}\n", rate(self.sender_rate)));
+        out.push_str(&format!("receiver     {}\n", rate(self.receiver_rate)));
+        out.push_str(&format!("end to end   {}\n", rate(self.end_to_end_rate)));
+        match self.latency {
+            Some(l) => out.push_str(&format!(
+                "latency µs   p50 {}  p90 {}  p99 {}  p99.9 {}  p99.99 {}  max {}\n",
+                thousands(l.p50),
+                thousands(l.p90),
+                thousands(l.p99),
+                thousands(l.p999),
+                thousands(l.p9999),
+                thousands(l.max)
+            )),
+            None => out.push_str("latency µs   (no measured messages)\n"),
+        }
+        if let Some(b) = self.broker {
+            out.push_str(&format!(
+                "broker       CPU {:.1}% of a core, peak RSS {:.1} MiB\n",
+                b.cpu_percent, b.peak_rss_mib
+            ));
+        }
+        out.push_str(&format!("measured     {:.2} s\n", self.duration_s));
+        for e in &self.errors {
+            out.push_str(&format!("error        {e}\n"));
+        }
+        out
+    }
+}
+
+fn round(x: f64) -> f64 {
+    x.round()
+}
+
+/// `1234567` as `1,234,567`.
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn percentiles_come_from_the_histogram() {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+        for v in 1..=10_000u64 {
+            h.record(v).unwrap();
+        }
+        let l = Latency::from_histogram(&h).unwrap();
+        assert!((4990..=5010).contains(&l.p50), "{l:?}");
+        assert!((9890..=9910).contains(&l.p99), "{l:?}");
+        assert!((9990..=10_010).contains(&l.p999), "{l:?}");
+        assert!((9990..=10_010).contains(&l.max), "{l:?}");
+        assert!(Latency::from_histogram(&Histogram::<u64>::new(3).unwrap()).is_none());
+    }
+
+    #[test]
+    fn the_json_has_the_documented_fields() {
+        let r = Report {
+            sent: 10,
+            received: 9,
+            sender_rate: 1000.4,
+            latency: Some(Latency {
+                p50: 1,
+                p90: 2,
+                p99: 3,
+                p999: 4,
+                p9999: 5,
+                max: 6,
+            }),
+            broker: Some(BrokerUsage {
+                cpu_percent: 55.55,
+                peak_rss_mib: 12.34,
+            }),
+            errors: vec!["lost 1".into()],
+            ..Default::default()
+        };
+        let j = r.to_json();
+        for field in [
+            "sent",
+            "received",
+            "sender_rate",
+            "receiver_rate",
+            "end_to_end_rate",
+            "latency_us",
+            "broker",
+            "duration_s",
+            "errors",
+        ] {
+            assert!(j.get(field).is_some(), "{field} missing from {j}");
+        }
+        assert_eq!(j["sender_rate"], 1000.0);
+        assert_eq!(j["latency_us"]["p9999"], 5);
+        assert_eq!(j["broker"]["cpu_percent"], 55.6);
+        assert_eq!(j["errors"][0], "lost 1");
+        assert!(r.table().contains("error        lost 1"));
+        assert!(r.table().contains("p99.99 5"));
+    }
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+}

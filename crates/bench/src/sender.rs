@@ -1,0 +1,264 @@
+//! A sending connection: one session, one link, messages as fast as credit allows or at a
+//! paced rate; with unsettled sends it waits for every outcome before closing.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use sluice_codec::messaging::{Source, Target};
+use sluice_codec::transport::{
+    Attach, AttachTarget, DeliveryState, DeliveryTag, ReceiverSettleMode, Role as LinkRole,
+    SenderSettleMode,
+};
+use sluice_engine::{Connection, Event, LinkId};
+
+use crate::driver::{Role, describe};
+use crate::message::Template;
+use crate::pace::Pacer;
+use crate::run::Shared;
+
+/// Most messages sent per wake-up, so reads (dispositions, flow) are not starved.
+const BATCH: u32 = 256;
+
+/// When sending stops.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Until {
+    /// After this many messages.
+    Count(u64),
+    /// At this instant.
+    Time(Instant),
+}
+
+/// What a sender did.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct SenderStats {
+    pub(crate) sent: u64,
+    /// Sent after the warm-up.
+    pub(crate) measured: u64,
+    pub(crate) last_send: Option<Instant>,
+    pub(crate) accepted: u64,
+    /// Outcomes other than accepted, by name.
+    pub(crate) refused: Vec<(String, u64)>,
+    pub(crate) errors: Vec<String>,
+}
+
+pub(crate) struct Sender {
+    address: String,
+    /// Put in the top 16 bits of every sequence number.
+    index: u64,
+    presettled: bool,
+    template: Template,
+    pacer: Option<Pacer>,
+    epoch: Instant,
+    warm_end: Instant,
+    until: Until,
+    link: Option<LinkId>,
+    settled: u64,
+    done_sending: bool,
+    stopped: bool,
+    /// Counters every connection of the run shares.
+    shared: Arc<Shared>,
+    pub(crate) stats: SenderStats,
+}
+
+impl Sender {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        address: String,
+        index: u64,
+        presettled: bool,
+        template: Template,
+        pacer: Option<Pacer>,
+        epoch: Instant,
+        warm_end: Instant,
+        until: Until,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Sender {
+            address,
+            index,
+            presettled,
+            template,
+            pacer,
+            epoch,
+            warm_end,
+            until,
+            link: None,
+            settled: 0,
+            done_sending: false,
+            stopped: false,
+            shared,
+            stats: SenderStats::default(),
+        }
+    }
+
+    fn attach(&mut self, engine: &mut Connection, now: Instant) {
+        let session = match engine.begin(now) {
+            Ok(s) => s,
+            Err(e) => return self.error(format!("cannot begin a session: {e}")),
+        };
+        let attach = Attach {
+            name: format!("sluice-bench-sender-{}", self.index)
+                .as_str()
+                .into(),
+            role: LinkRole::Sender,
+            snd_settle_mode: if self.presettled {
+                SenderSettleMode::Settled
+            } else {
+                SenderSettleMode::Unsettled
+            },
+            rcv_settle_mode: ReceiverSettleMode::First,
+            source: Some(Source::default()),
+            target: Some(AttachTarget::Target(Target {
+                address: Some(self.address.as_str().into()),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        match engine.attach(session, attach, now) {
+            Ok(link) => self.link = Some(link),
+            Err(e) => self.error(format!("cannot attach to '{}': {e}", self.address)),
+        }
+    }
+
+    fn record_outcome(&mut self, count: u64, state: Option<&DeliveryState>) {
+        self.settled += count;
+        match state {
+            Some(DeliveryState::Accepted(_)) => self.stats.accepted += count,
+            other => {
+                let name = match other {
+                    Some(DeliveryState::Rejected(_)) => "rejected",
+                    Some(DeliveryState::Released(_)) => "released",
+                    Some(DeliveryState::Modified(_)) => "modified",
+                    _ => "settled without an outcome",
+                };
+                match self.stats.refused.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, c)) => *c += count,
+                    None => self.stats.refused.push((name.to_string(), count)),
+                }
+            }
+        }
+    }
+
+    fn sending_over(&self, now: Instant) -> bool {
+        match self.until {
+            Until::Count(n) => self.stats.sent >= n,
+            Until::Time(at) => now >= at,
+        }
+    }
+}
+
+impl Role for Sender {
+    fn on_event(&mut self, engine: &mut Connection, event: Event, now: Instant) {
+        match event {
+            Event::Opened { .. } => self.attach(engine, now),
+            Event::LinkAttached {
+                attach,
+                remote_first: false,
+                ..
+            } if attach.target.is_none() => {
+                // A refusal: the detach with its reason follows.
+                self.done_sending = true;
+            }
+            Event::LinkDetached { error, .. } => {
+                let why = error.as_ref().map_or("no reason given".into(), describe);
+                self.error(format!("'{}' detached the sender: {why}", self.address));
+            }
+            Event::SessionEnded { error: Some(e), .. } => {
+                self.error(format!("the session ended: {}", describe(&e)));
+            }
+            Event::Disposition {
+                role: LinkRole::Receiver,
+                first,
+                last,
+                settled: true,
+                state,
+                ..
+            } => {
+                let count = u64::from(last.wrapping_sub(first)) + 1;
+                self.record_outcome(count, state.as_ref());
+            }
+            _ => {}
+        }
+    }
+
+    fn pump(&mut self, engine: &mut Connection, now: Instant) -> Option<Instant> {
+        let link = self.link?;
+        if self.done_sending || self.stopped {
+            return None;
+        }
+        if self.sending_over(now) {
+            self.done_sending = true;
+            return None;
+        }
+        let mut room = u64::from(engine.sendable(link).min(BATCH));
+        if let Some(p) = &self.pacer {
+            room = room.min(p.due_by(now).saturating_sub(self.stats.sent));
+        }
+        if let Until::Count(n) = self.until {
+            room = room.min(n - self.stats.sent);
+        }
+        let sent_ns = now.duration_since(self.epoch).as_nanos() as u64;
+        let measured = now >= self.warm_end;
+        let before = self.stats.sent;
+        for _ in 0..room {
+            let n = self.stats.sent;
+            let stamp = match &self.pacer {
+                Some(p) => p.due_at(n).duration_since(self.epoch).as_nanos() as u64,
+                None => sent_ns,
+            };
+            let payload = self.template.fill(self.index << 48 | n, stamp);
+            if engine
+                .send(
+                    link,
+                    DeliveryTag::from_u64(n),
+                    payload,
+                    self.presettled,
+                    now,
+                )
+                .is_err()
+            {
+                break;
+            }
+            self.stats.sent += 1;
+        }
+        let just_sent = self.stats.sent - before;
+        if just_sent > 0 {
+            self.shared.sent.fetch_add(just_sent, Ordering::Relaxed);
+            self.stats.last_send = Some(now);
+            if measured {
+                self.stats.measured += just_sent;
+            }
+        }
+        if self.sending_over(now) {
+            self.done_sending = true;
+            return None;
+        }
+        // More may go at once (a full batch), at the next paced message, or when time is up.
+        let next_paced = self.pacer.map(|p| p.due_at(self.stats.sent));
+        let end = match self.until {
+            Until::Time(at) => Some(at),
+            Until::Count(_) => None,
+        };
+        if just_sent == u64::from(BATCH) {
+            return Some(now);
+        }
+        match (next_paced, end) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn finished(&self) -> bool {
+        self.stopped || (self.done_sending && (self.presettled || self.settled >= self.stats.sent))
+    }
+
+    fn stop(&mut self) {
+        self.stopped = true;
+    }
+
+    fn error(&mut self, what: String) {
+        self.done_sending = true;
+        self.stats.errors.push(what);
+    }
+}
