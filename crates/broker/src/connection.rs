@@ -69,7 +69,7 @@ struct State {
     conn: ConnId,
     engine: Connection,
     table: Arc<AddressTable>,
-    core: mpsc::Sender<Command>,
+    core: mpsc::Sender<Vec<Command>>,
     links: HashMap<LinkId, Binding>,
     /// Receivers' attach replies, sent when the core has subscribed them.
     pending: HashMap<LinkId, Attach>,
@@ -94,13 +94,13 @@ pub(crate) async fn run(
     conn: ConnId,
     config: Config,
     table: Arc<AddressTable>,
-    core: mpsc::Sender<Command>,
+    core: mpsc::Sender<Vec<Command>>,
     mut stopping: watch::Receiver<bool>,
 ) {
     // Without it every request/response step (attach, credit, disposition) waits out Nagle.
     let _ = stream.set_nodelay(true);
     let (tx, mut from_core) = mpsc::unbounded_channel();
-    if core.send(Command::Register { conn, tx }).await.is_err() {
+    if core.send(vec![Command::Register { conn, tx }]).await.is_err() {
         return;
     }
     let (mut rd, mut wr) = stream.into_split();
@@ -139,9 +139,14 @@ pub(crate) async fn run(
             },
             answer = from_core.recv() => match answer {
                 Some(first) => {
-                    state.on_core_answer(first);
+                    let now = Instant::now();
+                    for a in first {
+                        state.on_core_answer(a, now);
+                    }
                     while let Ok(more) = from_core.try_recv() {
-                        state.on_core_answer(more);
+                        for a in more {
+                            state.on_core_answer(a, now);
+                        }
                     }
                 }
                 None => break,
@@ -154,7 +159,7 @@ pub(crate) async fn run(
             }
         }
     }
-    let _ = state.core.send(Command::Unregister { conn }).await;
+    let _ = state.core.send(vec![Command::Unregister { conn }]).await;
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -169,14 +174,13 @@ impl State {
         self.commands.push(command);
     }
 
-    /// Sends this wake-up's commands to the core; false if the core is gone.
+    /// Sends this wake-up's commands to the core as one batch; false if the core is gone.
     async fn flush_commands(&mut self) -> bool {
-        for command in self.commands.drain(..) {
-            if self.core.send(command).await.is_err() {
-                return false;
-            }
+        if self.commands.is_empty() {
+            return true;
         }
-        true
+        let batch = std::mem::take(&mut self.commands);
+        self.core.send(batch).await.is_ok()
     }
 
     fn handle_events(&mut self) {
@@ -543,8 +547,7 @@ impl State {
         }
     }
 
-    fn on_core_answer(&mut self, answer: ToConn) {
-        let now = Instant::now();
+    fn on_core_answer(&mut self, answer: ToConn, now: Instant) {
         match answer {
             ToConn::Deliver {
                 link,

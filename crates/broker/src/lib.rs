@@ -36,8 +36,8 @@ use tokio::task::JoinSet;
 /// How long a shutdown waits for connections to finish closing.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// Commands queued from connections to the core before senders wait.
-const CORE_CHANNEL: usize = 4096;
+/// Command batches (one per connection wake-up) queued for the core before connections wait.
+const CORE_CHANNEL: usize = 1024;
 
 /// The nodes of an address space, as the router sees them.
 pub fn nodes(space: &ResolvedAddressSpace) -> Vec<NodeSpec> {

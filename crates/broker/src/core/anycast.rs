@@ -13,7 +13,7 @@ use bytes::Bytes;
 use sluice_codec::transport::{Accepted, DeliveryState, Released};
 use sluice_store::MessageId;
 
-use super::{Core, LinkKey, Origin, Receiver, ToConn, answer_to, send_to};
+use super::{Core, LinkKey, Origin, Receiver, ToConn};
 
 /// An anycast address's links and the messages between them.
 #[derive(Debug, Default)]
@@ -79,9 +79,7 @@ impl Core {
         if a.receivers.is_empty() {
             // Nobody to route to: the senders get them back to retry.
             for (origin, _) in a.held.drain(..) {
-                answer_to(
-                    &self.connections,
-                    origin,
+                self.out.answer(origin,
                     DeliveryState::Released(Released {}),
                 );
             }
@@ -113,9 +111,7 @@ impl Core {
                     in_flight.insert(message, (origin, payload.clone()));
                 }
             }
-            send_to(
-                &self.connections,
-                key.0,
+            self.out.push(key.0,
                 ToConn::Deliver {
                     link: key.1,
                     message,
@@ -125,9 +121,7 @@ impl Core {
             );
             // A settled send is done once routed (the answer only returns a relay's credit).
             if origin.settle.is_none() {
-                answer_to(
-                    &self.connections,
-                    origin,
+                self.out.answer(origin,
                     DeliveryState::Accepted(Accepted {}),
                 );
             }
@@ -138,7 +132,7 @@ impl Core {
                 if *drain && a.held.is_empty() {
                     *credit = 0;
                     *drain = false;
-                    send_to(&self.connections, key.0, ToConn::Drained { link: key.1 });
+                    self.out.push(key.0, ToConn::Drained { link: key.1 });
                 }
                 available += u64::from(*credit);
             }
@@ -165,9 +159,7 @@ impl Core {
             }
             *granted += more;
             spare -= u64::from(more);
-            send_to(
-                &self.connections,
-                key.0,
+            self.out.push(key.0,
                 ToConn::Credit { link: key.1, more },
             );
         }

@@ -11,6 +11,7 @@
 //! marked dirty, the topics holding publishes back, the anycast addresses whose credit moved.
 
 mod anycast;
+mod outbox;
 mod queues;
 mod receivers;
 mod topic;
@@ -28,6 +29,8 @@ use tokio::sync::mpsc;
 
 use anycast::Anycast;
 pub(crate) use topic::Filter;
+use outbox::Outbox;
+pub(crate) use outbox::ToConnTx;
 use topic::Topic;
 
 /// A connection, numbered by the listener.
@@ -80,10 +83,7 @@ pub(crate) struct Origin {
 #[derive(Debug)]
 pub(crate) enum Command {
     /// A connection starts; answers go to `tx`.
-    Register {
-        conn: ConnId,
-        tx: mpsc::UnboundedSender<ToConn>,
-    },
+    Register { conn: ConnId, tx: ToConnTx },
     /// A connection ended: as if every link of it detached.
     Unregister { conn: ConnId },
     /// A message from `link`, scanned by the connection (so scanning runs on every core, not
@@ -188,8 +188,9 @@ pub(crate) const SUBSCRIPTION_BUFFER_MESSAGES: usize = 10_000;
 /// Most bytes a private topic subscription buffers.
 pub(crate) const SUBSCRIPTION_BUFFER_BYTES: usize = 64 * 1024 * 1024;
 
-/// Commands handled per wake-up before deliveries are computed: enough to amortise the work
-/// on touched nodes, small enough to keep latency low.
+/// Batches of commands (one per connection wake-up) handled per core wake-up before
+/// deliveries are computed: enough to amortise the work on touched nodes, small enough to
+/// keep latency low.
 const BATCH_MAX: usize = 256;
 
 fn now_ms() -> i64 {
@@ -221,7 +222,7 @@ pub(crate) struct Core {
     topic_policies: HashMap<String, QueuePolicy>,
     multicast: HashMap<String, Vec<LinkKey>>,
     anycast: HashMap<String, Anycast>,
-    connections: HashMap<ConnId, mpsc::UnboundedSender<ToConn>>,
+    out: Outbox,
     /// Receivers and anycast senders of each connection, so one leaving costs its own links.
     links_of: HashMap<ConnId, HashSet<LinkId>>,
     receivers: HashMap<LinkKey, Receiver>,
@@ -265,7 +266,7 @@ impl Core {
                 .into_iter()
                 .map(|a| (a, Anycast::default()))
                 .collect(),
-            connections: HashMap::new(),
+            out: Outbox::default(),
             links_of: HashMap::new(),
             receivers: HashMap::new(),
             by_consumer: HashMap::new(),
@@ -295,18 +296,20 @@ impl Core {
     }
 
     /// Runs until every connection sender is gone.
-    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
-        let mut batch = Vec::with_capacity(BATCH_MAX);
+    pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Vec<Command>>) {
+        let mut batches = Vec::with_capacity(BATCH_MAX);
         loop {
             let next_expiry = self.expiring.values().min().copied();
             tokio::select! {
-                n = rx.recv_many(&mut batch, BATCH_MAX) => {
+                n = rx.recv_many(&mut batches, BATCH_MAX) => {
                     if n == 0 {
                         return;
                     }
                     let now = now_ms();
-                    for command in batch.drain(..) {
-                        self.apply(command, now);
+                    for batch in batches.drain(..) {
+                        for command in batch {
+                            self.apply(command, now);
+                        }
                     }
                     self.pump(now);
                 }
@@ -316,27 +319,28 @@ impl Core {
                     self.pump(now);
                 }
             }
+            self.out.flush();
         }
     }
 
-    fn send(&self, conn: ConnId, message: ToConn) {
-        send_to(&self.connections, conn, message);
+    fn send(&mut self, conn: ConnId, message: ToConn) {
+        self.out.push(conn, message);
     }
 
-    fn answer(&self, origin: Origin, state: DeliveryState) {
-        answer_to(&self.connections, origin, state);
+    fn answer(&mut self, origin: Origin, state: DeliveryState) {
+        self.out.answer(origin, state);
     }
 
     fn apply(&mut self, command: Command, now: i64) {
         match command {
             Command::Register { conn, tx } => {
-                self.connections.insert(conn, tx);
+                self.out.register(conn, tx);
             }
             Command::Unregister { conn } => {
                 for link in self.links_of.remove(&conn).unwrap_or_default() {
                     self.detach((conn, link));
                 }
-                self.connections.remove(&conn);
+                self.out.unregister(conn);
             }
             Command::Publish {
                 conn,
@@ -415,34 +419,6 @@ impl Core {
             },
         }
     }
-}
-
-/// Sends to a connection that may have gone (then its answers are moot).
-fn send_to(
-    connections: &HashMap<ConnId, mpsc::UnboundedSender<ToConn>>,
-    conn: ConnId,
-    message: ToConn,
-) {
-    if let Some(tx) = connections.get(&conn) {
-        let _ = tx.send(message);
-    }
-}
-
-/// Answers a publish.
-fn answer_to(
-    connections: &HashMap<ConnId, mpsc::UnboundedSender<ToConn>>,
-    origin: Origin,
-    state: DeliveryState,
-) {
-    send_to(
-        connections,
-        origin.conn,
-        ToConn::Published {
-            link: origin.link,
-            settle: origin.settle,
-            state,
-        },
-    );
 }
 
 async fn sleep_until_ms(at_ms: Option<i64>) {

@@ -250,14 +250,15 @@ impl Core {
                 && *credit > 0
             {
                 *credit -= 1;
-                if let Some(tx) = self.connections.get(&key.0) {
-                    let _ = tx.send(ToConn::Deliver {
+                self.out.push(
+                    key.0,
+                    ToConn::Deliver {
                         link: key.1,
                         message: MessageId(0),
                         payload: message.clone(),
                         settled: true,
-                    });
-                }
+                    },
+                );
             }
         }
     }

@@ -40,7 +40,7 @@ fn text(payload: &Bytes) -> String {
 
 struct Harness {
     core: Core,
-    rx: HashMap<ConnId, UnboundedReceiver<ToConn>>,
+    rx: HashMap<ConnId, UnboundedReceiver<Vec<ToConn>>>,
 }
 
 impl Harness {
@@ -69,13 +69,14 @@ impl Harness {
     fn run(&mut self, command: Command) {
         self.core.apply(command, NOW);
         self.core.pump(NOW);
+        self.core.out.flush();
     }
 
     fn answers(&mut self, conn: ConnId) -> Vec<ToConn> {
         let rx = self.rx.get_mut(&conn).unwrap();
         let mut out = Vec::new();
-        while let Ok(a) = rx.try_recv() {
-            out.push(a);
+        while let Ok(batch) = rx.try_recv() {
+            out.extend(batch);
         }
         out
     }
@@ -122,6 +123,7 @@ impl Harness {
             );
         }
         self.core.pump(NOW);
+        self.core.out.flush();
     }
 
     /// The bodies delivered to `conn`, with their links and message ids.

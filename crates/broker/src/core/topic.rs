@@ -13,7 +13,7 @@ use sluice_codec::messaging::ScannedMessage;
 use sluice_codec::transport::{Accepted, DeliveryState};
 use sluice_router::TopicPattern;
 
-use super::{Core, Origin, answer_to};
+use super::{Core, Origin};
 
 /// Which names of a topic a subscriber receives.
 #[derive(Debug, Clone)]
@@ -114,9 +114,7 @@ impl Core {
                 break;
             }
             if let Some(done) = t.held.pop_front() {
-                answer_to(
-                    &self.connections,
-                    done.origin,
+                self.out.answer(done.origin,
                     DeliveryState::Accepted(Accepted {}),
                 );
             }
