@@ -2,7 +2,9 @@
 //! events into commands for the core, and the core's answers into frames. After each wake-up
 //! (a read, answers from the core, a timer) it writes everything the engine produced at once.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -80,7 +82,7 @@ struct State {
     /// flag of the client's latest flow, passed on with the credit then.
     stalled: HashMap<LinkId, bool>,
     /// Deliveries we sent and await an outcome for: by (session, delivery id).
-    sent: BTreeMap<(u16, u32), (LinkId, MessageId)>,
+    sent: FxHashMap<(u16, u32), (LinkId, MessageId)>,
     commands: Vec<Command>,
     /// Tags for pre-settled deliveries, which the core does not number.
     next_tag: u64,
@@ -100,7 +102,11 @@ pub(crate) async fn run(
     // Without it every request/response step (attach, credit, disposition) waits out Nagle.
     let _ = stream.set_nodelay(true);
     let (tx, mut from_core) = mpsc::unbounded_channel();
-    if core.send(vec![Command::Register { conn, tx }]).await.is_err() {
+    if core
+        .send(vec![Command::Register { conn, tx }])
+        .await
+        .is_err()
+    {
         return;
     }
     let (mut rd, mut wr) = stream.into_split();
@@ -113,7 +119,7 @@ pub(crate) async fn run(
         pending: HashMap::new(),
         unanswered: HashMap::new(),
         stalled: HashMap::new(),
-        sent: BTreeMap::new(),
+        sent: FxHashMap::default(),
         commands: Vec::new(),
         next_tag: 0,
         next_temporary: 0,
@@ -533,8 +539,20 @@ impl State {
             _ if settled => DeliveryState::Released(Released {}),
             _ => return,
         };
-        let range = (session.0, first)..=(session.0, last);
-        let ids: Vec<(u16, u32)> = self.sent.range(range).map(|(k, _)| *k).collect();
+        // A range wider than what is unsettled is walked through the map instead, so a peer's
+        // `0..=u32::MAX` costs what we sent, not four billion steps.
+        let width = u64::from(last.wrapping_sub(first)) + 1;
+        let ids: Vec<(u16, u32)> = if width <= self.sent.len() as u64 {
+            (0..width)
+                .map(|i| (session.0, first.wrapping_add(i as u32)))
+                .collect()
+        } else {
+            self.sent
+                .keys()
+                .filter(|(s, id)| *s == session.0 && u64::from(id.wrapping_sub(first)) < width)
+                .copied()
+                .collect()
+        };
         for key in ids {
             if let Some((link, message)) = self.sent.remove(&key) {
                 self.push(Command::Settle {

@@ -18,7 +18,9 @@
 //! Available messages are kept in arrival order (by [`MessageId`]), so a message that comes back
 //! from a consumer returns to its original place, ahead of everything that arrived after it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use rustc_hash::FxHashMap;
 
 use bytes::Bytes;
 use sluice_codec::Encode;
@@ -169,7 +171,7 @@ struct Consumer {
 
 #[derive(Debug)]
 struct InFlight {
-    stored: Stored,
+    stored: Box<Stored>,
     consumer: ConsumerId,
 }
 
@@ -178,11 +180,13 @@ struct InFlight {
 pub struct Queue {
     policy: QueuePolicy,
     next_id: u64,
-    available: BTreeMap<MessageId, Stored>,
+    /// Boxed: a stored message is a few hundred bytes, and the maps move their values as they
+    /// rebalance; a pointer moves cheaply.
+    available: BTreeMap<MessageId, Box<Stored>>,
     /// The available messages that expire, by expiry: the broker's expiry timer reads the first,
     /// and the expiry pass takes only what is due instead of walking the queue.
     expiring: BTreeSet<(i64, MessageId)>,
-    in_flight: HashMap<MessageId, InFlight>,
+    in_flight: FxHashMap<MessageId, InFlight>,
     /// In attach order; `next_consumer` is the round-robin cursor into it.
     consumers: Vec<Consumer>,
     next_consumer: usize,
@@ -201,7 +205,7 @@ impl Queue {
             next_id: 0,
             available: BTreeMap::new(),
             expiring: BTreeSet::new(),
-            in_flight: HashMap::new(),
+            in_flight: FxHashMap::default(),
             consumers: Vec::new(),
             next_consumer: 0,
             credit_total: 0,
@@ -272,14 +276,14 @@ impl Queue {
         let delivery_count = message.header.as_ref().map_or(0, |h| h.delivery_count);
         self.make_available(
             id,
-            Stored {
+            Box::new(Stored {
                 message,
                 size_bytes,
                 expiry_ms,
                 delivery_count,
                 acquired_before: false,
                 refused_by: Vec::new(),
-            },
+            }),
         );
         self.bytes += size_bytes;
         self.counters.enqueued += 1;
@@ -519,14 +523,14 @@ impl Queue {
         self.expiring.first().map(|&(at, _)| at)
     }
 
-    fn make_available(&mut self, id: MessageId, stored: Stored) {
+    fn make_available(&mut self, id: MessageId, stored: Box<Stored>) {
         if let Some(at) = stored.expiry_ms {
             self.expiring.insert((at, id));
         }
         self.available.insert(id, stored);
     }
 
-    fn take_available(&mut self, id: MessageId) -> Option<Stored> {
+    fn take_available(&mut self, id: MessageId) -> Option<Box<Stored>> {
         let stored = self.available.remove(&id)?;
         if let Some(at) = stored.expiry_ms {
             self.expiring.remove(&(at, id));
@@ -539,7 +543,7 @@ impl Queue {
     }
 
     /// A failed delivery attempt: raise the count, then requeue or dead-letter.
-    fn fail_delivery(&mut self, id: MessageId, mut stored: Stored) {
+    fn fail_delivery(&mut self, id: MessageId, mut stored: Box<Stored>) {
         stored.delivery_count = stored.delivery_count.saturating_add(1);
         let limit_reached = self
             .policy
@@ -552,7 +556,7 @@ impl Queue {
         }
     }
 
-    fn expire(&mut self, id: MessageId, stored: Stored) {
+    fn expire(&mut self, id: MessageId, stored: Box<Stored>) {
         if self.policy.expiry_target {
             self.counters.expired += 1;
             self.forward(id, stored, ForwardReason::Expired);
@@ -562,7 +566,7 @@ impl Queue {
         }
     }
 
-    fn dead_letter(&mut self, id: MessageId, stored: Stored, reason: ForwardReason) {
+    fn dead_letter(&mut self, id: MessageId, stored: Box<Stored>, reason: ForwardReason) {
         if self.policy.dead_letter_target {
             self.counters.dead_lettered += 1;
             self.forward(id, stored, reason);
@@ -572,7 +576,7 @@ impl Queue {
         }
     }
 
-    fn forward(&mut self, id: MessageId, mut stored: Stored, reason: ForwardReason) {
+    fn forward(&mut self, id: MessageId, mut stored: Box<Stored>, reason: ForwardReason) {
         self.bytes -= stored.size_bytes;
         let payload = stored.payload();
         self.forwards.push_back(Forward {

@@ -79,9 +79,8 @@ impl Core {
         if a.receivers.is_empty() {
             // Nobody to route to: the senders get them back to retry.
             for (origin, _) in a.held.drain(..) {
-                self.out.answer(origin,
-                    DeliveryState::Released(Released {}),
-                );
+                self.out
+                    .answer(origin, DeliveryState::Released(Released {}));
             }
             return;
         }
@@ -111,7 +110,8 @@ impl Core {
                     in_flight.insert(message, (origin, payload.clone()));
                 }
             }
-            self.out.push(key.0,
+            self.out.push(
+                key.0,
                 ToConn::Deliver {
                     link: key.1,
                     message,
@@ -121,9 +121,8 @@ impl Core {
             );
             // A settled send is done once routed (the answer only returns a relay's credit).
             if origin.settle.is_none() {
-                self.out.answer(origin,
-                    DeliveryState::Accepted(Accepted {}),
-                );
+                self.out
+                    .answer(origin, DeliveryState::Accepted(Accepted {}));
             }
         }
         let mut available: u64 = 0;
@@ -159,9 +158,7 @@ impl Core {
             }
             *granted += more;
             spare -= u64::from(more);
-            self.out.push(key.0,
-                ToConn::Credit { link: key.1, more },
-            );
+            self.out.push(key.0, ToConn::Credit { link: key.1, more });
         }
         a.sender_cursor = (a.sender_cursor + 1) % count;
     }

@@ -20,6 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use rustc_hash::FxHashMap;
 use sluice_codec::messaging::ScannedMessage;
 use sluice_codec::transport::{Accepted, DeliveryState, Error, Modified, Rejected, conditions};
 use sluice_codec::types::Symbol;
@@ -28,9 +29,9 @@ use sluice_store::{ConsumerId, MessageId, Outcome, Queue, QueuePolicy};
 use tokio::sync::mpsc;
 
 use anycast::Anycast;
-pub(crate) use topic::Filter;
 use outbox::Outbox;
 pub(crate) use outbox::ToConnTx;
+pub(crate) use topic::Filter;
 use topic::Topic;
 
 /// A connection, numbered by the listener.
@@ -225,8 +226,8 @@ pub(crate) struct Core {
     out: Outbox,
     /// Receivers and anycast senders of each connection, so one leaving costs its own links.
     links_of: HashMap<ConnId, HashSet<LinkId>>,
-    receivers: HashMap<LinkKey, Receiver>,
-    by_consumer: HashMap<ConsumerId, LinkKey>,
+    receivers: FxHashMap<LinkKey, Receiver>,
+    by_consumer: FxHashMap<ConsumerId, LinkKey>,
     next_consumer: u64,
     /// Numbers anycast deliveries (queues number their own messages).
     next_anycast: u64,
@@ -268,8 +269,8 @@ impl Core {
                 .collect(),
             out: Outbox::default(),
             links_of: HashMap::new(),
-            receivers: HashMap::new(),
-            by_consumer: HashMap::new(),
+            receivers: FxHashMap::default(),
+            by_consumer: FxHashMap::default(),
             next_consumer: 0,
             next_anycast: 0,
             next_subscription: 0,

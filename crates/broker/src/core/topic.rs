@@ -114,9 +114,8 @@ impl Core {
                 break;
             }
             if let Some(done) = t.held.pop_front() {
-                self.out.answer(done.origin,
-                    DeliveryState::Accepted(Accepted {}),
-                );
+                self.out
+                    .answer(done.origin, DeliveryState::Accepted(Accepted {}));
             }
         }
         if t.is_blocked() {
