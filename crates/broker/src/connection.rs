@@ -2,9 +2,8 @@
 //! events into commands for the core, and the core's answers into frames. After each wake-up
 //! (a read, answers from the core, a timer) it writes everything the engine produced at once.
 
-use std::collections::HashMap;
-
 use rustc_hash::FxHashMap;
+
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -72,15 +71,15 @@ struct State {
     engine: Connection,
     table: Arc<AddressTable>,
     core: mpsc::Sender<Vec<Command>>,
-    links: HashMap<LinkId, Binding>,
+    links: FxHashMap<LinkId, Binding>,
     /// Receivers' attach replies, sent when the core has subscribed them.
-    pending: HashMap<LinkId, Attach>,
+    pending: FxHashMap<LinkId, Attach>,
     /// Publishes per link the core has not answered yet.
-    unanswered: HashMap<LinkId, u32>,
+    unanswered: FxHashMap<LinkId, u32>,
     /// Receiving links whose client left too much unsettled (or closed its session window):
     /// the core was told their credit is 0 until there is room again. The value is the drain
     /// flag of the client's latest flow, passed on with the credit then.
-    stalled: HashMap<LinkId, bool>,
+    stalled: FxHashMap<LinkId, bool>,
     /// Deliveries we sent and await an outcome for: by (session, delivery id).
     sent: FxHashMap<(u16, u32), (LinkId, MessageId)>,
     commands: Vec<Command>,
@@ -115,10 +114,10 @@ pub(crate) async fn run(
         engine: Connection::server(config, Instant::now()),
         table,
         core,
-        links: HashMap::new(),
-        pending: HashMap::new(),
-        unanswered: HashMap::new(),
-        stalled: HashMap::new(),
+        links: FxHashMap::default(),
+        pending: FxHashMap::default(),
+        unanswered: FxHashMap::default(),
+        stalled: FxHashMap::default(),
         sent: FxHashMap::default(),
         commands: Vec::new(),
         next_tag: 0,

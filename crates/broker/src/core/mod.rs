@@ -16,11 +16,10 @@ mod queues;
 mod receivers;
 mod topic;
 
-use std::collections::{HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use sluice_codec::messaging::ScannedMessage;
 use sluice_codec::transport::{Accepted, DeliveryState, Error, Modified, Rejected, conditions};
 use sluice_codec::types::Symbol;
@@ -179,7 +178,7 @@ enum Receiver {
         address: String,
         credit: u32,
         drain: bool,
-        in_flight: HashMap<MessageId, (Origin, Bytes)>,
+        in_flight: FxHashMap<MessageId, (Origin, Bytes)>,
     },
 }
 
@@ -213,19 +212,19 @@ pub(crate) struct StoredNode {
 
 /// The addresses and their receivers.
 pub(crate) struct Core {
-    queues: HashMap<String, Queue>,
+    queues: FxHashMap<String, Queue>,
     /// Dead-letter and expiry targets by queue address.
-    targets: HashMap<String, (Option<String>, Option<String>)>,
+    targets: FxHashMap<String, (Option<String>, Option<String>)>,
     /// Named subscriptions' consumer limits.
-    max_consumers: HashMap<String, u32>,
-    topics: HashMap<String, Topic>,
+    max_consumers: FxHashMap<String, u32>,
+    topics: FxHashMap<String, Topic>,
     /// Each topic's TTL clamp, for its private subscriptions.
-    topic_policies: HashMap<String, QueuePolicy>,
-    multicast: HashMap<String, Vec<LinkKey>>,
-    anycast: HashMap<String, Anycast>,
+    topic_policies: FxHashMap<String, QueuePolicy>,
+    multicast: FxHashMap<String, Vec<LinkKey>>,
+    anycast: FxHashMap<String, Anycast>,
     out: Outbox,
     /// Receivers and anycast senders of each connection, so one leaving costs its own links.
-    links_of: HashMap<ConnId, HashSet<LinkId>>,
+    links_of: FxHashMap<ConnId, FxHashSet<LinkId>>,
     receivers: FxHashMap<LinkKey, Receiver>,
     by_consumer: FxHashMap<ConsumerId, LinkKey>,
     next_consumer: u64,
@@ -234,15 +233,15 @@ pub(crate) struct Core {
     /// Numbers private subscriptions.
     next_subscription: u64,
     /// Work for the end of this wake-up.
-    dirty_queues: HashSet<String>,
-    dirty_topics: HashSet<String>,
+    dirty_queues: FxHashSet<String>,
+    dirty_topics: FxHashSet<String>,
     /// Topics holding messages back for a full subscription: retried every wake-up.
-    blocked_topics: HashSet<String>,
-    dirty_anycast: HashSet<String>,
+    blocked_topics: FxHashSet<String>,
+    dirty_anycast: FxHashSet<String>,
     /// Queue consumers that asked for a drain.
-    draining: HashSet<LinkKey>,
+    draining: FxHashSet<LinkKey>,
     /// When each queue's first available message expires.
-    expiring: HashMap<String, i64>,
+    expiring: FxHashMap<String, i64>,
 }
 
 impl Core {
@@ -254,9 +253,9 @@ impl Core {
         anycast: Vec<String>,
     ) -> Self {
         let mut core = Core {
-            queues: HashMap::new(),
-            targets: HashMap::new(),
-            max_consumers: HashMap::new(),
+            queues: FxHashMap::default(),
+            targets: FxHashMap::default(),
+            max_consumers: FxHashMap::default(),
             topics: topics
                 .iter()
                 .map(|(a, _)| (a.clone(), Topic::default()))
@@ -268,18 +267,18 @@ impl Core {
                 .map(|a| (a, Anycast::default()))
                 .collect(),
             out: Outbox::default(),
-            links_of: HashMap::new(),
+            links_of: FxHashMap::default(),
             receivers: FxHashMap::default(),
             by_consumer: FxHashMap::default(),
             next_consumer: 0,
             next_anycast: 0,
             next_subscription: 0,
-            dirty_queues: HashSet::new(),
-            dirty_topics: HashSet::new(),
-            blocked_topics: HashSet::new(),
-            dirty_anycast: HashSet::new(),
-            draining: HashSet::new(),
-            expiring: HashMap::new(),
+            dirty_queues: FxHashSet::default(),
+            dirty_topics: FxHashSet::default(),
+            blocked_topics: FxHashSet::default(),
+            dirty_anycast: FxHashSet::default(),
+            draining: FxHashSet::default(),
+            expiring: FxHashMap::default(),
         };
         for node in stored {
             core.queues
@@ -473,3 +472,10 @@ fn delivery_failed() -> DeliveryState {
 
 #[cfg(test)]
 mod tests;
+
+/// Marks `queue` dirty, allocating its name only the first time in a wake-up.
+fn mark(dirty: &mut FxHashSet<String>, queue: &str) {
+    if !dirty.contains(queue) {
+        dirty.insert(queue.to_owned());
+    }
+}

@@ -2,7 +2,7 @@
 //! connection at its end: one channel operation and one task wake-up per connection, not per
 //! message.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use sluice_codec::transport::DeliveryState;
 use tokio::sync::mpsc;
@@ -14,8 +14,8 @@ pub(crate) type ToConnTx = mpsc::UnboundedSender<Vec<ToConn>>;
 
 #[derive(Debug, Default)]
 pub(super) struct Outbox {
-    connections: HashMap<ConnId, ToConnTx>,
-    pending: HashMap<ConnId, Vec<ToConn>>,
+    connections: FxHashMap<ConnId, ToConnTx>,
+    pending: FxHashMap<ConnId, Vec<ToConn>>,
 }
 
 impl Outbox {

@@ -4,7 +4,7 @@
 use sluice_codec::messaging::ScannedMessage;
 use sluice_codec::transport::{Accepted, DeliveryState};
 
-use super::{Core, Receiver, ToConn, not_found, rejected};
+use super::{Core, Receiver, ToConn, mark, not_found, rejected};
 
 impl Core {
     pub(super) fn enqueue(
@@ -18,7 +18,7 @@ impl Core {
         };
         match q.enqueue(message, now) {
             Ok(_) => {
-                self.dirty_queues.insert(queue.to_string());
+                mark(&mut self.dirty_queues, queue);
                 DeliveryState::Accepted(Accepted {})
             }
             Err(e) => rejected(e.condition(), e.to_string()),
@@ -93,7 +93,7 @@ impl Core {
                 && let Some(t) = self.queues.get_mut(target)
                 && t.enqueue_forwarded(scanned, now).is_ok()
             {
-                self.dirty_queues.insert(target.clone());
+                mark(&mut self.dirty_queues, target);
             }
         }
     }
@@ -108,7 +108,7 @@ impl Core {
             None => self.expiring.remove(queue),
         };
         if q.has_forwards() {
-            self.dirty_queues.insert(queue.to_string());
+            mark(&mut self.dirty_queues, queue);
         }
         for d in deliveries {
             if let Some((conn, link)) = self.by_consumer.get(&d.consumer) {

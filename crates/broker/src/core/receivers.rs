@@ -1,7 +1,7 @@
 //! Receiving links: attaching one to what it consumes, its credit, its outcomes, and what
 //! happens to its deliveries when it goes.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use bytes::Bytes;
 use sluice_codec::transport::{DeliveryState, Error, Released, conditions};
@@ -9,7 +9,7 @@ use sluice_store::{ConsumerId, MessageId, Queue, QueuePolicy};
 
 use super::{
     Core, LinkKey, Receiver, SUBSCRIPTION_BUFFER_BYTES, SUBSCRIPTION_BUFFER_MESSAGES, Subscribe,
-    ToConn, delivery_failed, outcome_of,
+    ToConn, delivery_failed, mark, outcome_of,
 };
 
 impl Core {
@@ -81,7 +81,7 @@ impl Core {
                     address,
                     credit: 0,
                     drain: false,
-                    in_flight: HashMap::new(),
+                    in_flight: FxHashMap::default(),
                 }
             }
         };
@@ -117,7 +117,7 @@ impl Core {
             Some(Receiver::Queue { queue, id, .. }) => {
                 if let Some(q) = self.queues.get_mut(queue) {
                     let _ = q.set_credit(*id, credit);
-                    self.dirty_queues.insert(queue.clone());
+                    mark(&mut self.dirty_queues, queue);
                 }
                 if drain {
                     self.draining.insert(key);
@@ -154,7 +154,7 @@ impl Core {
                 };
                 if let Some(q) = self.queues.get_mut(queue) {
                     let _ = q.settle(*id, message, outcome);
-                    self.dirty_queues.insert(queue.clone());
+                    mark(&mut self.dirty_queues, queue);
                 }
             }
             Some(Receiver::Anycast { in_flight, .. }) => {

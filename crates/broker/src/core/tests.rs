@@ -2,6 +2,8 @@
 //! passed in.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
+use std::collections::HashMap;
+
 use bytes::Bytes;
 use sluice_codec::Encode;
 use sluice_codec::messaging::{Body, Message, Properties};

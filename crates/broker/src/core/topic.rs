@@ -13,7 +13,7 @@ use sluice_codec::messaging::ScannedMessage;
 use sluice_codec::transport::{Accepted, DeliveryState};
 use sluice_router::TopicPattern;
 
-use super::{Core, Origin};
+use super::{Core, Origin, mark};
 
 /// Which names of a topic a subscriber receives.
 #[derive(Debug, Clone)]
@@ -104,7 +104,7 @@ impl Core {
                 }
                 match q.enqueue(message.clone(), now) {
                     Ok(_) => {
-                        self.dirty_queues.insert(queue.clone());
+                        mark(&mut self.dirty_queues, queue);
                         false
                     }
                     Err(_) => true,
