@@ -303,12 +303,14 @@ def cmd_table(out):
             if main is None:
                 continue
             rate, how = best_rate(records, peer, wl)
+            # The ratio stands on the row whose figure it uses (the higher valid one).
             ratio = "—"
             if peer != "sluice" and not wl.startswith("f") and sluice_rate and rate:
                 ratio = f"{sluice_rate / rate:.2f}×"
-                if "sustained" in (how, sluice_how):
-                    ratio += " " + foot("A ratio marked so uses a sustained (fixed-rate search) figure: "
-                                        "the all-out run failed, or the sustained rate was the higher.")
+                if sluice_how == "sustained":
+                    ratio += " " + foot("Sluice's figure here is its sustained rate: its all-out run failed.")
+            main_ratio = ratio if how != "sustained" else "—"
+            sus_ratio = ratio if how == "sustained" else "—"
             note = []
             if main["kind"] == "fixed" and main.get("target"):
                 note.append(f"target {main['target']:,} msg/s")
@@ -325,7 +327,7 @@ def cmd_table(out):
             if not main["ok"]:
                 shown_rate = f"✗ {shown_rate}"
             w(f"| {label} | {name} | {shown_rate} | {fmt_lat(mdata, 'p50')} | {fmt_lat(mdata, 'p99')} | "
-              f"{fmt_lat(mdata, 'p999')} | {cpu} | {rss} | {ratio if not sus else '—'} | "
+              f"{fmt_lat(mdata, 'p999')} | {cpu} | {rss} | {main_ratio} | "
               f"{'; '.join(note)} |")
             entry = {"main": {"ok": main["ok"], "reason": main["reason"], "data": mdata, "cmd": main["cmd"]}}
             searched = [r for r in runs_of(records, peer, wl) if r["kind"] == "search"]
@@ -334,7 +336,7 @@ def cmd_table(out):
                 if sus:
                     cpu, rss = fmt_broker(sdata, peer)
                     w(f"| | {name}, sustained | {fmt_int(sdata.get('end_to_end_rate'))} | {fmt_lat(sdata, 'p50')} | "
-                      f"{fmt_lat(sdata, 'p99')} | {fmt_lat(sdata, 'p999')} | {cpu} | {rss} | {ratio} | "
+                      f"{fmt_lat(sdata, 'p99')} | {fmt_lat(sdata, 'p999')} | {cpu} | {rss} | {sus_ratio} | "
                       f"highest fixed rate kept up with; tried {tried} msg/s |")
                     entry["sustained"] = {"rate": sus["target"], "data": sdata}
                 else:
@@ -385,7 +387,8 @@ def cmd_table(out):
           "through AMQP 0.9.1 channels), management off, `collect_statistics = none` "
           "(benches/compare.d/rabbitmq.conf); classic non-durable queues q0..q9 pre-declared and used as "
           "`/amq/queue/qN` (durable dq0 for g, persistent messages); topic `/topic/t0` (amq.topic, a private "
-          "queue per subscriber); one node for every run, its queues deleted and re-declared before each.")
+          "queue per subscriber); a fresh node for every workload and after a run it could not finish, its "
+          "queues deleted and re-declared before every run.")
     if "proton" in peers:
         w(f"- Qpid Proton C example broker (libqpid-proton {env.get('proton', '?')}): examples/c/broker.c as "
           "installed, built with its incoming credit WINDOW raised from 5 to 1000, 4 proactor threads as "
@@ -396,10 +399,10 @@ def cmd_table(out):
     w(f"- A peer whose all-out run failed, or built a backlog (p99 over {P99_BOUND_US // 1000} ms: nothing "
       "held the sender back), gets a second row: the highest fixed rate it kept up with (every message "
       f"accepted and received, end-to-end rate ≥ {KEEP_UP:.0%} of the target, p99 < {P99_BOUND_US // 1000} ms) "
-      "in a short doubling-then-bisecting search. Ratios use the higher of the two figures. (f) runs each "
-      "peer at 10 % and 50 % of its own best (a) figure.")
-    w(f"- Load average (1, 5, 15 min) when the run started: {env.get('loadavg_start', '?')}; when it ended: "
-      f"{notes.get(('all', 'loadavg_end'), '?')} (anything else running skews every figure).")
+      "in a short doubling-then-bisecting search. Of a peer's two rows, the ratio stands on the one with the "
+      "higher valid figure. (f) runs each peer at 10 % and 50 % of its own best (a) figure.")
+    w(f"- Load average (1, 5, 15 min) before the run: {env.get('loadavg_start', '?')} (the run itself keeps "
+      "both cores busy; anything else running skews every figure).")
     wall = notes.get(("all", "wall_s"))
     if wall:
         w(f"- Total run time: {int(wall) // 60} min {int(wall) % 60} s.")
