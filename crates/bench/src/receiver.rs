@@ -204,8 +204,12 @@ impl Role for Receiver {
                 self.links.push(link);
                 self.shared.ready.fetch_add(1, Ordering::Relaxed);
             }
-            Event::LinkDetached { error: Some(e), .. } => {
-                self.error(format!("the receiver was detached: {}", describe(&e)));
+            Event::LinkDetached { link, error, .. } => {
+                // No more flows for a link that is gone.
+                self.links.retain(|l| *l != link);
+                if let Some(e) = error {
+                    self.error(format!("the receiver was detached: {}", describe(&e)));
+                }
             }
             Event::SessionEnded { error: Some(e), .. } => {
                 self.error(format!("the session ended: {}", describe(&e)));

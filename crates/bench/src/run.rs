@@ -25,6 +25,8 @@ use crate::url::BenchUrl;
 
 /// How long the end of a run waits with nothing arriving before it calls the rest lost.
 const IDLE_END: Duration = Duration::from_secs(5);
+/// The end of a run waits at most this many `--timeout`s for a backlog to drain.
+const DRAIN_MAX_FACTOR: u32 = 4;
 /// How often the progress line is redrawn.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -280,6 +282,8 @@ async fn run_async(args: &BenchArgs, url: Option<BenchUrl>) -> Result<Report, St
     let idle_limit = IDLE_END.min(timeout);
     let mut last_count = shared.received.load(Ordering::Relaxed);
     let mut last_change = Instant::now();
+    // A backlog that trickles out for ever still ends: at most this long after sending.
+    let drain_deadline = last_change + DRAIN_MAX_FACTOR * timeout;
     loop {
         let now_count = shared.received.load(Ordering::Relaxed);
         if now_count >= expected || shared.failed.load(Ordering::Relaxed) > 0 {
@@ -289,6 +293,9 @@ async fn run_async(args: &BenchArgs, url: Option<BenchUrl>) -> Result<Report, St
             last_count = now_count;
             last_change = Instant::now();
         } else if last_change.elapsed() >= idle_limit {
+            break;
+        }
+        if Instant::now() >= drain_deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -54,6 +54,8 @@ pub(crate) struct Sender {
     until: Until,
     link: Option<LinkId>,
     settled: u64,
+    /// Paced: the broker's credit left due messages unsent at the last wake-up.
+    held_back: bool,
     done_sending: bool,
     stopped: bool,
     /// Counters every connection of the run shares.
@@ -85,6 +87,7 @@ impl Sender {
             until,
             link: None,
             settled: 0,
+            held_back: false,
             done_sending: false,
             stopped: false,
             shared,
@@ -191,9 +194,13 @@ impl Role for Sender {
             self.done_sending = true;
             return None;
         }
-        let mut room = u64::from(engine.sendable(link).min(BATCH));
-        if let Some(p) = &self.pacer {
-            room = room.min(p.due_by(now).saturating_sub(self.stats.sent));
+        let credit = u64::from(engine.sendable(link));
+        let mut room = credit.min(u64::from(BATCH));
+        let due = self
+            .pacer
+            .map(|p| p.due_by(now).saturating_sub(self.stats.sent));
+        if let Some(due) = due {
+            room = room.min(due);
         }
         if let Until::Count(n) = self.until {
             room = room.min(n - self.stats.sent);
@@ -203,9 +210,14 @@ impl Role for Sender {
         let before = self.stats.sent;
         for _ in 0..room {
             let n = self.stats.sent;
+            // Paced: a message that waited for credit is timed from when it was due (the
+            // broker held it back: coordinated omission); one that only waited for our timer
+            // (1 ms granularity) is timed from now, so the harness's lateness is not charged.
             let stamp = match &self.pacer {
-                Some(p) => p.due_at(n).duration_since(self.epoch).as_nanos() as u64,
-                None => sent_ns,
+                Some(p) if self.held_back => {
+                    p.due_at(n).duration_since(self.epoch).as_nanos() as u64
+                }
+                _ => sent_ns,
             };
             let payload = self.template.fill(self.index << 48 | n, stamp);
             if engine
@@ -223,6 +235,10 @@ impl Role for Sender {
             self.stats.sent += 1;
         }
         let just_sent = self.stats.sent - before;
+        if let Some(due) = due {
+            // Held back: messages are due that credit did not let go.
+            self.held_back = due > just_sent && credit < due.min(u64::from(BATCH));
+        }
         if just_sent > 0 {
             self.shared.sent.fetch_add(just_sent, Ordering::Relaxed);
             self.stats.last_send = Some(now);
