@@ -469,6 +469,12 @@ impl Queue {
         self.forwards.pop_front()
     }
 
+    /// Whether a message of `bytes` would be stored now, within both limits.
+    pub fn has_room(&self, bytes: usize) -> bool {
+        self.depth() < self.policy.messages_max
+            && self.bytes.saturating_add(bytes) <= self.policy.bytes_max
+    }
+
     /// Whether messages wait in [`Queue::poll_forward`].
     pub fn has_forwards(&self) -> bool {
         !self.forwards.is_empty()

@@ -19,6 +19,8 @@ mod topic;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use std::collections::VecDeque;
+
 use rustc_hash::{FxHashMap, FxHashSet};
 use sluice_codec::messaging::ScannedMessage;
 use sluice_codec::transport::{Accepted, DeliveryState, Error, Modified, Rejected, conditions};
@@ -217,6 +219,8 @@ pub(crate) struct Core {
     targets: FxHashMap<String, (Option<String>, Option<String>)>,
     /// Named subscriptions' consumer limits.
     max_consumers: FxHashMap<String, u32>,
+    /// Publishes waiting for room in a full queue, by queue.
+    held: FxHashMap<String, VecDeque<(Origin, ScannedMessage)>>,
     topics: FxHashMap<String, Topic>,
     /// Each topic's TTL clamp, for its private subscriptions.
     topic_policies: FxHashMap<String, QueuePolicy>,
@@ -256,6 +260,7 @@ impl Core {
             queues: FxHashMap::default(),
             targets: FxHashMap::default(),
             max_consumers: FxHashMap::default(),
+            held: FxHashMap::default(),
             topics: topics
                 .iter()
                 .map(|(a, _)| (a.clone(), Topic::default()))
@@ -395,10 +400,7 @@ impl Core {
 
     fn publish(&mut self, origin: Origin, route: Route, message: ScannedMessage, now: i64) {
         match route {
-            Route::Queue(queue) => {
-                let state = self.enqueue(&queue, message, now);
-                self.answer(origin, state);
-            }
+            Route::Queue(queue) => self.publish_to_queue(origin, queue, message, now),
             Route::Topic { topic, name } => match self.topics.get_mut(&topic) {
                 Some(t) => {
                     t.publish(origin, &name, message);

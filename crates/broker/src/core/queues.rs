@@ -2,11 +2,82 @@
 //! pass that hands messages to consumers.
 
 use sluice_codec::messaging::ScannedMessage;
-use sluice_codec::transport::{Accepted, DeliveryState};
+use sluice_codec::transport::{Accepted, DeliveryState, Released, conditions};
 
-use super::{Core, Receiver, ToConn, mark, not_found, rejected};
+use super::{Core, Origin, Receiver, ToConn, mark, not_found, rejected};
 
 impl Core {
+    /// A publish to a queue. A full queue holds the publish (and every later one to it, to keep
+    /// their order) until a consumer makes room; the publisher's answer waits with it, and so
+    /// does its credit, so a queue at its limits slows its publishers instead of refusing them.
+    /// Only a message that could never fit is refused.
+    pub(super) fn publish_to_queue(
+        &mut self,
+        origin: Origin,
+        queue: String,
+        message: ScannedMessage,
+        now: i64,
+    ) {
+        if let Some(waiting) = self.held.get_mut(&queue) {
+            waiting.push_back((origin, message));
+            return;
+        }
+        let Some(q) = self.queues.get(&queue) else {
+            return self.answer(origin, not_found(&queue));
+        };
+        let size = message.raw().len();
+        if size > q.policy().bytes_max {
+            let why = format!(
+                "a message of {size} bytes can never fit queue '{queue}' (at most {} bytes)",
+                q.policy().bytes_max
+            );
+            return self.answer(origin, rejected(conditions::RESOURCE_LIMIT_EXCEEDED, why));
+        }
+        if !q.has_room(size) {
+            self.held
+                .entry(queue)
+                .or_default()
+                .push_back((origin, message));
+            return;
+        }
+        let state = self.enqueue(&queue, message, now);
+        self.answer(origin, state);
+    }
+
+    /// Places held publishes, oldest first, in the queues that have room again; those of a
+    /// queue that went (a temporary queue) are released to their senders.
+    pub(super) fn place_held(&mut self, now: i64) {
+        if self.held.is_empty() {
+            return;
+        }
+        let queues: Vec<String> = self.held.keys().cloned().collect();
+        for queue in queues {
+            let Some(mut waiting) = self.held.remove(&queue) else {
+                continue;
+            };
+            while let Some((_, message)) = waiting.front() {
+                let Some(q) = self.queues.get(&queue) else {
+                    for (origin, _) in waiting.drain(..) {
+                        self.out
+                            .answer(origin, DeliveryState::Released(Released {}));
+                    }
+                    break;
+                };
+                if !q.has_room(message.raw().len()) {
+                    break;
+                }
+                let Some((origin, message)) = waiting.pop_front() else {
+                    break;
+                };
+                let state = self.enqueue(&queue, message, now);
+                self.out.answer(origin, state);
+            }
+            if !waiting.is_empty() {
+                self.held.insert(queue, waiting);
+            }
+        }
+    }
+
     pub(super) fn enqueue(
         &mut self,
         queue: &str,
@@ -46,6 +117,7 @@ impl Core {
     /// grant credit, queues move dead-lettered and expired messages to their targets and hand
     /// out what they can, and finished drains are answered.
     pub(super) fn pump(&mut self, now: i64) {
+        self.place_held(now);
         let mut topics = std::mem::take(&mut self.dirty_topics);
         topics.extend(self.blocked_topics.iter().cloned());
         for topic in topics {

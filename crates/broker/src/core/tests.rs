@@ -475,3 +475,65 @@ fn a_queue_message_expires_on_time_without_a_consumer() {
     assert_eq!(h.core.queues["q"].depth(), 0);
     assert_eq!(h.core.queues["dlq"].depth(), 1);
 }
+
+#[test]
+fn a_full_queue_holds_publishes_until_a_consumer_makes_room() {
+    let q = StoredNode {
+        address: "q".into(),
+        policy: QueuePolicy {
+            messages_max: 2,
+            ..QueuePolicy::default()
+        },
+        dead_letter: None,
+        expiry: None,
+        subscription: None,
+    };
+    let mut h = Harness::new(&[], &[], vec![q]);
+    h.conn(1);
+    h.conn(2);
+    for i in 0..4 {
+        h.publish(1, 9, Route::Queue("q".into()), &format!("m{i}"), i);
+    }
+    // Two fit; two wait, unanswered, so the publisher's credit waits too.
+    assert_eq!(
+        published(&h.answers(1)),
+        vec![(0, "accepted".into()), (1, "accepted".into())]
+    );
+    h.receive(2, 1, Subscribe::Queue("q".into()), 10);
+    let first = h.delivered(2);
+    assert_eq!(first.len(), 2);
+    // Accepting one makes room for one, in order.
+    h.accept(2, &first[..1]);
+    assert_eq!(published(&h.answers(1)), vec![(2, "accepted".into())]);
+    h.accept(2, &first[1..]);
+    assert_eq!(published(&h.answers(1)), vec![(3, "accepted".into())]);
+    let rest: Vec<String> = h.delivered(2).into_iter().map(|(_, _, t)| t).collect();
+    assert_eq!(rest, vec!["m2", "m3"]);
+}
+
+#[test]
+fn a_message_larger_than_a_queue_can_ever_hold_is_refused() {
+    let q = StoredNode {
+        address: "q".into(),
+        policy: QueuePolicy {
+            bytes_max: 10,
+            ..QueuePolicy::default()
+        },
+        dead_letter: None,
+        expiry: None,
+        subscription: None,
+    };
+    let mut h = Harness::new(&[], &[], vec![q]);
+    h.conn(1);
+    h.publish(
+        1,
+        9,
+        Route::Queue("q".into()),
+        "far too large for ten bytes",
+        0,
+    );
+    assert_eq!(
+        published(&h.answers(1)),
+        vec![(0, "rejected amqp:resource-limit-exceeded".into())]
+    );
+}
