@@ -219,8 +219,9 @@ pub(crate) struct Core {
     targets: FxHashMap<String, (Option<String>, Option<String>)>,
     /// Named subscriptions' consumer limits.
     max_consumers: FxHashMap<String, u32>,
-    /// Publishes waiting for room in a full queue, by queue.
-    held: FxHashMap<String, VecDeque<(Origin, ScannedMessage)>>,
+    /// Messages waiting for room in a full queue, by queue: publishes (with whom to answer)
+    /// and messages dead-lettered or expired from another queue (`None`).
+    held: FxHashMap<String, VecDeque<(Option<Origin>, ScannedMessage)>>,
     topics: FxHashMap<String, Topic>,
     /// Each topic's TTL clamp, for its private subscriptions.
     topic_policies: FxHashMap<String, QueuePolicy>,

@@ -19,7 +19,7 @@ impl Core {
         now: i64,
     ) {
         if let Some(waiting) = self.held.get_mut(&queue) {
-            waiting.push_back((origin, message));
+            waiting.push_back((Some(origin), message));
             return;
         }
         let Some(q) = self.queues.get(&queue) else {
@@ -37,15 +37,17 @@ impl Core {
             self.held
                 .entry(queue)
                 .or_default()
-                .push_back((origin, message));
+                .push_back((Some(origin), message));
             return;
         }
         let state = self.enqueue(&queue, message, now);
         self.answer(origin, state);
     }
 
-    /// Places held publishes, oldest first, in the queues that have room again; those of a
-    /// queue that went (a temporary queue) are released to their senders.
+    /// Places held messages, oldest first, in the queues that have room again. A publish is
+    /// answered then; a dead-lettered or expired message moved from another queue has nobody to
+    /// answer. Publishes held for a queue that went (a temporary queue) are released to their
+    /// senders.
     pub(super) fn place_held(&mut self, now: i64) {
         if self.held.is_empty() {
             return;
@@ -56,10 +58,12 @@ impl Core {
                 continue;
             };
             while let Some((_, message)) = waiting.front() {
-                let Some(q) = self.queues.get(&queue) else {
+                let Some(q) = self.queues.get_mut(&queue) else {
                     for (origin, _) in waiting.drain(..) {
-                        self.out
-                            .answer(origin, DeliveryState::Released(Released {}));
+                        if let Some(origin) = origin {
+                            self.out
+                                .answer(origin, DeliveryState::Released(Released {}));
+                        }
                     }
                     break;
                 };
@@ -69,8 +73,17 @@ impl Core {
                 let Some((origin, message)) = waiting.pop_front() else {
                     break;
                 };
-                let state = self.enqueue(&queue, message, now);
-                self.out.answer(origin, state);
+                match origin {
+                    Some(origin) => {
+                        let state = self.enqueue(&queue, message, now);
+                        self.out.answer(origin, state);
+                    }
+                    None => {
+                        if q.enqueue_forwarded(message, now).is_ok() {
+                            mark(&mut self.dirty_queues, &queue);
+                        }
+                    }
+                }
             }
             if !waiting.is_empty() {
                 self.held.insert(queue, waiting);
@@ -161,10 +174,19 @@ impl Core {
             } else {
                 &dead_letter
             };
-            if let (Some(target), Ok(scanned)) = (target, ScannedMessage::scan(f.payload))
-                && let Some(t) = self.queues.get_mut(target)
-                && t.enqueue_forwarded(scanned, now).is_ok()
-            {
+            let (Some(target), Ok(scanned)) = (target, ScannedMessage::scan(f.payload)) else {
+                continue;
+            };
+            let Some(t) = self.queues.get_mut(target) else {
+                continue;
+            };
+            // A full target holds it, as a full queue holds a publish: moved, never dropped.
+            if self.held.contains_key(target) || !t.has_room(scanned.raw().len()) {
+                self.held
+                    .entry(target.clone())
+                    .or_default()
+                    .push_back((None, scanned));
+            } else if t.enqueue_forwarded(scanned, now).is_ok() {
                 mark(&mut self.dirty_queues, target);
             }
         }

@@ -537,3 +537,50 @@ fn a_message_larger_than_a_queue_can_ever_hold_is_refused() {
         vec![(0, "rejected amqp:resource-limit-exceeded".into())]
     );
 }
+
+#[test]
+fn a_dead_letter_queue_at_its_limit_holds_what_is_moved_to_it() {
+    let node = |address: &str, messages_max: usize, dead_letter: Option<&str>| StoredNode {
+        address: address.into(),
+        policy: QueuePolicy {
+            messages_max,
+            dead_letter_target: dead_letter.is_some(),
+            ..QueuePolicy::default()
+        },
+        dead_letter: dead_letter.map(Into::into),
+        expiry: None,
+        subscription: None,
+    };
+    let mut h = Harness::new(
+        &[],
+        &[],
+        vec![node("q", 100, Some("dlq")), node("dlq", 1, None)],
+    );
+    h.conn(1);
+    h.conn(2);
+    for i in 0..3 {
+        h.publish(1, 9, Route::Queue("q".into()), &format!("m{i}"), i);
+    }
+    h.receive(2, 1, Subscribe::Queue("q".into()), 10);
+    for (_, message, _) in h.delivered(2) {
+        h.run(Command::Settle {
+            conn: 2,
+            link: link(1),
+            message,
+            state: rejected(Symbol::from_static("app:no"), "no".into()),
+        });
+    }
+    // One fits the dead-letter queue; the other two wait for room instead of being dropped.
+    assert_eq!(h.core.queues["q"].depth(), 0);
+    assert_eq!(h.core.queues["dlq"].depth(), 1);
+    assert_eq!(h.core.held["dlq"].len(), 2);
+    h.receive(2, 2, Subscribe::Queue("dlq".into()), 10);
+    let mut drained = Vec::new();
+    for _ in 0..3 {
+        let got = h.delivered(2);
+        h.accept(2, &got);
+        drained.extend(got.into_iter().map(|(_, _, t)| t));
+    }
+    assert_eq!(drained, vec!["m0", "m1", "m2"]);
+    assert!(h.core.held.is_empty());
+}
