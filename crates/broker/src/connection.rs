@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use sluice_codec::messaging::ScannedMessage;
 use sluice_codec::transport::{
-    Attach, AttachTarget, DeliveryState, DeliveryTag, Error, Modified, Released, Role,
+    Accepted, Attach, AttachTarget, DeliveryState, DeliveryTag, Error, Modified, Released, Role,
     SenderSettleMode, conditions,
 };
 use sluice_codec::types::Symbol;
@@ -74,6 +74,9 @@ struct State {
     links: FxHashMap<LinkId, Binding>,
     /// Receivers' attach replies, sent when the core has subscribed them.
     pending: FxHashMap<LinkId, Attach>,
+    /// Accepted publishes answered in this wake-up and not yet settled: one session's
+    /// contiguous delivery ids, settled with a single disposition.
+    accepting: Option<(SessionId, u32, u32)>,
     /// Publishes per link the core has not answered yet.
     unanswered: FxHashMap<LinkId, u32>,
     /// Receiving links whose client left too much unsettled (or closed its session window):
@@ -116,6 +119,7 @@ pub(crate) async fn run(
         core,
         links: FxHashMap::default(),
         pending: FxHashMap::default(),
+        accepting: None,
         unanswered: FxHashMap::default(),
         stalled: FxHashMap::default(),
         sent: FxHashMap::default(),
@@ -153,6 +157,7 @@ pub(crate) async fn run(
                             state.on_core_answer(a, now);
                         }
                     }
+                    state.flush_accepts(now);
                 }
                 None => break,
             },
@@ -564,6 +569,21 @@ impl State {
         }
     }
 
+    /// Settles the range of accepted publishes gathered so far with one disposition.
+    fn flush_accepts(&mut self, now: Instant) {
+        if let Some((session, first, last)) = self.accepting.take() {
+            self.engine.disposition(
+                session,
+                Role::Receiver,
+                first,
+                last,
+                true,
+                Some(DeliveryState::Accepted(Accepted {})),
+                now,
+            );
+        }
+    }
+
     fn on_core_answer(&mut self, answer: ToConn, now: Instant) {
         match answer {
             ToConn::Deliver {
@@ -637,15 +657,30 @@ impl State {
                     *n = n.saturating_sub(1);
                 }
                 if let Some((session, id)) = settle {
-                    self.engine.disposition(
-                        session,
-                        Role::Receiver,
-                        id,
-                        id,
-                        true,
-                        Some(state),
-                        now,
-                    );
+                    match (state, &mut self.accepting) {
+                        // The common case: consecutive accepts, settled with one range.
+                        (DeliveryState::Accepted(_), Some((s, _, last)))
+                            if *s == session && last.wrapping_add(1) == id =>
+                        {
+                            *last = id;
+                        }
+                        (DeliveryState::Accepted(_), _) => {
+                            self.flush_accepts(now);
+                            self.accepting = Some((session, id, id));
+                        }
+                        (state, _) => {
+                            self.flush_accepts(now);
+                            self.engine.disposition(
+                                session,
+                                Role::Receiver,
+                                id,
+                                id,
+                                true,
+                                Some(state),
+                                now,
+                            );
+                        }
+                    }
                 }
                 self.top_up(link, now);
             }
