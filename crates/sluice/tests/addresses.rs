@@ -116,29 +116,7 @@ fn assert_attaches(server: &Server, role: &str, address: &str) {
 #[test]
 fn every_receiver_on_a_topic_gets_every_message_in_order() {
     let server = Server::start("topic");
-    // Distinct link names: two links, not one attached twice. "ready" comes once the broker
-    // has read the credit, so each receiver's subscription exists before the first publish.
-    let mut first = server.spawn(&["receive", "mytopic", "20", "--name", "topic-first"]);
-    let mut second = server.spawn(&["receive", "mytopic", "20", "--name", "topic-second"]);
-    first.wait_ready(&server);
-    second.wait_ready(&server);
-
-    let sent = ok(
-        &server,
-        server.run(&["send", "mytopic", "20"]),
-        "send 20 to mytopic",
-    );
-    assert_eq!(sent["accepted"], 20, "{sent}");
-    assert_eq!(sent["outcomes"]["accepted"], 20, "{sent}");
-
-    for (name, receiver) in [("first", first), ("second", second)] {
-        let received = ok(&server, receiver.finish(&server), name);
-        assert_eq!(
-            bodies(&received),
-            expected("msg-", 20),
-            "the {name} receiver gets every message, in order"
-        );
-    }
+    fan_out_to_two(&server, "mytopic", 20, "topic");
 }
 
 #[test]

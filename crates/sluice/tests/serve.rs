@@ -415,30 +415,8 @@ fn a_connection_with_a_thousand_links() {
 #[test]
 fn multicast_reaches_every_receiver() {
     let server = Server::start("multicast");
-    // Distinct link names, so the broker sees two links and not one attached twice. `ready`
-    // comes once the broker has read each receiver's credit: multicast stores nothing, so a
-    // message published before that would be missed.
-    let mut first = server.spawn(&["receive", "mymulticast", "10", "--name", "mc-first"]);
-    let mut second = server.spawn(&["receive", "mymulticast", "10", "--name", "mc-second"]);
-    first.wait_ready(&server);
-    second.wait_ready(&server);
-
-    let sent = ok(
-        &server,
-        server.run(&["send", "mymulticast", "10"]),
-        "send 10 to mymulticast",
-    );
-    assert_eq!(sent["accepted"], 10, "{sent}");
-    assert_eq!(sent["outcomes"]["accepted"], 10, "{sent}");
-
-    let expected: Vec<String> = (0..10).map(|i| format!("msg-{i}")).collect();
-    for (name, receiver) in [("first", first), ("second", second)] {
-        let received = ok(&server, receiver.finish(&server), name);
-        assert_eq!(
-            bodies(&received),
-            expected,
-            "the {name} receiver gets every message, in order"
-        );
+    // Multicast stores nothing: the helper starts the sender only once both have credit.
+    for received in fan_out_to_two(&server, "mymulticast", 10, "mc") {
         assert_eq!(
             received["presettled"], 10,
             "multicast deliveries go out settled: {received}"

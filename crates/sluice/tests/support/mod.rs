@@ -655,3 +655,43 @@ pub fn assert_queue_empty(server: &Server) {
     );
     assert_eq!(outcome.json["received"], 0, "{}", outcome.json);
 }
+
+/// Two receivers (distinct link names) on `address`, both attached and credited before one
+/// sender sends `count` messages, which the broker accepts; returns each receiver's report,
+/// having asserted that each got every message (`msg-0`..) in order.
+pub fn fan_out_to_two(server: &Server, address: &str, count: usize, tag: &str) -> Vec<Value> {
+    let n = count.to_string();
+    let mut receivers: Vec<Client> = ["first", "second"]
+        .iter()
+        .map(|which| {
+            let name = format!("{tag}-{which}");
+            server.spawn(&["receive", address, &n, "--name", &name])
+        })
+        .collect();
+    // `ready` comes once the broker has read each receiver's credit, so every subscription
+    // exists before the first publish.
+    for receiver in &mut receivers {
+        receiver.wait_ready(server);
+    }
+    let sent = ok(
+        server,
+        server.run(&["send", address, &n]),
+        &format!("send {n} to {address}"),
+    );
+    assert_eq!(sent["accepted"], count, "{sent}");
+    assert_eq!(sent["outcomes"]["accepted"], count, "{sent}");
+    let expected: Vec<String> = (0..count).map(|i| format!("msg-{i}")).collect();
+    receivers
+        .into_iter()
+        .zip(["first", "second"])
+        .map(|(receiver, which)| {
+            let received = ok(server, receiver.finish(server), which);
+            assert_eq!(
+                bodies(&received),
+                expected,
+                "the {which} receiver gets every message, in order"
+            );
+            received
+        })
+        .collect()
+}
