@@ -189,7 +189,10 @@ impl State {
         if self.commands.is_empty() {
             return true;
         }
-        let batch = std::mem::take(&mut self.commands);
+        // The next batch starts with room for as many commands as this one held: publishes
+        // are large, and regrowing the vector from empty each wake-up copied them repeatedly.
+        let room = Vec::with_capacity(self.commands.len());
+        let batch = std::mem::replace(&mut self.commands, room);
         self.core.send(batch).await.is_ok()
     }
 

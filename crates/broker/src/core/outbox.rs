@@ -12,27 +12,43 @@ use super::{ConnId, Origin, ToConn};
 /// The channel a connection receives its batches on.
 pub(crate) type ToConnTx = mpsc::UnboundedSender<Vec<ToConn>>;
 
+/// A connection's channel and the batch gathered for it in this wake-up.
+#[derive(Debug)]
+struct Peer {
+    tx: ToConnTx,
+    pending: Vec<ToConn>,
+}
+
 #[derive(Debug, Default)]
 pub(super) struct Outbox {
-    connections: FxHashMap<ConnId, ToConnTx>,
-    pending: FxHashMap<ConnId, Vec<ToConn>>,
+    peers: FxHashMap<ConnId, Peer>,
+    /// Connections with a non-empty batch, so a flush visits only those.
+    dirty: Vec<ConnId>,
 }
 
 impl Outbox {
     pub(super) fn register(&mut self, conn: ConnId, tx: ToConnTx) {
-        self.connections.insert(conn, tx);
+        self.peers.insert(
+            conn,
+            Peer {
+                tx,
+                pending: Vec::new(),
+            },
+        );
     }
 
     pub(super) fn unregister(&mut self, conn: ConnId) {
-        self.connections.remove(&conn);
-        self.pending.remove(&conn);
+        self.peers.remove(&conn);
     }
 
     /// Queues `message` for `conn`; a connection that has gone gets nothing (its answers are
     /// moot).
     pub(super) fn push(&mut self, conn: ConnId, message: ToConn) {
-        if self.connections.contains_key(&conn) {
-            self.pending.entry(conn).or_default().push(message);
+        if let Some(peer) = self.peers.get_mut(&conn) {
+            if peer.pending.is_empty() {
+                self.dirty.push(conn);
+            }
+            peer.pending.push(message);
         }
     }
 
@@ -48,13 +64,15 @@ impl Outbox {
         );
     }
 
-    /// Sends every connection its batch.
+    /// Sends every connection its batch. The next batch starts with room for as many as this
+    /// one held, so a busy connection's batch is not regrown message by message each time.
     pub(super) fn flush(&mut self) {
-        for (conn, batch) in self.pending.drain() {
-            if !batch.is_empty()
-                && let Some(tx) = self.connections.get(&conn)
+        for conn in self.dirty.drain(..) {
+            if let Some(peer) = self.peers.get_mut(&conn)
+                && !peer.pending.is_empty()
             {
-                let _ = tx.send(batch);
+                let room = Vec::with_capacity(peer.pending.len());
+                let _ = peer.tx.send(std::mem::replace(&mut peer.pending, room));
             }
         }
     }
