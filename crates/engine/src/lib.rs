@@ -23,6 +23,7 @@ mod event;
 mod session;
 mod slots;
 pub mod testing;
+mod unsettled;
 
 pub use config::{
     CHANNEL_MAX_DEFAULT, Config, FRAME_SIZE_MAX_DEFAULT, LINK_HANDLE_MAX_DEFAULT,

@@ -5,7 +5,7 @@
 //! handle ([`LinkId`]). The peer's channel and handle numbers are mapped to ours on arrival, so
 //! the caller never sees them.
 
-use std::collections::BTreeMap;
+use crate::unsettled::Unsettled;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -86,9 +86,9 @@ pub(crate) struct Session {
     links: Slots<u32, Link>,
     remote_handles: Slots<u32, u32>,
     /// Deliveries we sent and the peer has not settled, by delivery id: the link's handle.
-    unsettled_out: BTreeMap<u32, u32>,
+    unsettled_out: Unsettled,
     /// Deliveries we received and have not settled, by delivery id: the link's handle.
-    unsettled_in: BTreeMap<u32, u32>,
+    unsettled_in: Unsettled,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -494,8 +494,8 @@ impl Connection {
             next_delivery_id: 0,
             links: Slots::new(),
             remote_handles: Slots::new(),
-            unsettled_out: BTreeMap::new(),
-            unsettled_in: BTreeMap::new(),
+            unsettled_out: Unsettled::default(),
+            unsettled_in: Unsettled::default(),
         }
     }
 
@@ -803,8 +803,8 @@ impl Connection {
             .get(&handle)
             .is_some_and(|l| l.state == LinkState::DetachSent);
         s.links.remove(&handle);
-        s.unsettled_in.retain(|_, h| *h != handle);
-        s.unsettled_out.retain(|_, h| *h != handle);
+        s.unsettled_in.remove_link(handle);
+        s.unsettled_out.remove_link(handle);
         if !ours_sent {
             self.write_performative(
                 session.0,
@@ -1087,25 +1087,13 @@ impl Link {
     }
 }
 
-/// Settles the deliveries `first..=last` of `map`, counting them off their links. Visits only
-/// the deliveries that are unsettled, so a peer's range of four billion ids costs nothing.
-fn settle_range(map: &mut BTreeMap<u32, u32>, links: &mut Slots<u32, Link>, first: u32, last: u32) {
-    // Delivery ids are serial numbers: a range may wrap past u32::MAX.
-    let ids: Vec<u32> = if first <= last {
-        map.range(first..=last).map(|(id, _)| *id).collect()
-    } else {
-        map.range(first..)
-            .chain(map.range(..=last))
-            .map(|(id, _)| *id)
-            .collect()
-    };
-    for id in ids {
-        if let Some(handle) = map.remove(&id)
-            && let Some(l) = links.get_mut(&handle)
-        {
+/// Settles the deliveries `first..=last` of `map`, counting them off their links.
+fn settle_range(map: &mut Unsettled, links: &mut Slots<u32, Link>, first: u32, last: u32) {
+    map.settle_range(first, last, |handle| {
+        if let Some(l) = links.get_mut(&handle) {
             l.unsettled = l.unsettled.saturating_sub(1);
         }
-    }
+    });
 }
 
 /// How many frames `bytes` holds (they were just encoded, so every header is whole).
