@@ -18,7 +18,7 @@
 //! Available messages are kept in arrival order (by [`MessageId`]), so a message that comes back
 //! from a consumer returns to its original place, ahead of everything that arrived after it.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use rustc_hash::FxHashMap;
 
@@ -28,6 +28,7 @@ use sluice_codec::messaging::{Header, ScannedMessage};
 
 use crate::error::StoreError;
 use crate::policy::{QueuePolicy, expiry_instant_ms};
+use available::Available;
 
 /// A message's id within its queue, given at enqueue in arrival order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -165,8 +166,6 @@ impl Stored {
 struct Consumer {
     id: ConsumerId,
     credit: u32,
-    /// Its deliveries not yet settled, in arrival order.
-    unsettled: BTreeSet<MessageId>,
 }
 
 #[derive(Debug)]
@@ -180,9 +179,9 @@ struct InFlight {
 pub struct Queue {
     policy: QueuePolicy,
     next_id: u64,
-    /// Boxed: a stored message is a few hundred bytes, and the maps move their values as they
-    /// rebalance; a pointer moves cheaply.
-    available: BTreeMap<MessageId, Box<Stored>>,
+    /// Boxed: a stored message is a few hundred bytes, and moves between this and
+    /// `in_flight`; a pointer moves cheaply.
+    available: Available<Box<Stored>>,
     /// The available messages that expire, by expiry: the broker's expiry timer reads the first,
     /// and the expiry pass takes only what is due instead of walking the queue.
     expiring: BTreeSet<(i64, MessageId)>,
@@ -203,7 +202,7 @@ impl Queue {
         Queue {
             policy,
             next_id: 0,
-            available: BTreeMap::new(),
+            available: Available::default(),
             expiring: BTreeSet::new(),
             in_flight: FxHashMap::default(),
             consumers: Vec::new(),
@@ -295,11 +294,7 @@ impl Queue {
         if self.consumer_index(id).is_some() {
             return Err(StoreError::DuplicateConsumer(id));
         }
-        self.consumers.push(Consumer {
-            id,
-            credit: 0,
-            unsettled: BTreeSet::new(),
-        });
+        self.consumers.push(Consumer { id, credit: 0 });
         Ok(())
     }
 
@@ -319,7 +314,9 @@ impl Queue {
         if self.next_consumer >= self.consumers.len() {
             self.next_consumer = 0;
         }
-        for message in consumer.unsettled {
+        // Its deliveries are found in `in_flight` rather than kept per consumer as well: a
+        // detach is rare, a delivery is not.
+        for message in self.unsettled_of(id) {
             if let Some(flight) = self.in_flight.remove(&message) {
                 self.fail_delivery(message, flight.stored);
             }
@@ -355,9 +352,10 @@ impl Queue {
         let mut deliveries = Vec::new();
         let mut from = MessageId(0);
         while self.credit_total > 0 {
-            let Some((&id, stored)) = self.available.range(from..).next() else {
+            let Some((id, stored)) = self.available.first_from(from.0) else {
                 break;
             };
+            let id = MessageId(id);
             from = MessageId(id.0.saturating_add(1));
             let expired = stored.is_expired(now_ms);
             let consumer = if expired {
@@ -385,9 +383,6 @@ impl Queue {
             };
             let payload = stored.payload();
             stored.acquired_before = true;
-            if let Some(c) = self.consumers.iter_mut().find(|c| c.id == consumer) {
-                c.unsettled.insert(id);
-            }
             self.in_flight.insert(id, InFlight { stored, consumer });
             self.counters.delivered += 1;
             deliveries.push(Delivery {
@@ -424,13 +419,10 @@ impl Queue {
         outcome: Outcome,
     ) -> Result<(), StoreError> {
         let not_in_flight = StoreError::NotInFlight { consumer, message };
-        match self.in_flight.get(&message) {
-            Some(flight) if flight.consumer == consumer => {}
-            _ => return Err(not_in_flight),
-        }
         let flight = self.in_flight.remove(&message).ok_or(not_in_flight)?;
-        if let Some(c) = self.consumers.iter_mut().find(|c| c.id == consumer) {
-            c.unsettled.remove(&message);
+        if flight.consumer != consumer {
+            self.in_flight.insert(message, flight);
+            return Err(StoreError::NotInFlight { consumer, message });
         }
         let mut stored = flight.stored;
         match outcome {
@@ -512,15 +504,23 @@ impl Queue {
 
     /// The ids of the available messages, oldest first (for tests and browsing).
     pub fn available_ids(&self) -> impl Iterator<Item = MessageId> + '_ {
-        self.available.keys().copied()
+        self.available.ids().into_iter().map(MessageId)
     }
 
     /// The ids of a consumer's unsettled deliveries, oldest first.
     pub fn unsettled(&self, consumer: ConsumerId) -> impl Iterator<Item = MessageId> + '_ {
-        self.consumer_index(consumer)
-            .and_then(|i| self.consumers.get(i))
-            .into_iter()
-            .flat_map(|c| c.unsettled.iter().copied())
+        self.unsettled_of(consumer).into_iter()
+    }
+
+    fn unsettled_of(&self, consumer: ConsumerId) -> Vec<MessageId> {
+        let mut ids: Vec<MessageId> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.consumer == consumer)
+            .map(|(&id, _)| id)
+            .collect();
+        ids.sort_unstable();
+        ids
     }
 
     /// When the first available message expires, if any does: the next time
@@ -533,11 +533,11 @@ impl Queue {
         if let Some(at) = stored.expiry_ms {
             self.expiring.insert((at, id));
         }
-        self.available.insert(id, stored);
+        self.available.insert(id.0, stored);
     }
 
     fn take_available(&mut self, id: MessageId) -> Option<Box<Stored>> {
-        let stored = self.available.remove(&id)?;
+        let stored = self.available.remove(id.0)?;
         if let Some(at) = stored.expiry_ms {
             self.expiring.remove(&(at, id));
         }
@@ -615,5 +615,6 @@ fn pick_consumer(
     None
 }
 
+mod available;
 #[cfg(test)]
 mod tests;
