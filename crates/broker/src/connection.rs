@@ -27,7 +27,7 @@ use crate::core::{Command, ConnId, Filter, Route, Subscribe, ToConn, rejected_wi
 /// Credit a publishing link is kept topped up to, counting the messages the core has not
 /// answered yet: enough to keep a fast producer streaming, and the most the core holds for
 /// one link when a topic holds publishers back.
-const PUBLISH_CREDIT: u32 = 500;
+const PUBLISH_CREDIT: u32 = 1000;
 
 fn is_temporary(address: &str) -> bool {
     address.starts_with(TEMPORARY_PREFIX)
@@ -58,7 +58,7 @@ enum Binding {
     Publisher(Route),
     /// The client publishes to an anycast address; its credit comes from the core, as
     /// receivers grant theirs.
-    AnycastSender(String),
+    AnycastSender(Arc<str>),
     /// The client sends with a null target address: each message goes where its `to` says
     /// (the `ANONYMOUS-RELAY` capability).
     Relay,
@@ -411,16 +411,19 @@ impl State {
     /// multicast or anycast address.
     fn send_route(&self, address: &str) -> Result<Route, Error> {
         Ok(match self.target(address, Direction::Send)? {
-            Subscribe::Queue(queue) | Subscribe::Temporary(queue) => Route::Queue(queue),
+            Subscribe::Queue(queue) | Subscribe::Temporary(queue) => Route::Queue(queue.into()),
             Subscribe::Topic { topic, filter } => {
                 let name = match filter {
                     Filter::Name(name) => name,
                     Filter::All | Filter::Pattern(_) => topic.clone(),
                 };
-                Route::Topic { topic, name }
+                Route::Topic {
+                    topic: topic.into(),
+                    name: name.into(),
+                }
             }
-            Subscribe::Multicast(address) => Route::Multicast(address),
-            Subscribe::Anycast(address) => Route::Anycast(address),
+            Subscribe::Multicast(address) => Route::Multicast(address.into()),
+            Subscribe::Anycast(address) => Route::Anycast(address.into()),
         })
     }
 
@@ -453,7 +456,7 @@ impl State {
                             self.push(Command::AttachAnycastSender {
                                 conn: self.conn,
                                 link,
-                                address: address.clone(),
+                                address: address.to_string(),
                             });
                         } else {
                             self.engine.grant_credit(link, PUBLISH_CREDIT, false, now);

@@ -16,6 +16,7 @@ mod queues;
 mod receivers;
 mod topic;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -41,17 +42,18 @@ pub(crate) type ConnId = u64;
 /// A link of a connection: the core's key for receivers and anycast senders.
 pub(crate) type LinkKey = (ConnId, LinkId);
 
-/// Where a published message goes, as the connection resolved it.
+/// Where a published message goes, as the connection resolved it. A publishing link's route
+/// goes with each of its messages, so its names are shared, not copied per message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Route {
     /// A queue (or a temporary queue).
-    Queue(String),
+    Queue(Arc<str>),
     /// A topic, under `name` (the topic's address or a name below it).
-    Topic { topic: String, name: String },
+    Topic { topic: Arc<str>, name: Arc<str> },
     /// Every current receiver of a multicast address.
-    Multicast(String),
+    Multicast(Arc<str>),
     /// One receiver of an anycast address.
-    Anycast(String),
+    Anycast(Arc<str>),
 }
 
 /// What a receiving link consumes, as the connection resolved it.
@@ -401,11 +403,11 @@ impl Core {
 
     fn publish(&mut self, origin: Origin, route: Route, message: ScannedMessage, now: i64) {
         match route {
-            Route::Queue(queue) => self.publish_to_queue(origin, queue, message, now),
-            Route::Topic { topic, name } => match self.topics.get_mut(&topic) {
+            Route::Queue(queue) => self.publish_to_queue(origin, &queue, message, now),
+            Route::Topic { topic, name } => match self.topics.get_mut(&*topic) {
                 Some(t) => {
                     t.publish(origin, &name, message);
-                    self.dirty_topics.insert(topic);
+                    mark(&mut self.dirty_topics, &topic);
                 }
                 None => self.answer(origin, not_found(&topic)),
             },
@@ -413,10 +415,10 @@ impl Core {
                 self.fan_out(&address, message.raw());
                 self.answer(origin, DeliveryState::Accepted(Accepted {}));
             }
-            Route::Anycast(address) => match self.anycast.get_mut(&address) {
+            Route::Anycast(address) => match self.anycast.get_mut(&*address) {
                 Some(a) => {
                     a.publish(origin, message.raw().clone());
-                    self.dirty_anycast.insert(address);
+                    mark(&mut self.dirty_anycast, &address);
                 }
                 None => self.answer(origin, not_found(&address)),
             },
@@ -478,6 +480,7 @@ mod tests;
 
 /// Marks `queue` dirty, allocating its name only the first time in a wake-up.
 fn mark(dirty: &mut FxHashSet<String>, queue: &str) {
+    // Looked up before inserting: the name is allocated once per wake-up, not per message.
     if !dirty.contains(queue) {
         dirty.insert(queue.to_owned());
     }

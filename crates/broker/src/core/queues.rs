@@ -14,16 +14,16 @@ impl Core {
     pub(super) fn publish_to_queue(
         &mut self,
         origin: Origin,
-        queue: String,
+        queue: &str,
         message: ScannedMessage,
         now: i64,
     ) {
-        if let Some(waiting) = self.held.get_mut(&queue) {
+        if let Some(waiting) = self.held.get_mut(queue) {
             waiting.push_back((Some(origin), message));
             return;
         }
-        let Some(q) = self.queues.get(&queue) else {
-            return self.answer(origin, not_found(&queue));
+        let Some(q) = self.queues.get(queue) else {
+            return self.answer(origin, not_found(queue));
         };
         let size = message.raw().len();
         if size > q.policy().bytes_max {
@@ -35,12 +35,12 @@ impl Core {
         }
         if !q.has_room(size) {
             self.held
-                .entry(queue)
+                .entry(queue.to_owned())
                 .or_default()
                 .push_back((Some(origin), message));
             return;
         }
-        let state = self.enqueue(&queue, message, now);
+        let state = self.enqueue(queue, message, now);
         self.answer(origin, state);
     }
 
