@@ -43,6 +43,10 @@ pub struct BenchArgs {
     /// when each message was due, so stalls count).
     #[arg(long)]
     pub rate: Option<f64>,
+    /// Threads the harness runs its connections on (default: one with --rate, which needs no
+    /// more and then leaves the broker the other CPUs; otherwise one per CPU).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
     /// The broker's process id: its CPU and peak RSS are reported.
     #[arg(long)]
     pub pid: Option<u32>,

@@ -63,10 +63,22 @@ pub fn run(args: &BenchArgs) -> Result<Report, String> {
         return Err("--rate must be a positive number of messages a second".into());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads(args))
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     runtime.block_on(run_async(args, url))
+}
+
+/// The harness's threads. A paced run uses one: its load is a fraction of what one thread
+/// drives, and a second thread on a machine the broker shares only competes with the broker for
+/// the CPUs, its preemptions adding milliseconds to the latencies measured.
+fn worker_threads(args: &BenchArgs) -> usize {
+    match (args.threads, args.rate) {
+        (Some(n), _) => usize::from(n),
+        (None, Some(_)) => 1,
+        (None, None) => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    }
 }
 
 fn client_config(name: String, url: Option<&BenchUrl>, host: &str) -> Config {
