@@ -32,6 +32,9 @@ use sluice_codec::types::Str;
 
 use crate::config::{Config, SaslConfig};
 use crate::error::ConnectionError;
+
+/// The largest written output buffer [`Connection::recycle_output`] keeps for the next output.
+pub const OUTPUT_RECYCLE_MAX: usize = 1024 * 1024;
 use crate::event::Event;
 use crate::session::Session;
 use crate::slots::Slots;
@@ -158,9 +161,28 @@ impl Connection {
     }
 
     /// Bytes to write to the socket, taken out of the engine (one buffer per call: write it
-    /// with one syscall).
+    /// with one syscall, then give it back with [`Connection::recycle_output`]).
     pub fn take_output(&mut self) -> BytesMut {
-        self.output.split()
+        std::mem::take(&mut self.output)
+    }
+
+    /// Gives back a buffer from [`Connection::take_output`] once it is written, so the next
+    /// output fills its capacity instead of a buffer regrown from empty: with large messages
+    /// the regrowth's copies and fresh pages cost more than the writing. A buffer larger than
+    /// [`OUTPUT_RECYCLE_MAX`] is dropped, so an idle connection keeps little.
+    pub fn recycle_output(&mut self, mut written: BytesMut) {
+        if self.output.is_empty()
+            && written.capacity() > self.output.capacity()
+            && written.capacity() <= OUTPUT_RECYCLE_MAX
+        {
+            written.clear();
+            self.output = written;
+        }
+    }
+
+    /// Bytes of output waiting for [`Connection::take_output`].
+    pub fn output_len(&self) -> usize {
+        self.output.len()
     }
 
     /// Whether the caller should stop reading until the peer has taken some output.

@@ -30,7 +30,7 @@ pub use config::{
     LINK_UNSETTLED_MAX_DEFAULT, MESSAGE_SIZE_MAX_DEFAULT, OUTPUT_BUFFER_MAX_DEFAULT,
     SASL_FRAME_SIZE_MAX_DEFAULT, SESSION_WINDOW_DEFAULT, SaslConfig,
 };
-pub use connection::{Connection, Side};
+pub use connection::{Connection, OUTPUT_RECYCLE_MAX, Side};
 pub use error::ConnectionError;
 pub use event::Event;
 pub use session::{LinkId, SendError, SessionId};

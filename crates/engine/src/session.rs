@@ -127,7 +127,11 @@ struct Partial {
     delivery_id: u32,
     tag: Option<DeliveryTag>,
     settled: bool,
-    payload: BytesMut,
+    /// The transfers' payloads so far, as the slices of the read buffer they came in; joined
+    /// once, into a buffer of exactly the message's size, when the last one arrives (growing
+    /// one buffer frame by frame copied the message twice and held up to twice its size).
+    parts: Vec<Bytes>,
+    size: usize,
 }
 
 /// A session-level failure: the session ends with this error (part 2 §2.5.5).
@@ -982,7 +986,8 @@ impl Connection {
                 delivery_id,
                 tag: t.delivery_tag,
                 settled: false,
-                payload: BytesMut::new(),
+                parts: Vec::new(),
+                size: 0,
             });
         }
         let max = l.message_size_max;
@@ -990,7 +995,7 @@ impl Connection {
             return Ok(());
         };
         p.settled |= t.settled.unwrap_or(false);
-        if max > 0 && (p.payload.len() + payload.len()) as u64 > max {
+        if max > 0 && (p.size + payload.len()) as u64 > max {
             l.partial = None;
             self.detach(
                 link,
@@ -1010,17 +1015,21 @@ impl Connection {
             return Ok(());
         }
         if t.more {
-            p.payload.extend_from_slice(&payload);
+            p.size += payload.len();
+            p.parts.push(payload);
             return Ok(());
         }
         let Some(p) = l.partial.take() else {
             return Ok(());
         };
         // A single-frame delivery keeps the payload as the slice of the read buffer it came in.
-        let payload = if p.payload.is_empty() {
+        let payload = if p.parts.is_empty() {
             payload
         } else {
-            let mut whole = p.payload;
+            let mut whole = BytesMut::with_capacity(p.size + payload.len());
+            for part in &p.parts {
+                whole.extend_from_slice(part);
+            }
             whole.extend_from_slice(&payload);
             whole.freeze()
         };

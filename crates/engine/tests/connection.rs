@@ -435,3 +435,33 @@ fn capabilities_and_properties_travel_in_open_both_ways() {
         vec![Symbol::from_static("ANONYMOUS-RELAY")]
     );
 }
+
+#[test]
+fn a_recycled_output_buffer_carries_the_next_output() {
+    let mut pair = Pair::new(Config::client("c", SaslConfig::None), Config::server("s"));
+    pair.drive();
+    assert!(pair.client.is_open());
+    // What the shell wrote last time, cleared and handed back.
+    let mut written = BytesMut::with_capacity(64 * 1024);
+    written.extend_from_slice(b"frames already on the wire");
+    let capacity = written.capacity();
+    pair.client.recycle_output(written);
+    assert_eq!(
+        pair.client.output_len(),
+        0,
+        "a recycled buffer comes back empty"
+    );
+    pair.client.close(None, pair.now);
+    let next = pair.client.take_output();
+    assert!(!next.is_empty());
+    assert_eq!(
+        next.capacity(),
+        capacity,
+        "the close was written into the recycled buffer"
+    );
+    // Too large a buffer is dropped rather than kept by an idle connection.
+    let mut huge = BytesMut::with_capacity(sluice_engine::OUTPUT_RECYCLE_MAX + 1);
+    huge.extend_from_slice(b"written");
+    pair.client.recycle_output(huge);
+    assert_eq!(pair.client.take_output().capacity(), 0);
+}
