@@ -74,6 +74,7 @@ pub(crate) async fn drive(
             }
             return;
         }
+        engine.recycle_output(out);
         if engine.is_done() {
             return;
         }

@@ -20,6 +20,10 @@ use crate::run::Shared;
 /// Most messages sent per wake-up, so reads (dispositions, flow) are not starved.
 const BATCH: u32 = 256;
 
+/// Output bytes after which a wake-up stops sending and writes: large bodies go out in
+/// pieces through the engine's reused buffer instead of one buffer of megabytes a batch.
+const WRITE_CHUNK: usize = 256 * 1024;
+
 /// When sending stops.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Until {
@@ -233,6 +237,9 @@ impl Role for Sender {
                 break;
             }
             self.stats.sent += 1;
+            if engine.output_len() >= WRITE_CHUNK {
+                break;
+            }
         }
         let just_sent = self.stats.sent - before;
         if let Some(due) = due {
@@ -256,7 +263,7 @@ impl Role for Sender {
             Until::Time(at) => Some(at),
             Until::Count(_) => None,
         };
-        if just_sent == u64::from(BATCH) {
+        if just_sent == u64::from(BATCH) || engine.output_len() >= WRITE_CHUNK {
             return Some(now);
         }
         match (next_paced, end) {

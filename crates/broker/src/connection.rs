@@ -4,6 +4,7 @@
 
 use rustc_hash::FxHashMap;
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -52,6 +53,11 @@ fn route_error(e: &RouteError) -> Error {
 /// Read buffer size: one syscall takes up to this much.
 const READ_BUFFER: usize = 64 * 1024;
 
+/// Output written at once while answers from the core wait: a consumer's batch of large
+/// messages (a thousand of 64 KiB) goes out in pieces of about this size through one reused
+/// buffer, not as one buffer of tens of megabytes grown and faulted in each time.
+const WRITE_CHUNK: usize = 256 * 1024;
+
 /// What a link attached on this connection is bound to.
 enum Binding {
     /// The client publishes along a fixed route; its credit follows the core's answers.
@@ -85,6 +91,8 @@ struct State {
     stalled: FxHashMap<LinkId, bool>,
     /// Deliveries we sent and await an outcome for: by (session, delivery id).
     sent: FxHashMap<(u16, u32), (LinkId, MessageId)>,
+    /// Answers from the core not applied yet: the rest of a batch past [`WRITE_CHUNK`].
+    answers: VecDeque<ToConn>,
     commands: Vec<Command>,
     /// Tags for pre-settled deliveries, which the core does not number.
     next_tag: u64,
@@ -123,6 +131,7 @@ pub(crate) async fn run(
         unanswered: FxHashMap::default(),
         stalled: FxHashMap::default(),
         sent: FxHashMap::default(),
+        answers: VecDeque::new(),
         commands: Vec::new(),
         next_tag: 0,
         next_temporary: 0,
@@ -137,8 +146,13 @@ pub(crate) async fn run(
         if !out.is_empty() && wr.write_all(&out).await.is_err() {
             break;
         }
+        state.engine.recycle_output(out);
         if state.engine.is_done() {
             break;
+        }
+        if !state.answers.is_empty() {
+            state.apply_answers(Instant::now());
+            continue;
         }
         let deadline = state.engine.poll_timeout();
         tokio::select! {
@@ -148,16 +162,11 @@ pub(crate) async fn run(
             },
             answer = from_core.recv() => match answer {
                 Some(first) => {
-                    let now = Instant::now();
-                    for a in first {
-                        state.on_core_answer(a, now);
-                    }
+                    state.answers.extend(first);
                     while let Ok(more) = from_core.try_recv() {
-                        for a in more {
-                            state.on_core_answer(a, now);
-                        }
+                        state.answers.extend(more);
                     }
-                    state.flush_accepts(now);
+                    state.apply_answers(Instant::now());
                 }
                 None => break,
             },
@@ -576,6 +585,18 @@ impl State {
     }
 
     /// Settles the range of accepted publishes gathered so far with one disposition.
+    /// Applies the core's answers until the output holds [`WRITE_CHUNK`], then settles what
+    /// they accepted; the rest wait for the next turn of the loop, after a write.
+    fn apply_answers(&mut self, now: Instant) {
+        while let Some(answer) = self.answers.pop_front() {
+            self.on_core_answer(answer, now);
+            if self.engine.output_len() >= WRITE_CHUNK {
+                break;
+            }
+        }
+        self.flush_accepts(now);
+    }
+
     fn flush_accepts(&mut self, now: Instant) {
         if let Some((session, first, last)) = self.accepting.take() {
             self.engine.disposition(
