@@ -172,6 +172,8 @@ struct Consumer {
 struct InFlight {
     stored: Box<Stored>,
     consumer: ConsumerId,
+    /// Whether this is the message's first acquisition (see [`Queue::unsend`]).
+    first: bool,
 }
 
 /// An in-memory queue with competing consumers. Sans-IO: time comes in as `now_ms`.
@@ -382,8 +384,16 @@ impl Queue {
                 continue;
             };
             let payload = stored.payload();
+            let first = !stored.acquired_before;
             stored.acquired_before = true;
-            self.in_flight.insert(id, InFlight { stored, consumer });
+            self.in_flight.insert(
+                id,
+                InFlight {
+                    stored,
+                    consumer,
+                    first,
+                },
+            );
             self.counters.delivered += 1;
             deliveries.push(Delivery {
                 consumer,
@@ -453,6 +463,26 @@ impl Queue {
                 self.dead_letter(message, stored, ForwardReason::Rejected);
             }
         }
+        Ok(())
+    }
+
+    /// Takes back a delivery that never left: the consumer's connection could not send it (its
+    /// peer's window was full). It returns to its place as if never handed out: not counted
+    /// as delivered, and still the first acquisition to come, so it goes out again as the bytes
+    /// it arrived in rather than re-encoded with `first-acquirer` false.
+    pub fn unsend(&mut self, consumer: ConsumerId, message: MessageId) -> Result<(), StoreError> {
+        let not_in_flight = StoreError::NotInFlight { consumer, message };
+        let flight = self.in_flight.remove(&message).ok_or(not_in_flight)?;
+        if flight.consumer != consumer {
+            self.in_flight.insert(message, flight);
+            return Err(StoreError::NotInFlight { consumer, message });
+        }
+        let mut stored = flight.stored;
+        if flight.first {
+            stored.acquired_before = false;
+        }
+        self.counters.delivered = self.counters.delivered.saturating_sub(1);
+        self.make_available(message, stored);
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 use rustc_hash::FxHashMap;
 
 use bytes::Bytes;
-use sluice_codec::transport::{DeliveryState, Error, Released, conditions};
+use sluice_codec::transport::{DeliveryState, Error, conditions};
 use sluice_store::{ConsumerId, MessageId, Queue, QueuePolicy};
 
 use super::{
@@ -169,8 +169,11 @@ impl Core {
 
     pub(super) fn unsent(&mut self, key: LinkKey, message: MessageId) {
         match self.receivers.get_mut(&key) {
-            Some(Receiver::Queue { .. }) => {
-                self.settle(key, message, DeliveryState::Released(Released {}));
+            Some(Receiver::Queue { queue, id, .. }) => {
+                if let Some(q) = self.queues.get_mut(queue) {
+                    let _ = q.unsend(*id, message);
+                    mark(&mut self.dirty_queues, queue);
+                }
             }
             Some(Receiver::Anycast {
                 address,

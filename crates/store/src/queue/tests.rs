@@ -167,6 +167,43 @@ fn released_returns_to_its_place_without_counting_a_delivery() {
 }
 
 #[test]
+fn an_unsent_delivery_goes_out_again_as_it_arrived() {
+    let mut q = queue(QueuePolicy::default(), &[A], 1);
+    let raw = encoded(None, None, b"1");
+    let first = q
+        .enqueue(ScannedMessage::scan(raw.clone()).unwrap(), NOW)
+        .unwrap();
+    q.enqueue(msg(b"2"), NOW).unwrap();
+    assert_eq!(q.next_deliveries(NOW)[0].payload, raw);
+    assert_eq!(
+        q.unsend(B, first),
+        Err(StoreError::NotInFlight {
+            consumer: B,
+            message: first
+        })
+    );
+    q.unsend(A, first).unwrap();
+    assert_eq!(q.available_ids().next(), Some(first), "back at the head");
+    q.set_credit(A, 1).unwrap();
+    let out = q.next_deliveries(NOW);
+    assert_eq!(out[0].message, first);
+    assert_eq!(
+        out[0].payload, raw,
+        "the bytes it came in, not a new header"
+    );
+    assert_eq!(q.counters().delivered, 1);
+    assert_eq!(q.counters().released, 0);
+    // Once it was really delivered, a later unsent attempt keeps first-acquirer false.
+    q.settle(A, first, Outcome::Released).unwrap();
+    q.set_credit(A, 1).unwrap();
+    q.next_deliveries(NOW);
+    q.unsend(A, first).unwrap();
+    q.set_credit(A, 1).unwrap();
+    let again = q.next_deliveries(NOW);
+    assert!(!header_of(&again[0].payload).first_acquirer);
+}
+
+#[test]
 fn modified_delivery_failed_raises_the_count_in_the_redelivered_header() {
     let mut q = queue(QueuePolicy::default(), &[A], 1);
     let original = ScannedMessage::scan(encoded(
