@@ -572,19 +572,35 @@ impl State {
                 .copied()
                 .collect()
         };
+        // One command per run of the range on one link (usually the whole range).
+        let mut run: Option<(LinkId, Vec<MessageId>)> = None;
         for key in ids {
-            if let Some((link, message)) = self.sent.remove(&key) {
-                self.push(Command::Settle {
-                    conn: self.conn,
-                    link,
-                    message,
-                    state: state.clone(),
-                });
+            let Some((link, message)) = self.sent.remove(&key) else {
+                continue;
+            };
+            match &mut run {
+                Some((l, messages)) if *l == link => messages.push(message),
+                _ => {
+                    if let Some((l, messages)) = run.replace((link, vec![message])) {
+                        self.push_settle(l, messages, state.clone());
+                    }
+                }
             }
+        }
+        if let Some((link, messages)) = run {
+            self.push_settle(link, messages, state);
         }
     }
 
-    /// Settles the range of accepted publishes gathered so far with one disposition.
+    fn push_settle(&mut self, link: LinkId, messages: Vec<MessageId>, state: DeliveryState) {
+        self.push(Command::Settle {
+            conn: self.conn,
+            link,
+            messages,
+            state,
+        });
+    }
+
     /// Applies the core's answers until the output holds [`WRITE_CHUNK`], then settles what
     /// they accepted; the rest wait for the next turn of the loop, after a write.
     fn apply_answers(&mut self, now: Instant) {
@@ -597,6 +613,7 @@ impl State {
         self.flush_accepts(now);
     }
 
+    /// Settles the range of accepted publishes gathered so far with one disposition.
     fn flush_accepts(&mut self, now: Instant) {
         if let Some((session, first, last)) = self.accepting.take() {
             self.engine.disposition(
@@ -638,15 +655,14 @@ impl State {
                             .insert((link.session.0, delivery_id), (link, message));
                     }
                     // The client cannot take this message on this link: offered elsewhere.
-                    Err(SendError::TooLarge { .. }) => self.push(Command::Settle {
-                        conn: self.conn,
+                    Err(SendError::TooLarge { .. }) => self.push_settle(
                         link,
-                        message,
-                        state: DeliveryState::Modified(Modified {
+                        vec![message],
+                        DeliveryState::Modified(Modified {
                             undeliverable_here: true,
                             ..Default::default()
                         }),
-                    }),
+                    ),
                     // No room until the client settles or widens its window: the message goes
                     // back, and the core gets no credit for the link until there is room.
                     Err(SendError::TooManyUnsettled | SendError::WindowFull) => {

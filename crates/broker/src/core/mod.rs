@@ -119,11 +119,12 @@ pub(crate) enum Command {
         credit: u32,
         drain: bool,
     },
-    /// A receiver's outcome for a delivery.
+    /// A receiver's outcome for deliveries: one command for a disposition's range on a link,
+    /// not one per message.
     Settle {
         conn: ConnId,
         link: LinkId,
-        message: MessageId,
+        messages: Vec<MessageId>,
         state: DeliveryState,
     },
     /// A delivery the connection could not send (the link lost its credit or went): it goes
@@ -384,9 +385,13 @@ impl Core {
             Command::Settle {
                 conn,
                 link,
-                message,
+                messages,
                 state,
-            } => self.settle((conn, link), message, state),
+            } => {
+                for message in messages {
+                    self.settle((conn, link), message, state.clone());
+                }
+            }
             Command::Unsent {
                 conn,
                 link,

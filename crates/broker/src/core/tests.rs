@@ -118,7 +118,7 @@ impl Harness {
                 Command::Settle {
                     conn,
                     link: link(*handle),
-                    message: *message,
+                    messages: vec![*message],
                     state: DeliveryState::Accepted(Accepted {}),
                 },
                 NOW,
@@ -282,7 +282,7 @@ fn a_full_subscription_holds_publishers_back_until_its_receiver_settles() {
         h.run(Command::Settle {
             conn: 3,
             link: link(1),
-            message: *message,
+            messages: vec![*message],
             state: DeliveryState::Accepted(Accepted {}),
         });
     }
@@ -372,13 +372,13 @@ fn anycast_grants_senders_only_what_receivers_granted() {
     h.run(Command::Settle {
         conn: 2,
         link: link(1),
-        message: got[0].1,
+        messages: vec![got[0].1],
         state: DeliveryState::Accepted(Accepted {}),
     });
     h.run(Command::Settle {
         conn: 2,
         link: link(1),
-        message: got[1].1,
+        messages: vec![got[1].1],
         state: rejected(Symbol::from_static("app:bad"), "no".into()),
     });
     assert_eq!(
@@ -566,7 +566,7 @@ fn a_dead_letter_queue_at_its_limit_holds_what_is_moved_to_it() {
         h.run(Command::Settle {
             conn: 2,
             link: link(1),
-            message,
+            messages: vec![message],
             state: rejected(Symbol::from_static("app:no"), "no".into()),
         });
     }
