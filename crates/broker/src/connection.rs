@@ -694,22 +694,24 @@ impl State {
             ToConn::Published {
                 link,
                 settle,
+                count,
                 state,
             } => {
                 if let Some(n) = self.unanswered.get_mut(&link) {
-                    *n = n.saturating_sub(1);
+                    *n = n.saturating_sub(count);
                 }
                 if let Some((session, id)) = settle {
+                    let end = id.wrapping_add(count.saturating_sub(1));
                     match (state, &mut self.accepting) {
                         // The common case: consecutive accepts, settled with one range.
                         (DeliveryState::Accepted(_), Some((s, _, last)))
                             if *s == session && last.wrapping_add(1) == id =>
                         {
-                            *last = id;
+                            *last = end;
                         }
                         (DeliveryState::Accepted(_), _) => {
                             self.flush_accepts(now);
-                            self.accepting = Some((session, id, id));
+                            self.accepting = Some((session, id, end));
                         }
                         (state, _) => {
                             self.flush_accepts(now);

@@ -148,11 +148,13 @@ pub(crate) enum ToConn {
         payload: Bytes,
         settled: bool,
     },
-    /// The answer to a publish from `link`, with the outcome for the delivery when the sender
-    /// did not settle it.
+    /// The answer to `count` consecutive publishes from `link`, with the outcome for their
+    /// deliveries (ids `settle.1` on, one after another) when the sender did not settle them.
+    /// Only accepted publishes are answered more than one at a time.
     Published {
         link: LinkId,
         settle: Option<(SessionId, u32)>,
+        count: u32,
         state: DeliveryState,
     },
     /// The answer to a receiver's attach: `Err` carries the condition it is refused with.

@@ -52,13 +52,38 @@ impl Outbox {
         }
     }
 
-    /// Answers a publish.
+    /// Answers a publish. An accepted publish that follows the last answer to its connection
+    /// (same link, the next delivery id) extends that answer instead of adding one: a stream
+    /// of publishes is answered with a few ranges, as the connection settles them.
     pub(super) fn answer(&mut self, origin: Origin, state: DeliveryState) {
+        if matches!(state, DeliveryState::Accepted(_))
+            && let Some(peer) = self.peers.get_mut(&origin.conn)
+            && let Some(ToConn::Published {
+                link,
+                settle,
+                count,
+                state: DeliveryState::Accepted(_),
+            }) = peer.pending.last_mut()
+            && *link == origin.link
+        {
+            let follows = match (*settle, origin.settle) {
+                (None, None) => true,
+                (Some((s, first)), Some((session, id))) => {
+                    s == session && first.wrapping_add(*count) == id
+                }
+                _ => false,
+            };
+            if follows {
+                *count += 1;
+                return;
+            }
+        }
         self.push(
             origin.conn,
             ToConn::Published {
                 link: origin.link,
                 settle: origin.settle,
+                count: 1,
                 state,
             },
         );

@@ -159,16 +159,18 @@ fn subscribe(topic: &str, filter: Filter) -> Subscribe {
     }
 }
 
+/// Each publish answered, as (delivery id, outcome): a range answer counts once per publish.
 fn published(answers: &[ToConn]) -> Vec<(u32, String)> {
     answers
         .iter()
         .filter_map(|a| match a {
             ToConn::Published {
                 settle: Some((_, id)),
+                count,
                 state,
                 ..
             } => Some((
-                *id,
+                (*id, *count),
                 match state {
                     DeliveryState::Accepted(_) => "accepted".to_string(),
                     DeliveryState::Released(_) => "released".to_string(),
@@ -181,6 +183,9 @@ fn published(answers: &[ToConn]) -> Vec<(u32, String)> {
                 },
             )),
             _ => None,
+        })
+        .flat_map(|((first, count), state)| {
+            (0..count).map(move |k| (first.wrapping_add(k), state.clone()))
         })
         .collect()
 }
@@ -583,4 +588,63 @@ fn a_dead_letter_queue_at_its_limit_holds_what_is_moved_to_it() {
     }
     assert_eq!(drained, vec!["m0", "m1", "m2"]);
     assert!(h.core.held.is_empty());
+}
+
+#[test]
+fn a_wake_up_of_accepted_publishes_is_answered_with_ranges() {
+    let q = StoredNode {
+        address: "q".into(),
+        policy: QueuePolicy::default(),
+        dead_letter: None,
+        expiry: None,
+        subscription: None,
+    };
+    let mut h = Harness::new(&[], &[], vec![q]);
+    h.conn(1);
+    let publish = |handle: u32, id: u32, route: &str| Command::Publish {
+        conn: 1,
+        link: link(handle),
+        route: Route::Queue(route.into()),
+        message: ScannedMessage::scan(body("m")).unwrap(),
+        settle: Some((SessionId(0), id)),
+    };
+    // Ids 0-2 on link 9 form one range; link 8's id 3 and the gap to 5 start new ones; the
+    // unknown queue's rejection is answered on its own.
+    for command in [
+        publish(9, 0, "q"),
+        publish(9, 1, "q"),
+        publish(9, 2, "q"),
+        publish(8, 3, "q"),
+        publish(9, 5, "nowhere"),
+    ] {
+        h.core.apply(command, NOW);
+    }
+    h.core.out.flush();
+    let answers = h.answers(1);
+    let shape: Vec<(u32, Option<u32>, u32, bool)> = answers
+        .iter()
+        .filter_map(|a| match a {
+            ToConn::Published {
+                link,
+                settle,
+                count,
+                state,
+            } => Some((
+                link.handle,
+                settle.map(|(_, id)| id),
+                *count,
+                matches!(state, DeliveryState::Accepted(_)),
+            )),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            (9, Some(0), 3, true),
+            (8, Some(3), 1, true),
+            (9, Some(5), 1, false)
+        ]
+    );
+    assert_eq!(published(&answers).len(), 5);
 }
