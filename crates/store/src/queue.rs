@@ -428,13 +428,7 @@ impl Queue {
         message: MessageId,
         outcome: Outcome,
     ) -> Result<(), StoreError> {
-        let not_in_flight = StoreError::NotInFlight { consumer, message };
-        let flight = self.in_flight.remove(&message).ok_or(not_in_flight)?;
-        if flight.consumer != consumer {
-            self.in_flight.insert(message, flight);
-            return Err(StoreError::NotInFlight { consumer, message });
-        }
-        let mut stored = flight.stored;
+        let mut stored = self.take_in_flight(consumer, message)?.stored;
         match outcome {
             Outcome::Accepted => {
                 self.counters.acknowledged += 1;
@@ -471,12 +465,7 @@ impl Queue {
     /// as delivered, and still the first acquisition to come, so it goes out again as the bytes
     /// it arrived in rather than re-encoded with `first-acquirer` false.
     pub fn unsend(&mut self, consumer: ConsumerId, message: MessageId) -> Result<(), StoreError> {
-        let not_in_flight = StoreError::NotInFlight { consumer, message };
-        let flight = self.in_flight.remove(&message).ok_or(not_in_flight)?;
-        if flight.consumer != consumer {
-            self.in_flight.insert(message, flight);
-            return Err(StoreError::NotInFlight { consumer, message });
-        }
+        let flight = self.take_in_flight(consumer, message)?;
         let mut stored = flight.stored;
         if flight.first {
             stored.acquired_before = false;
@@ -572,6 +561,22 @@ impl Queue {
             self.expiring.remove(&(at, id));
         }
         Some(stored)
+    }
+
+    /// Removes `consumer`'s delivery of `message` from the in-flight map (one lookup: a
+    /// delivery of another consumer is put back).
+    fn take_in_flight(
+        &mut self,
+        consumer: ConsumerId,
+        message: MessageId,
+    ) -> Result<InFlight, StoreError> {
+        let not_in_flight = || StoreError::NotInFlight { consumer, message };
+        let flight = self.in_flight.remove(&message).ok_or_else(not_in_flight)?;
+        if flight.consumer != consumer {
+            self.in_flight.insert(message, flight);
+            return Err(not_in_flight());
+        }
+        Ok(flight)
     }
 
     fn consumer_index(&self, id: ConsumerId) -> Option<usize> {
