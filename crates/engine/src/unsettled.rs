@@ -211,4 +211,80 @@ mod tests {
         assert_eq!(u.len(), 6);
         assert_eq!(settle(&mut u, 0, 2000), vec![1, 2, 1, 2, 1, 2]);
     }
+
+    mod model {
+        use std::collections::BTreeMap;
+
+        use proptest::prelude::*;
+
+        use super::super::Unsettled;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            /// The next id in order, or one `skew` away from it (out of order, or a repeat).
+            Insert {
+                skew: i8,
+                handle: u32,
+            },
+            Settle {
+                back: u16,
+                width: u16,
+            },
+            RemoveLink(u32),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                6 => (prop_oneof![4 => Just(0i8), 1 => any::<i8>()], 0u32..4)
+                    .prop_map(|(skew, handle)| Op::Insert { skew, handle }),
+                3 => (any::<u16>(), prop_oneof![3 => 0u16..64, 1 => any::<u16>()])
+                    .prop_map(|(back, width)| Op::Settle { back: back % 2048, width }),
+                1 => (0u32..4).prop_map(Op::RemoveLink),
+            ]
+        }
+
+        proptest! {
+            /// Against an ordered map with serial-number ranges, starting just before the ids
+            /// wrap: every settle reports the same handles, and nothing is lost or kept.
+            #[test]
+            fn behaves_like_an_ordered_map(ops in proptest::collection::vec(op(), 1..400)) {
+                let mut ring = Unsettled::default();
+                let mut model: BTreeMap<u32, u32> = BTreeMap::new();
+                let mut next = u32::MAX - 200;
+                for op in ops {
+                    match op {
+                        Op::Insert { skew, handle } => {
+                            let id = next.wrapping_add_signed(i32::from(skew));
+                            if skew == 0 {
+                                next = next.wrapping_add(1);
+                            }
+                            ring.insert(id, handle);
+                            model.insert(id, handle);
+                        }
+                        Op::Settle { back, width } => {
+                            let first = next.wrapping_sub(u32::from(back));
+                            let last = first.wrapping_add(u32::from(width));
+                            let mut got = Vec::new();
+                            ring.settle_range(first, last, |h| got.push(h));
+                            let gone: Vec<u32> = model
+                                .keys()
+                                .filter(|id| id.wrapping_sub(first) <= u32::from(width))
+                                .copied()
+                                .collect();
+                            let mut want: Vec<u32> =
+                                gone.iter().filter_map(|id| model.remove(id)).collect();
+                            got.sort_unstable();
+                            want.sort_unstable();
+                            prop_assert_eq!(got, want);
+                        }
+                        Op::RemoveLink(handle) => {
+                            ring.remove_link(handle);
+                            model.retain(|_, h| *h != handle);
+                        }
+                    }
+                    prop_assert_eq!(ring.len(), model.len());
+                }
+            }
+        }
+    }
 }

@@ -199,4 +199,78 @@ mod tests {
         assert_eq!(a.remove(5), None);
         assert_eq!(a.len(), 0);
     }
+
+    mod model {
+        use std::collections::BTreeMap;
+
+        use proptest::prelude::*;
+
+        use super::super::Available;
+
+        #[derive(Debug, Clone)]
+        enum Op {
+            /// A new message: the next id.
+            Arrive,
+            /// The `n`-th message taken so far comes back (released), if it is not held.
+            Return(usize),
+            /// The oldest message from `n` ids before the newest on is taken (dispatch).
+            TakeFrom(u16),
+            /// The `n`-th held message is taken (expiry, or dispatch past a refused one).
+            Take(usize),
+        }
+
+        fn op() -> impl Strategy<Value = Op> {
+            prop_oneof![
+                5 => Just(Op::Arrive),
+                1 => any::<usize>().prop_map(Op::Return),
+                4 => (0u16..64).prop_map(Op::TakeFrom),
+                1 => any::<usize>().prop_map(Op::Take),
+            ]
+        }
+
+        proptest! {
+            /// Against an ordered map: the same oldest message from any id, the same ids in
+            /// order, the same count.
+            #[test]
+            fn behaves_like_an_ordered_map(ops in proptest::collection::vec(op(), 1..400)) {
+                let mut ring = Available::default();
+                let mut model: BTreeMap<u64, u64> = BTreeMap::new();
+                let mut taken: Vec<u64> = Vec::new();
+                let mut next = 0u64;
+                for op in ops {
+                    match op {
+                        Op::Arrive => {
+                            ring.insert(next, next);
+                            model.insert(next, next);
+                            next += 1;
+                        }
+                        Op::Return(n) if !taken.is_empty() => {
+                            let id = taken.swap_remove(n % taken.len());
+                            ring.insert(id, id);
+                            model.insert(id, id);
+                        }
+                        Op::Return(_) => {}
+                        Op::TakeFrom(back) => {
+                            let from = next.saturating_sub(u64::from(back));
+                            let got = ring.first_from(from).map(|(id, v)| (id, *v));
+                            let want = model.range(from..).next().map(|(&id, &v)| (id, v));
+                            prop_assert_eq!(got, want);
+                            if let Some((id, _)) = got {
+                                prop_assert_eq!(ring.remove(id), model.remove(&id));
+                                taken.push(id);
+                            }
+                        }
+                        Op::Take(n) if !model.is_empty() => {
+                            let id = *model.keys().nth(n % model.len()).unwrap_or(&0);
+                            prop_assert_eq!(ring.remove(id), model.remove(&id));
+                            taken.push(id);
+                        }
+                        Op::Take(_) => {}
+                    }
+                    prop_assert_eq!(ring.len(), model.len());
+                    prop_assert_eq!(ring.ids(), model.keys().copied().collect::<Vec<_>>());
+                }
+            }
+        }
+    }
 }
