@@ -278,16 +278,7 @@ impl State {
                         // A sender that settled its message hears nothing: it chose not to.
                         Err(error) => {
                             if let Some((session, id)) = settle {
-                                let state = rejected_with(error);
-                                self.engine.disposition(
-                                    session,
-                                    Role::Receiver,
-                                    id,
-                                    id,
-                                    true,
-                                    Some(state),
-                                    now,
-                                );
+                                self.settle_received(session, (id, id), rejected_with(error), now);
                             }
                         }
                     }
@@ -613,18 +604,23 @@ impl State {
         self.flush_accepts(now);
     }
 
+    /// Settles the deliveries `first..=last` the client sent us on `session`, with `state`.
+    fn settle_received(
+        &mut self,
+        session: SessionId,
+        (first, last): (u32, u32),
+        state: DeliveryState,
+        now: Instant,
+    ) {
+        self.engine
+            .disposition(session, Role::Receiver, first, last, true, Some(state), now);
+    }
+
     /// Settles the range of accepted publishes gathered so far with one disposition.
     fn flush_accepts(&mut self, now: Instant) {
         if let Some((session, first, last)) = self.accepting.take() {
-            self.engine.disposition(
-                session,
-                Role::Receiver,
-                first,
-                last,
-                true,
-                Some(DeliveryState::Accepted(Accepted {})),
-                now,
-            );
+            let accepted = DeliveryState::Accepted(Accepted {});
+            self.settle_received(session, (first, last), accepted, now);
         }
     }
 
@@ -715,15 +711,7 @@ impl State {
                         }
                         (state, _) => {
                             self.flush_accepts(now);
-                            self.engine.disposition(
-                                session,
-                                Role::Receiver,
-                                id,
-                                id,
-                                true,
-                                Some(state),
-                                now,
-                            );
+                            self.settle_received(session, (id, id), state, now);
                         }
                     }
                 }
