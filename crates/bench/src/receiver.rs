@@ -226,18 +226,11 @@ impl Role for Receiver {
     }
 
     fn pump(&mut self, engine: &mut Connection, now: Instant) -> Option<Instant> {
-        for (session, first, last) in self.flush.drain(..) {
-            engine.disposition(
-                session,
-                LinkRole::Receiver,
-                first,
-                last,
-                true,
-                Some(Accepted {}.into()),
-                now,
-            );
-        }
-        for (session, (first, last)) in self.pending.drain() {
+        let open = self
+            .pending
+            .drain()
+            .map(|(s, (first, last))| (s, first, last));
+        for (session, first, last) in self.flush.drain(..).chain(open) {
             engine.disposition(
                 session,
                 LinkRole::Receiver,
