@@ -160,6 +160,17 @@ fn subscribe(topic: &str, filter: Filter) -> Subscribe {
 }
 
 /// Each publish answered, as (delivery id, outcome): a range answer counts once per publish.
+/// A queue node with `policy` and no dead-letter, expiry or subscription.
+fn stored(address: &str, policy: QueuePolicy) -> StoredNode {
+    StoredNode {
+        address: address.into(),
+        policy,
+        dead_letter: None,
+        expiry: None,
+        subscription: None,
+    }
+}
+
 fn published(answers: &[ToConn]) -> Vec<(u32, String)> {
     answers
         .iter()
@@ -462,13 +473,7 @@ fn a_queue_message_expires_on_time_without_a_consumer() {
         expiry: Some("dlq".into()),
         subscription: None,
     };
-    let dlq = StoredNode {
-        address: "dlq".into(),
-        policy: QueuePolicy::default(),
-        dead_letter: None,
-        expiry: None,
-        subscription: None,
-    };
+    let dlq = stored("dlq", QueuePolicy::default());
     let mut h = Harness::new(&[], &[], vec![q, dlq]);
     h.conn(1);
     h.publish(1, 9, Route::Queue("q".into()), "ttl", 0);
@@ -483,16 +488,13 @@ fn a_queue_message_expires_on_time_without_a_consumer() {
 
 #[test]
 fn a_full_queue_holds_publishes_until_a_consumer_makes_room() {
-    let q = StoredNode {
-        address: "q".into(),
-        policy: QueuePolicy {
+    let q = stored(
+        "q",
+        QueuePolicy {
             messages_max: 2,
             ..QueuePolicy::default()
         },
-        dead_letter: None,
-        expiry: None,
-        subscription: None,
-    };
+    );
     let mut h = Harness::new(&[], &[], vec![q]);
     h.conn(1);
     h.conn(2);
@@ -518,16 +520,13 @@ fn a_full_queue_holds_publishes_until_a_consumer_makes_room() {
 
 #[test]
 fn a_message_larger_than_a_queue_can_ever_hold_is_refused() {
-    let q = StoredNode {
-        address: "q".into(),
-        policy: QueuePolicy {
+    let q = stored(
+        "q",
+        QueuePolicy {
             bytes_max: 10,
             ..QueuePolicy::default()
         },
-        dead_letter: None,
-        expiry: None,
-        subscription: None,
-    };
+    );
     let mut h = Harness::new(&[], &[], vec![q]);
     h.conn(1);
     h.publish(
@@ -592,13 +591,7 @@ fn a_dead_letter_queue_at_its_limit_holds_what_is_moved_to_it() {
 
 #[test]
 fn a_wake_up_of_accepted_publishes_is_answered_with_ranges() {
-    let q = StoredNode {
-        address: "q".into(),
-        policy: QueuePolicy::default(),
-        dead_letter: None,
-        expiry: None,
-        subscription: None,
-    };
+    let q = stored("q", QueuePolicy::default());
     let mut h = Harness::new(&[], &[], vec![q]);
     h.conn(1);
     let publish = |handle: u32, id: u32, route: &str| Command::Publish {
