@@ -180,10 +180,10 @@ fn a_malformed_topic_pattern_and_a_sender_to_a_pattern_are_refused() {
 
 // --- subscriptions --------------------------------------------------------------------------
 
-#[test]
-fn a_subscription_keeps_topic_messages_until_a_consumer_attaches() {
-    let server = Server::start("subscription");
-    // Nobody consumes `mysub`: the subscription itself keeps what the topic gets.
+/// Sends 5 messages to `mytopic` with nobody consuming, then takes them from `from` (a name of
+/// `mysub`): the subscription kept them, and accepting removed them from it.
+fn subscription_keeps_messages_for(server_name: &str, from: &str) {
+    let server = Server::start(server_name);
     let sent = ok(
         &server,
         server.run(&["send", "mytopic", "5"]),
@@ -193,32 +193,22 @@ fn a_subscription_keeps_topic_messages_until_a_consumer_attaches() {
 
     let received = ok(
         &server,
-        server.run(&["receive", "mysub", "5"]),
-        "receive 5 from mysub",
+        server.run(&["receive", from, "5"]),
+        &format!("receive 5 from {from}"),
     );
     assert_eq!(bodies(&received), expected("msg-", 5));
-    // Accepting removed them.
+    // The same subscription under either name: what was taken is gone from `mysub`.
     assert_empty(&server, "mysub");
 }
 
 #[test]
-fn a_subscription_is_also_reachable_as_topic_colon_colon_name() {
-    let server = Server::start("subscription-fqqn");
-    let sent = ok(
-        &server,
-        server.run(&["send", "mytopic", "5"]),
-        "send 5 to mytopic",
-    );
-    assert_eq!(sent["accepted"], 5, "{sent}");
+fn a_subscription_keeps_topic_messages_until_a_consumer_attaches() {
+    subscription_keeps_messages_for("subscription", "mysub");
+}
 
-    let received = ok(
-        &server,
-        server.run(&["receive", "mytopic::mysub", "5"]),
-        "receive 5 from mytopic::mysub",
-    );
-    assert_eq!(bodies(&received), expected("msg-", 5));
-    // The same subscription: what was taken through one name is gone from the other.
-    assert_empty(&server, "mysub");
+#[test]
+fn a_subscription_is_also_reachable_as_topic_colon_colon_name() {
+    subscription_keeps_messages_for("subscription-fqqn", "mytopic::mysub");
 }
 
 #[test]
