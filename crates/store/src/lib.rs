@@ -4,8 +4,9 @@
 //! round robin by credit, delivery outcomes (accepted, released, modified, rejected), requeueing
 //! the unsettled deliveries of a consumer that goes away, message expiry from the header TTL or
 //! `absolute-expiry-time` clamped by the address's `messageTtl` policy, the redelivery limit,
-//! dead-letter and expiry hand-off ([`Forward`]), the depth and byte limits, and the counters the
-//! broker exports as metrics. The durable journal will live here too.
+//! dead-letter and expiry hand-off ([`Forward`]), the depth and byte limits, the counters the
+//! broker exports as metrics, and the [`Change`]s a durable queue's journal must record (the
+//! journal itself, which writes them, will live here too).
 //!
 //! Must not depend on: tokio, sockets, files, a clock or any Sluice crate but `sluice-codec`.
 //! The current time comes in as `now_ms` (milliseconds since the Unix epoch, as AMQP timestamps
@@ -22,10 +23,12 @@
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+mod change;
 mod error;
 mod policy;
 mod queue;
 
+pub use change::Change;
 pub use error::StoreError;
 pub use policy::{
     BYTES_MAX_DEFAULT, MESSAGES_MAX_DEFAULT, QueuePolicy, TtlPolicy, expiry_instant_ms,

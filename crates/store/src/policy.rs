@@ -38,6 +38,9 @@ pub struct QueuePolicy {
     /// Whether the address has an expiry target (`spec.expiry`). Without one, expired messages
     /// are dropped and counted.
     pub expiry_target: bool,
+    /// Whether the queue keeps its durable messages (header `durable`) across a restart: every
+    /// change to one is logged as a [`crate::Change`] for the journal.
+    pub durable: bool,
 }
 
 impl Default for QueuePolicy {
@@ -49,6 +52,7 @@ impl Default for QueuePolicy {
             ttl: TtlPolicy::default(),
             dead_letter_target: false,
             expiry_target: false,
+            durable: false,
         }
     }
 }

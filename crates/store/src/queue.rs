@@ -26,6 +26,7 @@ use bytes::Bytes;
 use sluice_codec::Encode;
 use sluice_codec::messaging::{Header, ScannedMessage};
 
+use crate::change::Change;
 use crate::error::StoreError;
 use crate::policy::{QueuePolicy, expiry_instant_ms};
 use available::Available;
@@ -100,6 +101,9 @@ pub struct Forward {
     pub reason: ForwardReason,
     /// The encoded message, its header carrying the delivery count it reached.
     pub payload: Bytes,
+    /// Whether it was a durable message of a durable queue: its removal from this queue is
+    /// for the broker to log, once the target has stored it (see [`Change`]).
+    pub durable: bool,
 }
 
 /// The queue's counters, for metrics. Every message that leaves the queue is counted in
@@ -141,6 +145,8 @@ struct Stored {
     acquired_before: bool,
     /// Consumers that settled it `modified` with `undeliverable-here`.
     refused_by: Vec<ConsumerId>,
+    /// A durable message in a durable queue: its changes are logged.
+    durable: bool,
 }
 
 impl Stored {
@@ -195,6 +201,8 @@ pub struct Queue {
     credit_total: u64,
     bytes: usize,
     forwards: VecDeque<Forward>,
+    /// Changes to durable messages since the broker last took them.
+    changes: Vec<Change>,
     counters: QueueCounters,
 }
 
@@ -212,6 +220,7 @@ impl Queue {
             credit_total: 0,
             bytes: 0,
             forwards: VecDeque::new(),
+            changes: Vec::new(),
             counters: QueueCounters::default(),
         }
     }
@@ -275,6 +284,13 @@ impl Queue {
         let id = MessageId(self.next_id);
         self.next_id = self.next_id.saturating_add(1);
         let delivery_count = message.header.as_ref().map_or(0, |h| h.delivery_count);
+        let durable = self.policy.durable && message.header.as_ref().is_some_and(|h| h.durable);
+        if durable {
+            self.changes.push(Change::Stored {
+                id,
+                payload: message.raw().clone(),
+            });
+        }
         self.make_available(
             id,
             Box::new(Stored {
@@ -284,10 +300,12 @@ impl Queue {
                 delivery_count,
                 acquired_before: false,
                 refused_by: Vec::new(),
+                durable,
             }),
         );
         self.bytes += size_bytes;
         self.counters.enqueued += 1;
+        self.debug_check();
         Ok(id)
     }
 
@@ -323,6 +341,7 @@ impl Queue {
                 self.fail_delivery(message, flight.stored);
             }
         }
+        self.debug_check();
         Ok(())
     }
 
@@ -401,6 +420,7 @@ impl Queue {
                 payload,
             });
         }
+        self.debug_check();
         deliveries
     }
 
@@ -432,7 +452,7 @@ impl Queue {
         match outcome {
             Outcome::Accepted => {
                 self.counters.acknowledged += 1;
-                self.bytes -= stored.size_bytes;
+                self.remove(message, &stored);
             }
             Outcome::Released => {
                 self.counters.released += 1;
@@ -457,6 +477,7 @@ impl Queue {
                 self.dead_letter(message, stored, ForwardReason::Rejected);
             }
         }
+        self.debug_check();
         Ok(())
     }
 
@@ -472,12 +493,24 @@ impl Queue {
         }
         self.counters.delivered = self.counters.delivered.saturating_sub(1);
         self.make_available(message, stored);
+        self.debug_check();
         Ok(())
     }
 
     /// The next message that left the queue for its expiry or dead-letter target.
     pub fn poll_forward(&mut self) -> Option<Forward> {
         self.forwards.pop_front()
+    }
+
+    /// The changes to durable messages since the last call, oldest first, for the journal.
+    /// Empty unless the policy is durable.
+    pub fn take_changes(&mut self) -> std::vec::Drain<'_, Change> {
+        self.changes.drain(..)
+    }
+
+    /// Whether [`Queue::take_changes`] has any.
+    pub fn has_changes(&self) -> bool {
+        !self.changes.is_empty()
     }
 
     /// Whether a message of `bytes` would be stored now, within both limits.
@@ -593,8 +626,42 @@ impl Queue {
         if limit_reached {
             self.dead_letter(id, stored, ForwardReason::DeliveryAttemptsExceeded);
         } else {
+            if stored.durable {
+                let count = stored.delivery_count;
+                self.changes.push(Change::DeliveryCount { id, count });
+            }
             self.make_available(id, stored);
         }
+    }
+
+    /// A message leaves the queue for good (acknowledged or dropped).
+    fn remove(&mut self, id: MessageId, stored: &Stored) {
+        self.bytes -= stored.size_bytes;
+        if stored.durable {
+            self.changes.push(Change::Removed { id });
+        }
+    }
+
+    /// Invariants that bookkeeping could drift from, checked in debug builds (tests, fuzzing,
+    /// the model tests): every message stored is counted exactly once in where it went, and
+    /// the credit total is the consumers' credit.
+    fn debug_check(&self) {
+        let c = &self.counters;
+        debug_assert_eq!(
+            c.enqueued,
+            c.acknowledged + c.dead_lettered + c.expired + c.dropped + self.depth() as u64,
+            "a message was lost or counted twice"
+        );
+        debug_assert_eq!(
+            self.credit_total,
+            self.consumers.iter().map(|c| u64::from(c.credit)).sum::<u64>(),
+            "the credit total drifted from the consumers' credit"
+        );
+        debug_assert!(
+            self.depth() > 0 || self.bytes == 0,
+            "an empty queue still charges {} bytes",
+            self.bytes
+        );
     }
 
     fn expire(&mut self, id: MessageId, stored: Box<Stored>) {
@@ -603,7 +670,7 @@ impl Queue {
             self.forward(id, stored, ForwardReason::Expired);
         } else {
             self.counters.dropped += 1;
-            self.bytes -= stored.size_bytes;
+            self.remove(id, &stored);
         }
     }
 
@@ -613,7 +680,7 @@ impl Queue {
             self.forward(id, stored, reason);
         } else {
             self.counters.dropped += 1;
-            self.bytes -= stored.size_bytes;
+            self.remove(id, &stored);
         }
     }
 
@@ -624,6 +691,7 @@ impl Queue {
             id,
             reason,
             payload,
+            durable: stored.durable,
         });
     }
 }

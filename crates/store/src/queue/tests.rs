@@ -615,3 +615,70 @@ fn next_expiry_follows_the_available_messages_only() {
     assert_eq!(q.next_expiry_ms(), None);
     assert_conserved(&q);
 }
+
+fn durable_msg(body: &'static [u8]) -> ScannedMessage {
+    let header = Header {
+        durable: true,
+        ..Default::default()
+    };
+    ScannedMessage::scan(encoded(Some(header), None, body)).unwrap()
+}
+
+#[test]
+fn a_durable_queue_logs_every_change_to_its_durable_messages_and_nothing_else() {
+    let policy = QueuePolicy {
+        durable: true,
+        delivery_attempts_max: Some(2),
+        ..QueuePolicy::default()
+    };
+    let mut q = queue(policy, &[A], 10);
+    let kept = q.enqueue(durable_msg(b"kept"), NOW).unwrap();
+    let fleeting = q.enqueue(msg(b"fleeting"), NOW).unwrap();
+    let stored: Vec<Change> = q.take_changes().collect();
+    assert!(
+        matches!(stored.as_slice(), [Change::Stored { id, payload }] if *id == kept && body_of(payload) == "kept"),
+        "{stored:?}"
+    );
+    let ids: Vec<MessageId> = q.next_deliveries(NOW).iter().map(|d| d.message).collect();
+    assert_eq!(ids, vec![kept, fleeting]);
+    q.settle(A, kept, FAILED).unwrap();
+    q.settle(A, fleeting, Outcome::Accepted).unwrap();
+    assert_eq!(
+        q.take_changes().collect::<Vec<_>>(),
+        vec![Change::DeliveryCount { id: kept, count: 1 }]
+    );
+    q.next_deliveries(NOW);
+    // The second failure reaches the limit; with no dead-letter target it is dropped.
+    q.settle(A, kept, FAILED).unwrap();
+    assert_eq!(
+        q.take_changes().collect::<Vec<_>>(),
+        vec![Change::Removed { id: kept }]
+    );
+    assert!(!q.has_changes());
+}
+
+#[test]
+fn a_forwarded_durable_message_is_not_logged_as_removed_by_its_queue() {
+    let policy = QueuePolicy {
+        durable: true,
+        dead_letter_target: true,
+        ..QueuePolicy::default()
+    };
+    let mut q = queue(policy, &[A], 10);
+    let id = q.enqueue(durable_msg(b"bad"), NOW).unwrap();
+    q.take_changes().for_each(drop);
+    q.next_deliveries(NOW);
+    q.settle(A, id, Outcome::Rejected).unwrap();
+    assert!(!q.has_changes(), "the broker logs it once the target holds it");
+    let forward = q.poll_forward().unwrap();
+    assert!(forward.durable);
+}
+
+#[test]
+fn a_queue_that_is_not_durable_logs_nothing() {
+    let mut q = queue(QueuePolicy::default(), &[A], 10);
+    let id = q.enqueue(durable_msg(b"x"), NOW).unwrap();
+    q.next_deliveries(NOW);
+    q.settle(A, id, Outcome::Accepted).unwrap();
+    assert!(!q.has_changes());
+}

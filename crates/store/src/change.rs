@@ -1,0 +1,36 @@
+//! What a durable queue tells its journal: every change to a durable message, in the order it
+//! happened, so that replaying them rebuilds the queue with its delivery counts.
+//!
+//! A queue logs only the changes it makes on its own. A message it hands back for another
+//! address ([`crate::Forward`], dead-lettered or expired) is not logged as removed here: the
+//! broker logs its removal after the target has stored it, so a crash between the two finds
+//! the message in one of the queues, never in neither.
+
+use bytes::Bytes;
+
+use crate::queue::MessageId;
+
+/// A change to a durable message of a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// The message was stored: `payload` is the encoded message as the queue holds it.
+    Stored {
+        /// Its id in the queue.
+        id: MessageId,
+        /// The message.
+        payload: Bytes,
+    },
+    /// A failed delivery raised its delivery count to `count`.
+    DeliveryCount {
+        /// Its id in the queue.
+        id: MessageId,
+        /// The new count.
+        count: u32,
+    },
+    /// It left the queue: acknowledged, or dropped (rejected, expired or past its delivery
+    /// attempts with no target to go to).
+    Removed {
+        /// Its id in the queue.
+        id: MessageId,
+    },
+}
