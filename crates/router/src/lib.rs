@@ -6,9 +6,11 @@
 //! each address type allows. The table is built once from plain [`NodeSpec`]s and never changes:
 //! a reload builds a new one and swaps it whole.
 //!
-//! Must not depend on: IO, a runtime, the clock, or the configuration crate's serde types (the
-//! broker turns resolved configuration into [`NodeSpec`]s), so it stays a pure function of its
-//! input and can route for remote nodes as well as local ones.
+//! Must not depend on: IO, a runtime, the clock, any Sluice crate but `sluice-codec` (for the
+//! error conditions), or the configuration crate's serde types (the broker turns resolved
+//! configuration into [`NodeSpec`]s), so it stays a pure function of its input and can route
+//! for remote nodes as well as local ones. Addresses resolve to [`NodeId`]s, which the broker
+//! assigns; the table never interprets them.
 
 #![cfg_attr(
     test,
@@ -18,5 +20,5 @@
 mod table;
 mod topic;
 
-pub use table::{AddressTable, Direction, NodeKind, NodeSpec, Resolution, RouteError};
+pub use table::{AddressTable, Direction, NodeId, NodeKind, NodeSpec, Resolution, RouteError};
 pub use topic::{TopicPattern, split_topic};

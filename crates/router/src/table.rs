@@ -2,6 +2,9 @@
 
 use std::collections::HashMap;
 
+use sluice_codec::transport::conditions;
+use sluice_codec::types::Symbol;
+
 use crate::topic::{TopicPattern, split_topic};
 
 /// What an address is (EnMasse's address types).
@@ -26,17 +29,38 @@ pub enum NodeKind {
     Deadletter,
 }
 
+/// A node of the address space, as the broker numbers them: an index into its table of nodes
+/// and the generation of that slot, so an id kept after its node went (a reply-to address, a
+/// link bound before a reload) never reaches a later node in the same slot. The router only
+/// carries it: an address resolves to its node's id once, at attach, and everything after
+/// (commands, routes, journal records, reload diffs) uses the id instead of the string.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId {
+    /// The slot in the broker's node table.
+    pub index: u32,
+    /// How many nodes the slot has held before this one.
+    pub generation: u32,
+}
+
+impl NodeId {
+    /// The id of slot `index` in its first generation.
+    pub const fn first(index: u32) -> Self {
+        NodeId {
+            index,
+            generation: 0,
+        }
+    }
+}
+
 /// One address of the address space.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeSpec {
+    /// The node the address resolves to.
+    pub id: NodeId,
     /// The address clients use.
     pub address: String,
     /// Its type.
     pub kind: NodeKind,
-    /// Where rejected or too-often-redelivered messages go.
-    pub dead_letter: Option<String>,
-    /// Where expired messages go.
-    pub expiry: Option<String>,
 }
 
 /// Which way messages flow on the link being attached.
@@ -90,12 +114,12 @@ pub enum RouteError {
 
 impl RouteError {
     /// The AMQP error condition for the refused attach (or the released message).
-    pub fn condition(&self) -> &'static str {
+    pub fn condition(&self) -> Symbol {
         match self {
-            RouteError::NotFound(_) => "amqp:not-found",
-            RouteError::NotAllowed(_) => "amqp:not-allowed",
-            RouteError::InvalidPattern(_) => "amqp:invalid-field",
-            RouteError::Duplicate(_) => "amqp:internal-error",
+            RouteError::NotFound(_) => conditions::NOT_FOUND,
+            RouteError::NotAllowed(_) => conditions::NOT_ALLOWED,
+            RouteError::InvalidPattern(_) => conditions::INVALID_FIELD,
+            RouteError::Duplicate(_) => conditions::INTERNAL_ERROR,
         }
     }
 }
@@ -204,10 +228,9 @@ mod tests {
 
     fn node(address: &str, kind: NodeKind) -> NodeSpec {
         NodeSpec {
+            id: NodeId::first(address.len() as u32),
             address: address.into(),
             kind,
-            dead_letter: None,
-            expiry: None,
         }
     }
 

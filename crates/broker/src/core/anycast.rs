@@ -3,22 +3,38 @@
 //! receiver's outcome and settlement travel back to the sender.
 //!
 //! Credit is granted to senders from what receivers have granted and nobody has claimed yet,
-//! so what the core holds between a sender and a receiver is bounded by receivers' credit.
+//! so what the node holds between a sender and a receiver is bounded by receivers' credit.
 //! Messages that arrive anyway (a receiver took its credit back, or a relay sent without a
-//! grant) wait for credit; when the last receiver goes they are released to their senders.
+//! grant) wait for credit, up to [`WAITING_BYTES_MAX`]; past it, and when the last receiver
+//! goes, they are released to their senders.
 
 use std::collections::VecDeque;
 
+use rustc_hash::FxHashMap;
+
 use bytes::Bytes;
-use sluice_codec::transport::{Accepted, DeliveryState, Released};
+use sluice_codec::transport::{Accepted, DeliveryState, Modified, Released};
+use sluice_engine::LinkId;
 use sluice_store::MessageId;
 
-use super::{Core, LinkKey, Origin, Receiver, ToConn};
+use super::command::{Origin, ToConn};
+use super::ids::{ConnId, LinkKey};
+use super::outbox::Outbox;
+use super::queue::WAITING_BYTES_MAX;
+
+#[derive(Debug)]
+struct Receiver {
+    key: LinkKey,
+    credit: u32,
+    drain: bool,
+    /// Deliveries it has not settled, and whom they came from.
+    in_flight: FxHashMap<MessageId, (Origin, Bytes)>,
+}
 
 /// An anycast address's links and the messages between them.
 #[derive(Debug, Default)]
-pub(super) struct Anycast {
-    receivers: Vec<LinkKey>,
+pub(crate) struct AnycastNode {
+    receivers: Vec<Receiver>,
     /// Round-robin cursor into `receivers`.
     cursor: usize,
     /// Senders and the credit granted to each that it has not used yet.
@@ -27,32 +43,63 @@ pub(super) struct Anycast {
     sender_cursor: usize,
     /// Messages waiting for a receiver with credit.
     held: VecDeque<(Origin, Bytes)>,
+    held_bytes: usize,
+    /// Numbers deliveries.
+    next_message: u64,
 }
 
-impl Anycast {
-    pub(super) fn add_sender(&mut self, key: LinkKey) {
+impl AnycastNode {
+    pub(crate) fn add_sender(&mut self, key: LinkKey) {
         self.senders.push((key, 0));
     }
 
     /// Whether `key` was one of the senders.
-    pub(super) fn remove_sender(&mut self, key: LinkKey) -> bool {
+    pub(crate) fn remove_sender(&mut self, key: LinkKey) -> bool {
         let before = self.senders.len();
         self.senders.retain(|(k, _)| *k != key);
         self.sender_cursor = 0;
         self.senders.len() != before
     }
 
-    pub(super) fn add_receiver(&mut self, key: LinkKey) {
-        self.receivers.push(key);
+    pub(crate) fn add_receiver(&mut self, key: LinkKey) {
+        self.receivers.push(Receiver {
+            key,
+            credit: 0,
+            drain: false,
+            in_flight: FxHashMap::default(),
+        });
     }
 
-    pub(super) fn remove_receiver(&mut self, key: LinkKey) {
-        self.receivers.retain(|k| *k != key);
+    /// A receiver leaves: the senders of what it had not settled learn the attempt failed (it
+    /// may have processed them).
+    pub(crate) fn remove_receiver(&mut self, key: LinkKey, out: &mut Outbox) {
+        let Some(index) = self.receivers.iter().position(|r| r.key == key) else {
+            return;
+        };
+        let gone = self.receivers.remove(index);
         self.cursor = 0;
+        let failed = DeliveryState::Modified(Modified {
+            delivery_failed: true,
+            ..Default::default()
+        });
+        for (origin, _) in gone.in_flight.into_values() {
+            out.answer(origin, failed.clone(), false);
+        }
+    }
+
+    fn receiver_mut(&mut self, key: LinkKey) -> Option<&mut Receiver> {
+        self.receivers.iter_mut().find(|r| r.key == key)
+    }
+
+    pub(crate) fn credit(&mut self, key: LinkKey, credit: u32, drain: bool) {
+        if let Some(r) = self.receiver_mut(key) {
+            r.credit = credit;
+            r.drain = drain;
+        }
     }
 
     /// A message from a sender (spending one of its granted credits) or a relay.
-    pub(super) fn publish(&mut self, origin: Origin, message: Bytes) {
+    pub(crate) fn publish(&mut self, origin: Origin, message: Bytes, out: &mut Outbox) {
         if let Some((_, granted)) = self
             .senders
             .iter_mut()
@@ -60,60 +107,97 @@ impl Anycast {
         {
             *granted = granted.saturating_sub(1);
         }
+        if self.held_bytes.saturating_add(message.len()) > WAITING_BYTES_MAX {
+            // Sent without credit past what may wait: back to the sender to retry.
+            out.answer(origin, DeliveryState::Released(Released {}), false);
+            return;
+        }
+        self.held_bytes += message.len();
         self.held.push_back((origin, message));
     }
 
-    /// A delivery the receiver's connection could not send goes first in line again.
-    pub(super) fn put_back(&mut self, origin: Origin, message: Bytes) {
-        self.held.push_front((origin, message));
+    /// The receiver's outcome, as it gave it, is the sender's.
+    pub(crate) fn settle(
+        &mut self,
+        key: LinkKey,
+        message: MessageId,
+        state: DeliveryState,
+        out: &mut Outbox,
+    ) {
+        if let Some((origin, _)) = self
+            .receiver_mut(key)
+            .and_then(|r| r.in_flight.remove(&message))
+        {
+            out.answer(origin, state, false);
+        }
     }
-}
 
-impl Core {
-    /// Routes what `address` holds to receivers with credit, answers finished drains, and
-    /// grants senders the receivers' credit nobody has claimed.
-    pub(super) fn route_anycast(&mut self, address: &str) {
-        let Some(a) = self.anycast.get_mut(address) else {
+    /// A delivery the receiver's connection could not send goes first in line again; the
+    /// receiver gets no more until it grants credit anew.
+    pub(crate) fn unsend(&mut self, key: LinkKey, message: MessageId) {
+        let Some(r) = self.receiver_mut(key) else {
             return;
         };
-        if a.receivers.is_empty() {
+        r.credit = 0;
+        if let Some((origin, payload)) = r.in_flight.remove(&message) {
+            self.held_bytes += payload.len();
+            self.held.push_front((origin, payload));
+        }
+    }
+
+    pub(crate) fn is_holding(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Drops what `conn` (and `link`) sent and is still held: nobody is left to answer.
+    pub(crate) fn forget(&mut self, conn: ConnId, link: Option<LinkId>) {
+        self.held
+            .retain(|(o, _)| !(o.conn == conn && link.is_none_or(|l| o.link == l)));
+        self.held_bytes = self.held.iter().map(|(_, m)| m.len()).sum();
+    }
+
+    /// Routes what is held to receivers with credit, answers finished drains, and grants
+    /// senders the receivers' credit nobody has claimed.
+    pub(crate) fn route(&mut self, out: &mut Outbox) {
+        if self.receivers.is_empty() {
             // Nobody to route to: the senders get them back to retry.
-            for (origin, _) in a.held.drain(..) {
-                self.out
-                    .answer(origin, DeliveryState::Released(Released {}));
+            self.held_bytes = 0;
+            for (origin, _) in self.held.drain(..) {
+                out.answer(origin, DeliveryState::Released(Released {}), false);
             }
             return;
         }
-        while !a.held.is_empty() {
-            let count = a.receivers.len();
-            let picked = (0..count).find_map(|step| {
-                let index = (a.cursor + step) % count;
-                let key = *a.receivers.get(index)?;
-                match self.receivers.get(&key) {
-                    Some(Receiver::Anycast { credit, .. }) if *credit > 0 => Some((index, key)),
-                    _ => None,
-                }
-            });
-            let Some((index, key)) = picked else { break };
-            let Some((origin, payload)) = a.held.pop_front() else {
+        self.hand_out(out);
+        self.finish_drains(out);
+        self.grant(out);
+    }
+
+    fn hand_out(&mut self, out: &mut Outbox) {
+        while !self.held.is_empty() {
+            let count = self.receivers.len();
+            let Some(index) = (0..count)
+                .map(|step| (self.cursor + step) % count)
+                .find(|&i| self.receivers.get(i).is_some_and(|r| r.credit > 0))
+            else {
                 break;
             };
-            a.cursor = (index + 1) % count;
-            self.next_anycast += 1;
-            let message = MessageId(self.next_anycast);
-            if let Some(Receiver::Anycast {
-                credit, in_flight, ..
-            }) = self.receivers.get_mut(&key)
-            {
-                *credit -= 1;
-                if origin.settle.is_some() {
-                    in_flight.insert(message, (origin, payload.clone()));
-                }
+            let (Some((origin, payload)), Some(r)) =
+                (self.held.pop_front(), self.receivers.get_mut(index))
+            else {
+                break;
+            };
+            self.held_bytes -= payload.len();
+            self.cursor = (index + 1) % count;
+            self.next_message += 1;
+            let message = MessageId(self.next_message);
+            r.credit -= 1;
+            if origin.settle.is_some() {
+                r.in_flight.insert(message, (origin, payload.clone()));
             }
-            self.out.push(
-                key.0,
+            out.push(
+                r.key.0,
                 ToConn::Deliver {
-                    link: key.1,
+                    link: r.key.1,
                     message,
                     payload,
                     settled: false,
@@ -121,35 +205,41 @@ impl Core {
             );
             // A settled send is done once routed (the answer only returns a relay's credit).
             if origin.settle.is_none() {
-                self.out
-                    .answer(origin, DeliveryState::Accepted(Accepted {}));
+                out.answer(origin, DeliveryState::Accepted(Accepted {}), false);
             }
         }
-        let mut available: u64 = 0;
-        for key in &a.receivers {
-            if let Some(Receiver::Anycast { credit, drain, .. }) = self.receivers.get_mut(key) {
-                if *drain && a.held.is_empty() {
-                    *credit = 0;
-                    *drain = false;
-                    self.out.push(key.0, ToConn::Drained { link: key.1 });
-                }
-                available += u64::from(*credit);
+    }
+
+    fn finish_drains(&mut self, out: &mut Outbox) {
+        let empty = self.held.is_empty();
+        for r in &mut self.receivers {
+            if r.drain && empty {
+                r.credit = 0;
+                r.drain = false;
+                out.push(r.key.0, ToConn::Drained { link: r.key.1 });
             }
         }
-        let claimed = a.held.len() as u64
-            + a.senders
+    }
+
+    /// Grants senders, round robin, the receivers' credit that neither a held message nor an
+    /// earlier grant claims.
+    fn grant(&mut self, out: &mut Outbox) {
+        let available: u64 = self.receivers.iter().map(|r| u64::from(r.credit)).sum();
+        let claimed = self.held.len() as u64
+            + self
+                .senders
                 .iter()
                 .map(|(_, granted)| u64::from(*granted))
                 .sum::<u64>();
-        let count = a.senders.len();
+        let count = self.senders.len();
         if count == 0 || available <= claimed {
             return;
         }
         let mut spare = available - claimed;
         let share = spare.div_ceil(count as u64);
         for step in 0..count {
-            let index = (a.sender_cursor + step) % count;
-            let Some((key, granted)) = a.senders.get_mut(index) else {
+            let index = (self.sender_cursor + step) % count;
+            let Some((key, granted)) = self.senders.get_mut(index) else {
                 continue;
             };
             let more = u32::try_from(share.min(spare)).unwrap_or(u32::MAX);
@@ -158,8 +248,13 @@ impl Core {
             }
             *granted += more;
             spare -= u64::from(more);
-            self.out.push(key.0, ToConn::Credit { link: key.1, more });
+            out.push(key.0, ToConn::Credit { link: key.1, more });
         }
-        a.sender_cursor = (a.sender_cursor + 1) % count;
+        self.sender_cursor = (self.sender_cursor + 1) % count;
+        debug_assert!(
+            self.senders.iter().map(|(_, g)| u64::from(*g)).sum::<u64>() + self.held.len() as u64
+                <= available.max(claimed),
+            "senders were granted credit no receiver gave"
+        );
     }
 }

@@ -1,69 +1,84 @@
-//! What the core tells connections, gathered over a wake-up and sent as one batch per
+//! What the core tells connections, gathered over a wake-up and handed out as one batch per
 //! connection at its end: one channel operation and one task wake-up per connection, not per
 //! message.
+//!
+//! A connection's answers come in two batches: those it may have at once, and those that wait
+//! until the journal is durable up to the wake-up's last record (an accepted publish whose
+//! message the journal must keep). The driver holds the second until the journal says so.
 
 use rustc_hash::FxHashMap;
 
 use sluice_codec::transport::DeliveryState;
-use tokio::sync::mpsc;
 
-use super::{ConnId, Origin, ToConn};
+use super::command::{Origin, ToConn};
+use super::ids::ConnId;
 
-/// The channel a connection receives its batches on.
-pub(crate) type ToConnTx = mpsc::UnboundedSender<Vec<ToConn>>;
-
-/// A connection's channel and the batch gathered for it in this wake-up.
-#[derive(Debug)]
+/// A connection's batches of this wake-up.
+#[derive(Debug, Default)]
 struct Peer {
-    tx: ToConnTx,
-    pending: Vec<ToConn>,
+    now: Vec<ToConn>,
+    synced: Vec<ToConn>,
+}
+
+/// A batch for a connection; `synced` when it waits for the journal.
+pub(crate) struct Batch {
+    pub(crate) conn: ConnId,
+    pub(crate) answers: Vec<ToConn>,
+    pub(crate) synced: bool,
 }
 
 #[derive(Debug, Default)]
-pub(super) struct Outbox {
+pub(crate) struct Outbox {
     peers: FxHashMap<ConnId, Peer>,
     /// Connections with a non-empty batch, so a flush visits only those.
     dirty: Vec<ConnId>,
 }
 
 impl Outbox {
-    pub(super) fn register(&mut self, conn: ConnId, tx: ToConnTx) {
-        self.peers.insert(
-            conn,
-            Peer {
-                tx,
-                pending: Vec::new(),
-            },
-        );
+    pub(crate) fn connect(&mut self, conn: ConnId) {
+        self.peers.entry(conn).or_default();
     }
 
-    pub(super) fn unregister(&mut self, conn: ConnId) {
+    /// A connection that has gone gets nothing more: its answers are moot.
+    pub(crate) fn disconnect(&mut self, conn: ConnId) {
         self.peers.remove(&conn);
     }
 
-    /// Queues `message` for `conn`; a connection that has gone gets nothing (its answers are
-    /// moot).
-    pub(super) fn push(&mut self, conn: ConnId, message: ToConn) {
-        if let Some(peer) = self.peers.get_mut(&conn) {
-            if peer.pending.is_empty() {
-                self.dirty.push(conn);
-            }
-            peer.pending.push(message);
+    fn peer(&mut self, conn: ConnId) -> Option<&mut Peer> {
+        let peer = self.peers.get_mut(&conn)?;
+        if peer.now.is_empty() && peer.synced.is_empty() {
+            self.dirty.push(conn);
+        }
+        Some(peer)
+    }
+
+    /// Queues `message` for `conn`.
+    pub(crate) fn push(&mut self, conn: ConnId, message: ToConn) {
+        if let Some(peer) = self.peer(conn) {
+            peer.now.push(message);
         }
     }
 
-    /// Answers a publish. An accepted publish that follows the last answer to its connection
-    /// (same link, the next delivery id) extends that answer instead of adding one: a stream
-    /// of publishes is answered with a few ranges, as the connection settles them.
-    pub(super) fn answer(&mut self, origin: Origin, state: DeliveryState) {
+    /// Answers a publish; `synced` when the answer must wait for the journal. An accepted
+    /// publish that follows the last answer to its connection (same link, the next delivery
+    /// id) extends that answer instead of adding one: a stream of publishes is answered with
+    /// a few ranges, as the connection settles them.
+    pub(crate) fn answer(&mut self, origin: Origin, state: DeliveryState, synced: bool) {
+        let Some(peer) = self.peer(origin.conn) else {
+            return;
+        };
+        let batch = if synced {
+            &mut peer.synced
+        } else {
+            &mut peer.now
+        };
         if matches!(state, DeliveryState::Accepted(_))
-            && let Some(peer) = self.peers.get_mut(&origin.conn)
             && let Some(ToConn::Published {
                 link,
                 settle,
                 count,
                 state: DeliveryState::Accepted(_),
-            }) = peer.pending.last_mut()
+            }) = batch.last_mut()
             && *link == origin.link
         {
             let follows = match (*settle, origin.settle) {
@@ -78,26 +93,32 @@ impl Outbox {
                 return;
             }
         }
-        self.push(
-            origin.conn,
-            ToConn::Published {
-                link: origin.link,
-                settle: origin.settle,
-                count: 1,
-                state,
-            },
-        );
+        batch.push(ToConn::Published {
+            link: origin.link,
+            settle: origin.settle,
+            count: 1,
+            state,
+        });
     }
 
-    /// Sends every connection its batch. The next batch starts with room for as many as this
-    /// one held, so a busy connection's batch is not regrown message by message each time.
-    pub(super) fn flush(&mut self) {
+    /// The batches of this wake-up, each connection's immediate one first. The next batches
+    /// start with room for as many as these held, so a busy connection's batch is not regrown
+    /// message by message each time.
+    pub(crate) fn flush(&mut self, mut each: impl FnMut(Batch)) {
         for conn in self.dirty.drain(..) {
-            if let Some(peer) = self.peers.get_mut(&conn)
-                && !peer.pending.is_empty()
-            {
-                let room = Vec::with_capacity(peer.pending.len());
-                let _ = peer.tx.send(std::mem::replace(&mut peer.pending, room));
+            let Some(peer) = self.peers.get_mut(&conn) else {
+                continue;
+            };
+            for (batch, synced) in [(&mut peer.now, false), (&mut peer.synced, true)] {
+                if !batch.is_empty() {
+                    let room = Vec::with_capacity(batch.len());
+                    let answers = std::mem::replace(batch, room);
+                    each(Batch {
+                        conn,
+                        answers,
+                        synced,
+                    });
+                }
             }
         }
     }

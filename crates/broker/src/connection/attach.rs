@@ -1,0 +1,211 @@
+//! Attaching links: an address resolves once, here, to the node it names, and the link is
+//! bound to it (a sender's route, or a receiver's source in the core).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use sluice_codec::messaging::ScannedMessage;
+use sluice_codec::transport::{Attach, AttachTarget, ReceiverSettleMode, Role, SenderSettleMode};
+use sluice_engine::LinkId;
+use sluice_router::{Direction, NodeKind, Resolution};
+
+use super::State;
+use super::links::{Binding, LinkEntry};
+use super::sasl::Identity;
+use crate::core::{Command, Filter, NodeId, Route, Source, temporary_node};
+use crate::error::Refusal;
+
+/// Credit a publishing link is kept topped up to, counting the messages the core has not
+/// answered yet: enough to keep a fast producer streaming, and the most the core holds for
+/// one link when a node holds publishers back.
+pub(super) const PUBLISH_CREDIT: u32 = 1000;
+
+/// What an address is, for a link in one direction.
+enum Resolved {
+    /// A node, with the filter a topic receiver reads it with, and whether it is anycast.
+    Node {
+        node: NodeId,
+        filter: Filter,
+        kind: Kind,
+    },
+    /// A name below a topic, published to (or received from exactly).
+    TopicName { node: NodeId, name: Arc<str> },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Anycast,
+    Multicast,
+    Other,
+}
+
+impl State {
+    /// Resolves `address` for a link in `direction`, and checks the peer may use it.
+    fn resolve(&self, address: &str, direction: Direction) -> Result<Resolved, Refusal> {
+        self.authorize(address, direction)?;
+        if let Some(node) = temporary_node(address) {
+            // Temporary queues are not in the address table: their address is their node.
+            return Ok(Resolved::Node {
+                node,
+                filter: Filter::All,
+                kind: Kind::Other,
+            });
+        }
+        Ok(match self.table.resolve(address, direction)? {
+            Resolution::Node(node) => Resolved::Node {
+                node: node.id,
+                filter: Filter::All,
+                kind: match node.kind {
+                    NodeKind::Anycast => Kind::Anycast,
+                    NodeKind::Multicast => Kind::Multicast,
+                    _ => Kind::Other,
+                },
+            },
+            Resolution::Subscription(node) => Resolved::Node {
+                node: node.id,
+                filter: Filter::All,
+                kind: Kind::Other,
+            },
+            Resolution::TopicName { topic, name } => Resolved::TopicName {
+                node: topic.id,
+                name: name.into(),
+            },
+            Resolution::TopicPattern { topic, pattern } => Resolved::Node {
+                node: topic.id,
+                filter: Filter::Pattern(pattern),
+                kind: Kind::Other,
+            },
+        })
+    }
+
+    /// Whether the peer may use `address` in `direction`. Authentication `none` grants every
+    /// right to everyone.
+    fn authorize(&self, _address: &str, _direction: Direction) -> Result<(), Refusal> {
+        match self.identity {
+            Identity::Anonymous => Ok(()),
+        }
+    }
+
+    /// Where a sender's messages to `address` go.
+    pub(super) fn send_route(&self, address: &str) -> Result<(Route, bool), Refusal> {
+        Ok(match self.resolve(address, Direction::Send)? {
+            Resolved::Node { node, kind, .. } => (Route::to(node), kind == Kind::Anycast),
+            Resolved::TopicName { node, name } => (
+                Route {
+                    node,
+                    name: Some(name),
+                },
+                false,
+            ),
+        })
+    }
+
+    /// Anonymous relay: where a message's `to` sends it.
+    pub(super) fn relay_route(&self, message: &ScannedMessage) -> Result<Route, Refusal> {
+        let to = message.to().ok_or(Refusal::NoTo)?;
+        Ok(self.send_route(to)?.0)
+    }
+
+    pub(super) fn on_attach(&mut self, link: LinkId, attach: &Attach, now: Instant) {
+        let result = match attach.role {
+            // The peer sends: we receive into the target's address.
+            Role::Sender => self.attach_sender(link, attach, now),
+            // The peer receives: we send from the source's address, once the core has
+            // subscribed the link (it may refuse, e.g. a subscription's `maxConsumers`).
+            Role::Receiver => self.attach_receiver(link, attach),
+        };
+        if let Err(refusal) = result {
+            self.engine.refuse_link(link, refusal.to_amqp(), now);
+        }
+    }
+
+    fn attach_sender(
+        &mut self,
+        link: LinkId,
+        attach: &Attach,
+        now: Instant,
+    ) -> Result<(), Refusal> {
+        let target = match &attach.target {
+            Some(AttachTarget::Target(t)) => Some(t),
+            _ => None,
+        };
+        let address = target.and_then(|t| t.address.as_ref()).map(|a| a.as_str());
+        let dynamic = target.is_some_and(|t| t.dynamic);
+        let binding = match (address, dynamic) {
+            (None, false) => Binding::Relay,
+            (None, true) => return Err(Refusal::DynamicTarget),
+            (Some(address), _) => match self.send_route(address)? {
+                (route, true) => Binding::AnycastSender(route),
+                (route, false) => Binding::Publisher(route),
+            },
+        };
+        self.engine.accept_link(link, reply_to(attach, false), now);
+        if let Binding::AnycastSender(route) = &binding {
+            self.push(Command::AttachSender {
+                link,
+                node: route.node,
+            });
+        } else {
+            self.engine.grant_credit(link, PUBLISH_CREDIT, false, now);
+        }
+        self.links.insert(link, LinkEntry::new(binding));
+        Ok(())
+    }
+
+    fn attach_receiver(&mut self, link: LinkId, attach: &Attach) -> Result<(), Refusal> {
+        let source = attach.source.as_ref();
+        let dynamic = source.is_some_and(|s| s.dynamic)
+            || matches!(&attach.target, Some(AttachTarget::Target(t)) if t.dynamic);
+        let address = source.and_then(|s| s.address.as_ref()).map(|a| a.as_str());
+        let (source, multicast) = match address {
+            None if dynamic => (Source::Temporary, false),
+            None => return Err(Refusal::NoSource),
+            Some(address) => match self.resolve(address, Direction::Receive)? {
+                Resolved::Node { node, filter, kind } => {
+                    (Source::Node { node, filter }, kind == Kind::Multicast)
+                }
+                Resolved::TopicName { node, name } => (
+                    Source::Node {
+                        node,
+                        filter: Filter::Name(name.to_string()),
+                    },
+                    false,
+                ),
+            },
+        };
+        let mut entry = LinkEntry::new(Binding::Receiver);
+        entry.reply = Some(reply_to(attach, multicast));
+        self.links.insert(link, entry);
+        self.push(Command::AttachReceiver { link, source });
+        Ok(())
+    }
+}
+
+/// The reply to a link the peer attached, mirroring its terminii; `settled` when what we send
+/// on it goes pre-settled (multicast). A source's filters are not echoed: the reply names only
+/// the filters in force, and none is applied yet, so a client never believes it filters when
+/// it does not.
+fn reply_to(attach: &Attach, settled: bool) -> Attach {
+    let mut source = attach.source.clone();
+    if let Some(s) = source.as_mut() {
+        s.filter = None;
+    }
+    Attach {
+        name: attach.name.clone(),
+        role: match attach.role {
+            Role::Sender => Role::Receiver,
+            Role::Receiver => Role::Sender,
+        },
+        snd_settle_mode: if settled {
+            SenderSettleMode::Settled
+        } else {
+            SenderSettleMode::Mixed
+        },
+        // We settle first: a sender asking for second is told the mode we use (part 2
+        // §2.7.3 lets the receiver state its own).
+        rcv_settle_mode: ReceiverSettleMode::First,
+        source,
+        target: attach.target.clone(),
+        ..Default::default()
+    }
+}

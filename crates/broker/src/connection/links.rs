@@ -1,0 +1,128 @@
+//! The links of a connection: one entry per link, holding everything the connection keeps for
+//! it, so a link that goes takes all of it at once.
+
+use rustc_hash::FxHashMap;
+
+use sluice_codec::transport::Attach;
+use sluice_engine::{LinkId, SessionId};
+
+use crate::core::Route;
+
+/// What a link attached on this connection is bound to.
+#[derive(Debug)]
+pub(super) enum Binding {
+    /// The client publishes along a fixed route; its credit follows the core's answers.
+    Publisher(Route),
+    /// The client publishes to an anycast address; its credit comes from the core, as
+    /// receivers grant theirs.
+    AnycastSender(Route),
+    /// The client sends with a null target address: each message goes where its `to` says
+    /// (the `ANONYMOUS-RELAY` capability).
+    Relay,
+    /// The client receives; the core knows from what.
+    Receiver,
+}
+
+/// One link.
+#[derive(Debug)]
+pub(super) struct LinkEntry {
+    pub(super) binding: Binding,
+    /// A receiver's attach reply, sent once the core has subscribed it.
+    pub(super) reply: Option<Attach>,
+    /// A publisher's publishes the core has not answered yet.
+    pub(super) unanswered: u32,
+    /// A receiver whose client left too much unsettled (or closed its session window): the
+    /// core was told its credit is 0 until there is room again. The value is the drain flag
+    /// of the client's latest flow, passed on with the credit then. Set through
+    /// [`Links::set_stalled`], which counts them.
+    stalled: Option<bool>,
+}
+
+impl LinkEntry {
+    pub(super) fn new(binding: Binding) -> Self {
+        LinkEntry {
+            binding,
+            reply: None,
+            unanswered: 0,
+            stalled: None,
+        }
+    }
+
+    pub(super) fn is_stalled(&self) -> bool {
+        self.stalled.is_some()
+    }
+
+    pub(super) fn is_receiver(&self) -> bool {
+        matches!(self.binding, Binding::Receiver)
+    }
+
+    /// Whether its credit follows the core's answers (publishers and relays).
+    pub(super) fn is_publisher(&self) -> bool {
+        matches!(self.binding, Binding::Publisher(_) | Binding::Relay)
+    }
+}
+
+/// Every link of the connection.
+#[derive(Debug, Default)]
+pub(super) struct Links {
+    links: FxHashMap<LinkId, LinkEntry>,
+    /// How many receivers are stalled, so a wake-up without any costs nothing.
+    stalled: usize,
+}
+
+impl Links {
+    pub(super) fn get(&self, link: LinkId) -> Option<&LinkEntry> {
+        self.links.get(&link)
+    }
+
+    pub(super) fn get_mut(&mut self, link: LinkId) -> Option<&mut LinkEntry> {
+        self.links.get_mut(&link)
+    }
+
+    pub(super) fn insert(&mut self, link: LinkId, entry: LinkEntry) {
+        self.links.insert(link, entry);
+    }
+
+    pub(super) fn remove(&mut self, link: LinkId) -> Option<LinkEntry> {
+        let entry = self.links.remove(&link)?;
+        if entry.stalled.is_some() {
+            self.stalled -= 1;
+        }
+        Some(entry)
+    }
+
+    /// Marks a receiver stalled (with the drain flag to pass on later), or not; whether it
+    /// was stalled before.
+    pub(super) fn set_stalled(&mut self, link: LinkId, stalled: Option<bool>) -> bool {
+        let Some(entry) = self.links.get_mut(&link) else {
+            return false;
+        };
+        let was = std::mem::replace(&mut entry.stalled, stalled).is_some();
+        match (was, stalled.is_some()) {
+            (false, true) => self.stalled += 1,
+            (true, false) => self.stalled -= 1,
+            _ => {}
+        }
+        was
+    }
+
+    /// The links of `session`.
+    pub(super) fn of_session(&self, session: SessionId) -> Vec<LinkId> {
+        self.links
+            .keys()
+            .filter(|l| l.session == session)
+            .copied()
+            .collect()
+    }
+
+    /// The stalled receivers, with the drain flag each waits to pass on.
+    pub(super) fn stalled(&self) -> Vec<(LinkId, bool)> {
+        if self.stalled == 0 {
+            return Vec::new();
+        }
+        self.links
+            .iter()
+            .filter_map(|(link, e)| e.stalled.map(|drain| (*link, drain)))
+            .collect()
+    }
+}

@@ -1,0 +1,59 @@
+//! The journal records the core hands out: every change to a durable message of a durable
+//! node, numbered in the order the core made them. The driver gives them to the journal
+//! writer, and holds the answers that depend on them until the writer says it is durable up to
+//! their number.
+
+use sluice_store::{Change, Queue};
+
+use super::ids::NodeId;
+
+/// One change to what a durable node keeps across a restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Record {
+    /// Its place in the order of every record the core has made, from 1.
+    pub(crate) seq: u64,
+    /// The node it belongs to.
+    pub(crate) node: NodeId,
+    pub(crate) change: Change,
+}
+
+/// The records of a wake-up, in the order the changes were made.
+#[derive(Debug, Default)]
+pub(crate) struct Journal {
+    records: Vec<Record>,
+    /// The number of the last record made.
+    last: u64,
+}
+
+impl Journal {
+    /// Takes `queue`'s changes as records of `node`, right after the operation that made them,
+    /// so that records of different nodes keep the order of the operations (a moved message
+    /// is stored by its target before its source logs it removed).
+    pub(crate) fn take(&mut self, node: NodeId, queue: &mut Queue) {
+        if !queue.has_changes() {
+            return;
+        }
+        for change in queue.take_changes() {
+            self.push(node, change);
+        }
+    }
+
+    pub(crate) fn push(&mut self, node: NodeId, change: Change) {
+        self.last += 1;
+        self.records.push(Record {
+            seq: self.last,
+            node,
+            change,
+        });
+    }
+
+    /// The number of the last record made (0 before any).
+    pub(crate) fn last(&self) -> u64 {
+        self.last
+    }
+
+    /// The records made since the last call.
+    pub(crate) fn drain(&mut self) -> Option<Vec<Record>> {
+        (!self.records.is_empty()).then(|| std::mem::take(&mut self.records))
+    }
+}

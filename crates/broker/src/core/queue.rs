@@ -1,0 +1,388 @@
+//! A stored node: a queue, deadletter, named subscription or temporary queue, with competing
+//! consumers. The [`Queue`] of the store keeps the messages; this adds who its consumers are,
+//! the messages waiting for room, where its dead-lettered and expired messages go, and what
+//! its durable messages tell the journal.
+//!
+//! A full queue holds what arrives (and everything after it, to keep the order) until a
+//! consumer makes room; a publisher's answer waits with its message, and so does its credit,
+//! so a queue at its limits slows its publishers instead of refusing them. What waits is
+//! bounded: past [`WAITING_BYTES_MAX`] of waiting publishes, a publish is refused (Artemis's
+//! `max-size-bytes-reject-threshold`), so no number of links or connections makes a full
+//! queue hold more. A waiting publish goes with its link or connection.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use sluice_codec::messaging::ScannedMessage;
+use sluice_codec::transport::{Accepted, DeliveryState, Released};
+use sluice_engine::LinkId;
+use sluice_store::{Change, ConsumerId, MessageId, Outcome, Queue, QueuePolicy, StoreError};
+
+use super::command::ToConn;
+use super::ids::{ConnId, LinkKey, NodeId};
+use super::step::{Answer, Arrival, Ctx, Forward, Via};
+use crate::error::Refusal;
+
+/// Most bytes of publishes a full node holds waiting for room, beyond its own limits.
+pub(crate) const WAITING_BYTES_MAX: usize = 32 * 1024 * 1024;
+
+/// What waits for room, oldest first.
+#[derive(Debug, Default)]
+pub(crate) struct Waiting {
+    items: VecDeque<Arrival>,
+    /// Bytes of the waiting publishes (moved messages are bounded by the queues they left).
+    publish_bytes: usize,
+}
+
+impl Waiting {
+    fn push(&mut self, arrival: Arrival) {
+        if arrival.via == Via::Publish {
+            self.publish_bytes += arrival.message.raw().len();
+        }
+        self.items.push_back(arrival);
+    }
+
+    fn pop(&mut self) -> Option<Arrival> {
+        let arrival = self.items.pop_front()?;
+        if arrival.via == Via::Publish {
+            self.publish_bytes -= arrival.message.raw().len();
+        }
+        Some(arrival)
+    }
+
+    /// Whether a publish of `size` bytes may wait too.
+    fn has_room(&self, size: usize) -> bool {
+        self.publish_bytes.saturating_add(size) <= WAITING_BYTES_MAX
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Drops what `conn` (and `link`) published: nobody is left to answer.
+    pub(crate) fn forget(&mut self, conn: ConnId, link: Option<LinkId>) {
+        let before = self.items.len();
+        self.items.retain(|a| !a.answer.is_for(conn, link));
+        if self.items.len() != before {
+            self.publish_bytes = self
+                .items
+                .iter()
+                .filter(|a| a.via == Via::Publish)
+                .map(|a| a.message.raw().len())
+                .sum();
+        }
+    }
+
+    /// Everything waiting, when the node goes.
+    pub(crate) fn take_all(&mut self) -> Vec<Arrival> {
+        self.publish_bytes = 0;
+        self.items.drain(..).collect()
+    }
+}
+
+/// A stored node.
+#[derive(Debug)]
+pub(crate) struct QueueNode {
+    pub(crate) address: Arc<str>,
+    queue: Queue,
+    dead_letter: Option<NodeId>,
+    expiry: Option<NodeId>,
+    /// A named subscription's `maxConsumers`.
+    max_consumers: Option<u32>,
+    consumers: FxHashMap<ConsumerId, LinkKey>,
+    /// Consumers that asked for a drain.
+    draining: Vec<ConsumerId>,
+    pub(crate) waiting: Waiting,
+    /// A temporary queue: the receiver that made it, with which it goes.
+    pub(crate) owner: Option<LinkKey>,
+}
+
+/// A stored node as its plan describes it.
+#[derive(Debug, Clone)]
+pub(crate) struct QueuePlan {
+    pub(crate) address: Arc<str>,
+    pub(crate) policy: QueuePolicy,
+    pub(crate) dead_letter: Option<NodeId>,
+    pub(crate) expiry: Option<NodeId>,
+    pub(crate) max_consumers: Option<u32>,
+}
+
+impl QueueNode {
+    pub(crate) fn new(plan: QueuePlan) -> Self {
+        QueueNode {
+            address: plan.address,
+            queue: Queue::new(plan.policy),
+            dead_letter: plan.dead_letter,
+            expiry: plan.expiry,
+            max_consumers: plan.max_consumers,
+            consumers: FxHashMap::default(),
+            draining: Vec::new(),
+            waiting: Waiting::default(),
+            owner: None,
+        }
+    }
+
+    /// A temporary queue owned by the receiver `owner`.
+    pub(crate) fn temporary(address: Arc<str>, owner: LinkKey) -> Self {
+        let mut node = QueueNode::new(QueuePlan {
+            address,
+            policy: QueuePolicy::default(),
+            dead_letter: None,
+            expiry: None,
+            max_consumers: None,
+        });
+        node.owner = Some(owner);
+        node
+    }
+
+    #[cfg(test)]
+    pub(crate) fn queue(&self) -> &Queue {
+        &self.queue
+    }
+
+    /// A message arriving: stored if there is room, else waiting for it.
+    pub(crate) fn arrive(&mut self, id: NodeId, arrival: Arrival, ctx: &mut Ctx<'_>) {
+        let size = arrival.message.raw().len();
+        let bytes_max = self.queue.policy().bytes_max;
+        if size > bytes_max {
+            let refusal = Refusal::NeverFits {
+                address: self.address.to_string(),
+                size,
+                max: bytes_max,
+            };
+            return refuse(&arrival, &refusal, ctx);
+        }
+        if !self.waiting.is_empty() || !self.queue.has_room(size) {
+            if arrival.via == Via::Publish && !self.waiting.has_room(size) {
+                let refusal = Refusal::WaitingFull {
+                    address: self.address.to_string(),
+                    max: WAITING_BYTES_MAX,
+                };
+                return refuse(&arrival, &refusal, ctx);
+            }
+            self.waiting.push(arrival);
+            return;
+        }
+        self.store(id, arrival, ctx);
+    }
+
+    fn store(&mut self, id: NodeId, arrival: Arrival, ctx: &mut Ctx<'_>) {
+        let Arrival {
+            message,
+            answer,
+            via,
+        } = arrival;
+        let stored = match via {
+            Via::Publish => self.queue.enqueue(message, ctx.now),
+            Via::Moved { .. } => self.queue.enqueue_forwarded(message, ctx.now),
+        };
+        match stored {
+            Ok(_) => {
+                let synced = self.queue.has_changes();
+                ctx.journal.take(id, &mut self.queue);
+                if let Via::Moved {
+                    from: Some((node, message)),
+                } = via
+                {
+                    ctx.journal.push(node, Change::Removed { id: message });
+                }
+                ctx.resolve(answer, DeliveryState::Accepted(Accepted {}), synced);
+            }
+            Err(e) => refuse_parts(answer, via, &Refusal::Store(e), ctx),
+        }
+    }
+
+    /// Places waiting messages, oldest first, while there is room.
+    fn place_waiting(&mut self, id: NodeId, ctx: &mut Ctx<'_>) {
+        while let Some(front) = self.waiting.items.front() {
+            if !self.queue.has_room(front.message.raw().len()) {
+                break;
+            }
+            let Some(arrival) = self.waiting.pop() else {
+                break;
+            };
+            self.store(id, arrival, ctx);
+        }
+    }
+
+    /// The node goes (a temporary queue whose receiver left): what waits for it is released
+    /// to its publishers, to send elsewhere.
+    pub(crate) fn close(&mut self, ctx: &mut Ctx<'_>) {
+        for arrival in self.waiting.take_all() {
+            ctx.resolve(arrival.answer, DeliveryState::Released(Released {}), false);
+        }
+    }
+
+    /// A receiver attaches as a consumer.
+    pub(crate) fn attach(&mut self, key: LinkKey, consumer: ConsumerId) -> Result<(), Refusal> {
+        if let Some(max) = self.max_consumers
+            && self.queue.consumer_count() >= max as usize
+        {
+            return Err(Refusal::TooManyConsumers {
+                address: self.address.to_string(),
+                max,
+            });
+        }
+        self.queue.add_consumer(consumer)?;
+        self.consumers.insert(consumer, key);
+        Ok(())
+    }
+
+    /// A consumer leaves: its unsettled deliveries go back (as failed attempts).
+    pub(crate) fn detach(
+        &mut self,
+        id: NodeId,
+        consumer: ConsumerId,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), StoreError> {
+        self.consumers.remove(&consumer);
+        self.draining.retain(|c| *c != consumer);
+        let result = self.queue.remove_consumer(consumer);
+        ctx.journal.take(id, &mut self.queue);
+        result
+    }
+
+    pub(crate) fn credit(
+        &mut self,
+        consumer: ConsumerId,
+        credit: u32,
+        drain: bool,
+    ) -> Result<(), StoreError> {
+        self.queue.set_credit(consumer, credit)?;
+        self.draining.retain(|c| *c != consumer);
+        if drain {
+            self.draining.push(consumer);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn settle(
+        &mut self,
+        id: NodeId,
+        consumer: ConsumerId,
+        message: MessageId,
+        outcome: Outcome,
+        ctx: &mut Ctx<'_>,
+    ) -> Result<(), StoreError> {
+        let result = self.queue.settle(consumer, message, outcome);
+        ctx.journal.take(id, &mut self.queue);
+        result
+    }
+
+    pub(crate) fn unsend(
+        &mut self,
+        consumer: ConsumerId,
+        message: MessageId,
+    ) -> Result<(), StoreError> {
+        self.queue.unsend(consumer, message)
+    }
+
+    /// Expires what is due.
+    pub(crate) fn expire(&mut self, id: NodeId, ctx: &mut Ctx<'_>) {
+        self.queue.expire_messages(ctx.now);
+        ctx.journal.take(id, &mut self.queue);
+    }
+
+    /// When the first available message expires.
+    pub(crate) fn next_expiry(&self) -> Option<i64> {
+        self.queue.next_expiry_ms()
+    }
+
+    /// The end of a wake-up that touched the node: waiting messages are placed, consumers get
+    /// what their credit allows, dead-lettered and expired messages go to their targets, and
+    /// finished drains are answered.
+    pub(crate) fn pump(&mut self, id: NodeId, ctx: &mut Ctx<'_>) {
+        self.place_waiting(id, ctx);
+        for d in self.queue.next_deliveries(ctx.now) {
+            if let Some(&(conn, link)) = self.consumers.get(&d.consumer) {
+                ctx.out.push(
+                    conn,
+                    ToConn::Deliver {
+                        link,
+                        message: d.message,
+                        payload: d.payload,
+                        settled: false,
+                    },
+                );
+            }
+        }
+        ctx.journal.take(id, &mut self.queue);
+        self.forward(id, ctx);
+        self.finish_drains(ctx);
+    }
+
+    /// Hands what left the queue to its expiry or dead-letter target, as steps.
+    fn forward(&mut self, id: NodeId, ctx: &mut Ctx<'_>) {
+        while let Some(f) = self.queue.poll_forward() {
+            let target = if f.reason.is_expiry() {
+                self.expiry
+            } else {
+                self.dead_letter
+            };
+            let from = f.durable.then_some((id, f.id));
+            match (target, ScannedMessage::scan(f.payload)) {
+                (Some(to), Ok(message)) => ctx.steps.push_back(Forward {
+                    to,
+                    arrival: Arrival {
+                        message,
+                        answer: Answer::Nobody,
+                        via: Via::Moved { from },
+                    },
+                }),
+                // Its header was re-encoded by the store, so this is the broker's bug, not
+                // the client's; the message has nowhere to go.
+                (_, Err(e)) => {
+                    tracing::error!(queue = %self.address, error = %e, "a dead-lettered message does not decode");
+                    if let Some((node, message)) = from {
+                        ctx.journal.push(node, Change::Removed { id: message });
+                    }
+                }
+                (None, Ok(_)) => {
+                    if let Some((node, message)) = from {
+                        ctx.journal.push(node, Change::Removed { id: message });
+                    }
+                }
+            }
+        }
+    }
+
+    /// A drain ends when the queue has nothing more for the consumer's credit.
+    fn finish_drains(&mut self, ctx: &mut Ctx<'_>) {
+        if self.draining.is_empty() || self.queue.available() > 0 {
+            return;
+        }
+        for consumer in std::mem::take(&mut self.draining) {
+            if self.queue.credit(consumer).unwrap_or(0) > 0
+                && let Err(e) = self.queue.set_credit(consumer, 0)
+            {
+                super::bookkeeping(&e);
+            }
+            if let Some(&(conn, link)) = self.consumers.get(&consumer) {
+                ctx.out.push(conn, ToConn::Drained { link });
+            }
+        }
+    }
+}
+
+/// An arrival that will not be stored: its publisher hears why; a moved message's source logs
+/// it gone (it has nowhere else to be).
+fn refuse(arrival: &Arrival, refusal: &Refusal, ctx: &mut Ctx<'_>) {
+    refuse_parts(arrival.answer, arrival.via, refusal, ctx);
+}
+
+fn refuse_parts(answer: Answer, via: Via, refusal: &Refusal, ctx: &mut Ctx<'_>) {
+    if let Via::Moved {
+        from: Some((node, message)),
+    } = via
+    {
+        ctx.journal.push(node, Change::Removed { id: message });
+    }
+    ctx.refuse(answer, refusal);
+}

@@ -1,0 +1,132 @@
+//! The core's driver: the one task that owns the [`Core`], the channels to and from every
+//! connection, the clock and the journal. It feeds the core each wake-up's command batches
+//! and the time, then hands out what the core produced: records to the journal, answers to
+//! connections, holding back those that wait for the journal until it is durable up to them.
+//!
+//! The channels back to connections are unbounded, but what goes down them is bounded by the
+//! link credit the connection granted (deliveries) and by the transfers it read (publish
+//! answers), so a connection that stops reading cannot make the core hold more than that.
+
+use std::collections::VecDeque;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustc_hash::FxHashMap;
+use tokio::sync::mpsc;
+
+use crate::core::{Command, ConnId, Core, Output, ToConn};
+use crate::journal::Journal;
+
+/// The channel a connection receives its batches on.
+pub(crate) type ToConnTx = mpsc::UnboundedSender<Vec<ToConn>>;
+
+/// What a connection sends the driver.
+#[derive(Debug)]
+pub(crate) enum ToCore {
+    /// A connection starts; its answers go to `tx`.
+    Hello { conn: ConnId, tx: ToConnTx },
+    /// The commands of one wake-up of a connection.
+    Batch {
+        conn: ConnId,
+        commands: Vec<Command>,
+    },
+}
+
+/// The sending side connections share.
+pub(crate) type CoreTx = mpsc::Sender<ToCore>;
+
+/// Batches (one per connection wake-up) handled per core wake-up before the core's work is
+/// done: enough to amortise that work on touched nodes, small enough to keep latency low.
+const BATCH_MAX: usize = 256;
+
+/// Milliseconds since the Unix epoch, as AMQP timestamps and the store count time.
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Answers waiting for the journal, in the order they were made.
+#[derive(Default)]
+struct Held {
+    batches: VecDeque<(u64, ConnId, Vec<ToConn>)>,
+}
+
+/// Runs `core` until every connection's sender is gone.
+pub(crate) async fn run(mut core: Core, mut rx: mpsc::Receiver<ToCore>, mut journal: impl Journal) {
+    let mut peers: FxHashMap<ConnId, ToConnTx> = FxHashMap::default();
+    let mut held = Held::default();
+    let mut inbox = Vec::with_capacity(BATCH_MAX);
+    loop {
+        let next_timer = core.poll_timeout();
+        tokio::select! {
+            n = rx.recv_many(&mut inbox, BATCH_MAX) => {
+                if n == 0 {
+                    return;
+                }
+                let now = now_ms();
+                for message in inbox.drain(..) {
+                    apply(&mut core, &mut peers, message, now);
+                }
+            }
+            () = sleep_until_ms(next_timer) => core.handle_timeout(now_ms()),
+            () = journal.changed() => {}
+        }
+        while let Some(output) = core.poll_output() {
+            match output {
+                Output::Journal(records) => journal.write(records),
+                Output::Conn {
+                    conn,
+                    answers,
+                    after: Some(seq),
+                } if seq > journal.durable() => held.batches.push_back((seq, conn, answers)),
+                Output::Conn { conn, answers, .. } => send(&peers, conn, answers),
+            }
+        }
+        let durable = journal.durable();
+        while held
+            .batches
+            .front()
+            .is_some_and(|(seq, ..)| *seq <= durable)
+        {
+            if let Some((_, conn, answers)) = held.batches.pop_front() {
+                send(&peers, conn, answers);
+            }
+        }
+    }
+}
+
+fn apply(core: &mut Core, peers: &mut FxHashMap<ConnId, ToConnTx>, message: ToCore, now: i64) {
+    match message {
+        ToCore::Hello { conn, tx } => {
+            peers.insert(conn, tx);
+            core.handle(conn, Command::Connected, now);
+        }
+        ToCore::Batch { conn, commands } => {
+            for command in commands {
+                let gone = matches!(command, Command::Gone);
+                core.handle(conn, command, now);
+                if gone {
+                    peers.remove(&conn);
+                }
+            }
+        }
+    }
+}
+
+/// Sends a connection its batch; one that has gone gets nothing.
+fn send(peers: &FxHashMap<ConnId, ToConnTx>, conn: ConnId, answers: Vec<ToConn>) {
+    if let Some(tx) = peers.get(&conn) {
+        // A closed channel is a connection on its way out: its `Gone` follows.
+        let _closing = tx.send(answers);
+    }
+}
+
+async fn sleep_until_ms(at_ms: Option<i64>) {
+    match at_ms {
+        Some(at) => {
+            let wait = u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+        }
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,47 @@
+//! The seam between the core and the journal writer. The core numbers every record it makes;
+//! the driver hands them to a [`Journal`] in batches and holds the answers that depend on them
+//! until the journal is durable up to their number.
+//!
+//! Until the durable store lands, the broker runs with [`NoJournal`]: it keeps nothing and is
+//! durable up to whatever it was given, so every answer is released as soon as it is made,
+//! exactly as before the seam existed. A writer that syncs (group commit on its own thread)
+//! implements the same trait and wakes the driver through [`Journal::changed`].
+
+use std::future::Future;
+
+use crate::core::Record;
+
+/// Where the core's records go to become durable.
+pub(crate) trait Journal: Send {
+    /// Takes records to make durable, in the order the core made them.
+    fn write(&mut self, records: Vec<Record>);
+
+    /// The number of the last record known to be durable (0 before any).
+    fn durable(&self) -> u64;
+
+    /// Completes when [`Journal::durable`] may have moved on.
+    fn changed(&mut self) -> impl Future<Output = ()> + Send;
+}
+
+/// No journal: nothing is kept, and everything is as durable as it will ever be at once.
+#[derive(Debug, Default)]
+pub(crate) struct NoJournal {
+    last: u64,
+}
+
+impl Journal for NoJournal {
+    fn write(&mut self, records: Vec<Record>) {
+        if let Some(last) = records.last() {
+            self.last = last.seq;
+        }
+    }
+
+    fn durable(&self) -> u64 {
+        self.last
+    }
+
+    async fn changed(&mut self) {
+        // Durability never lags behind `write`, so there is never anything to wait for.
+        std::future::pending::<()>().await;
+    }
+}

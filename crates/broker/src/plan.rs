@@ -1,0 +1,152 @@
+//! The one place a node is built from its resolved configuration: the address space's plan
+//! numbers every address, builds the core's node for it, and the router's entry for the same
+//! node, from the same pass.
+//!
+//! A named subscription takes its topic's dead-letter and expiry targets when it has none of
+//! its own, and its topic's TTL clamp (EnMasse applied a topic's `deadletter`, `expiry` and
+//! `messageTtl` to its subscriptions).
+
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use sluice_config::resources::AddressType;
+use sluice_config::{ResolvedAddress, ResolvedAddressSpace};
+use sluice_router::{AddressTable, NodeId, NodeKind, NodeSpec, RouteError};
+use sluice_store::{QueuePolicy, TtlPolicy};
+
+use crate::core::{AnycastNode, MulticastNode, Node, QueueNode, QueuePlan, TopicNode};
+
+/// An address space's nodes, numbered, and the table that resolves their addresses.
+pub(crate) struct Plan {
+    pub(crate) table: AddressTable,
+    pub(crate) nodes: Vec<(NodeId, Node)>,
+}
+
+/// The store policy of an address: its plan's and its own TTL clamp and redelivery limit,
+/// whether it has dead-letter and expiry targets, and whether it is durable.
+fn policy(address: &ResolvedAddress) -> QueuePolicy {
+    let spec = &address.address.resource.spec;
+    let ttl = address.message_ttl();
+    QueuePolicy {
+        delivery_attempts_max: address.maximum_delivery_attempts(),
+        ttl: TtlPolicy {
+            minimum_ms: ttl.minimum,
+            maximum_ms: ttl.maximum,
+        },
+        dead_letter_target: spec.deadletter.is_some(),
+        expiry_target: spec.expiry.is_some(),
+        durable: matches!(
+            address.address_type(),
+            AddressType::Queue | AddressType::Subscription | AddressType::Deadletter
+        ),
+        ..QueuePolicy::default()
+    }
+}
+
+/// Numbers and builds every address of `space`.
+pub(crate) fn plan(space: &ResolvedAddressSpace) -> Result<Plan, RouteError> {
+    let ids: FxHashMap<&str, NodeId> = space
+        .addresses
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            (
+                a.address.resource.spec.address.as_str(),
+                NodeId::first(i as u32),
+            )
+        })
+        .collect();
+    let id_of = |address: Option<&String>| address.and_then(|a| ids.get(a.as_str()).copied());
+    let mut specs = Vec::with_capacity(space.addresses.len());
+    let mut nodes = Vec::with_capacity(space.addresses.len());
+    for (i, a) in space.addresses.iter().enumerate() {
+        let id = NodeId::first(i as u32);
+        let spec = &a.address.resource.spec;
+        let name: Arc<str> = spec.address.as_str().into();
+        let queue = |policy: QueuePolicy, dead_letter, expiry, max_consumers| {
+            Node::Queue(QueueNode::new(QueuePlan {
+                address: name.clone(),
+                policy,
+                dead_letter: id_of(dead_letter),
+                expiry: id_of(expiry),
+                max_consumers,
+            }))
+        };
+        let (kind, node) = match a.address_type() {
+            AddressType::Queue => (
+                NodeKind::Queue,
+                queue(
+                    policy(a),
+                    spec.deadletter.as_ref(),
+                    spec.expiry.as_ref(),
+                    None,
+                ),
+            ),
+            AddressType::Deadletter => (
+                NodeKind::Deadletter,
+                queue(
+                    policy(a),
+                    spec.deadletter.as_ref(),
+                    spec.expiry.as_ref(),
+                    None,
+                ),
+            ),
+            AddressType::Topic => {
+                let named = space
+                    .addresses
+                    .iter()
+                    .filter(|s| {
+                        s.address_type() == AddressType::Subscription
+                            && s.address.resource.spec.topic.as_deref()
+                                == Some(spec.address.as_str())
+                    })
+                    .filter_map(|s| id_of(Some(&s.address.resource.spec.address)))
+                    .collect();
+                (
+                    NodeKind::Topic,
+                    Node::Topic(TopicNode::new(name.clone(), policy(a), named)),
+                )
+            }
+            AddressType::Subscription => {
+                let Some(topic) = spec.topic.as_deref().and_then(|t| space.address(t)) else {
+                    continue;
+                };
+                let topic_spec = &topic.address.resource.spec;
+                let dead_letter = spec.deadletter.as_ref().or(topic_spec.deadletter.as_ref());
+                let expiry = spec.expiry.as_ref().or(topic_spec.expiry.as_ref());
+                let policy = QueuePolicy {
+                    ttl: policy(topic).ttl,
+                    dead_letter_target: dead_letter.is_some(),
+                    expiry_target: expiry.is_some(),
+                    ..policy(a)
+                };
+                let max = spec
+                    .subscription
+                    .as_ref()
+                    .and_then(|s| s.max_consumers)
+                    .unwrap_or(1);
+                let kind = NodeKind::Subscription {
+                    topic: topic_spec.address.clone(),
+                    max_consumers: max,
+                };
+                (kind, queue(policy, dead_letter, expiry, Some(max)))
+            }
+            AddressType::Anycast => (NodeKind::Anycast, Node::Anycast(AnycastNode::default())),
+            AddressType::Multicast => (
+                NodeKind::Multicast,
+                Node::Multicast(MulticastNode::default()),
+            ),
+        };
+        specs.push(NodeSpec {
+            id,
+            address: spec.address.clone(),
+            kind,
+        });
+        nodes.push((id, node));
+    }
+    Ok(Plan {
+        table: AddressTable::new(specs)?,
+        nodes,
+    })
+}
