@@ -654,7 +654,10 @@ impl Queue {
         );
         debug_assert_eq!(
             self.credit_total,
-            self.consumers.iter().map(|c| u64::from(c.credit)).sum::<u64>(),
+            self.consumers
+                .iter()
+                .map(|c| u64::from(c.credit))
+                .sum::<u64>(),
             "the credit total drifted from the consumers' credit"
         );
         debug_assert!(

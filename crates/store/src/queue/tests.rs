@@ -669,7 +669,10 @@ fn a_forwarded_durable_message_is_not_logged_as_removed_by_its_queue() {
     q.take_changes().for_each(drop);
     q.next_deliveries(NOW);
     q.settle(A, id, Outcome::Rejected).unwrap();
-    assert!(!q.has_changes(), "the broker logs it once the target holds it");
+    assert!(
+        !q.has_changes(),
+        "the broker logs it once the target holds it"
+    );
     let forward = q.poll_forward().unwrap();
     assert!(forward.durable);
 }
