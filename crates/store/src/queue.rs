@@ -135,7 +135,10 @@ pub struct QueueCounters {
 /// A stored message and what the queue knows about it.
 #[derive(Debug)]
 struct Stored {
-    message: ScannedMessage,
+    /// Boxed where it arrived (the connection that scanned it), so that the few hundred
+    /// bytes of a scanned message are never moved again: it moves as a pointer from the
+    /// connection to the queue, and between available and in flight.
+    message: Box<ScannedMessage>,
     /// The size charged against `bytes_max` at enqueue.
     size_bytes: usize,
     expiry_ms: Option<i64>,
@@ -176,7 +179,7 @@ struct Consumer {
 
 #[derive(Debug)]
 struct InFlight {
-    stored: Box<Stored>,
+    stored: Stored,
     consumer: ConsumerId,
     /// Whether this is the message's first acquisition (see [`Queue::unsend`]).
     first: bool,
@@ -187,9 +190,7 @@ struct InFlight {
 pub struct Queue {
     policy: QueuePolicy,
     next_id: u64,
-    /// Boxed: a stored message is a few hundred bytes, and moves between this and
-    /// `in_flight`; a pointer moves cheaply.
-    available: Available<Box<Stored>>,
+    available: Available<Stored>,
     /// The available messages that expire, by expiry: the broker's expiry timer reads the first,
     /// and the expiry pass takes only what is due instead of walking the queue.
     expiring: BTreeSet<(i64, MessageId)>,
@@ -243,9 +244,10 @@ impl Queue {
     /// encodes and scans it again first, since a first delivery sends the bytes it came in.
     pub fn enqueue(
         &mut self,
-        message: ScannedMessage,
+        message: impl Into<Box<ScannedMessage>>,
         now_ms: i64,
     ) -> Result<MessageId, StoreError> {
+        let message = message.into();
         let ttl_ms = message.header.as_ref().and_then(|h| h.ttl);
         let absolute_ms = message.absolute_expiry_time().map(|t| t.0);
         let expiry_ms = expiry_instant_ms(now_ms, ttl_ms, absolute_ms, self.policy.ttl);
@@ -257,16 +259,17 @@ impl Queue {
     /// message it moves); this queue's TTL maximum still does.
     pub fn enqueue_forwarded(
         &mut self,
-        message: ScannedMessage,
+        message: impl Into<Box<ScannedMessage>>,
         now_ms: i64,
     ) -> Result<MessageId, StoreError> {
+        let message = message.into();
         let expiry_ms = expiry_instant_ms(now_ms, None, None, self.policy.ttl);
         self.store(message, expiry_ms)
     }
 
     fn store(
         &mut self,
-        message: ScannedMessage,
+        message: Box<ScannedMessage>,
         expiry_ms: Option<i64>,
     ) -> Result<MessageId, StoreError> {
         if self.depth() >= self.policy.messages_max {
@@ -293,7 +296,7 @@ impl Queue {
         }
         self.make_available(
             id,
-            Box::new(Stored {
+            Stored {
                 message,
                 size_bytes,
                 expiry_ms,
@@ -301,7 +304,7 @@ impl Queue {
                 acquired_before: false,
                 refused_by: Vec::new(),
                 durable,
-            }),
+            },
         );
         self.bytes += size_bytes;
         self.counters.enqueued += 1;
@@ -581,14 +584,14 @@ impl Queue {
         self.expiring.first().map(|&(at, _)| at)
     }
 
-    fn make_available(&mut self, id: MessageId, stored: Box<Stored>) {
+    fn make_available(&mut self, id: MessageId, stored: Stored) {
         if let Some(at) = stored.expiry_ms {
             self.expiring.insert((at, id));
         }
         self.available.insert(id.0, stored);
     }
 
-    fn take_available(&mut self, id: MessageId) -> Option<Box<Stored>> {
+    fn take_available(&mut self, id: MessageId) -> Option<Stored> {
         let stored = self.available.remove(id.0)?;
         if let Some(at) = stored.expiry_ms {
             self.expiring.remove(&(at, id));
@@ -617,7 +620,7 @@ impl Queue {
     }
 
     /// A failed delivery attempt: raise the count, then requeue or dead-letter.
-    fn fail_delivery(&mut self, id: MessageId, mut stored: Box<Stored>) {
+    fn fail_delivery(&mut self, id: MessageId, mut stored: Stored) {
         stored.delivery_count = stored.delivery_count.saturating_add(1);
         let limit_reached = self
             .policy
@@ -667,7 +670,7 @@ impl Queue {
         );
     }
 
-    fn expire(&mut self, id: MessageId, stored: Box<Stored>) {
+    fn expire(&mut self, id: MessageId, stored: Stored) {
         if self.policy.expiry_target {
             self.counters.expired += 1;
             self.forward(id, stored, ForwardReason::Expired);
@@ -677,7 +680,7 @@ impl Queue {
         }
     }
 
-    fn dead_letter(&mut self, id: MessageId, stored: Box<Stored>, reason: ForwardReason) {
+    fn dead_letter(&mut self, id: MessageId, stored: Stored, reason: ForwardReason) {
         if self.policy.dead_letter_target {
             self.counters.dead_lettered += 1;
             self.forward(id, stored, reason);
@@ -687,7 +690,7 @@ impl Queue {
         }
     }
 
-    fn forward(&mut self, id: MessageId, mut stored: Box<Stored>, reason: ForwardReason) {
+    fn forward(&mut self, id: MessageId, mut stored: Stored, reason: ForwardReason) {
         self.bytes -= stored.size_bytes;
         let payload = stored.payload();
         self.forwards.push_back(Forward {

@@ -34,6 +34,7 @@ impl State {
             return;
         };
         let routed = ScannedMessage::scan(payload)
+            .map(Box::new)
             .map_err(Refusal::from)
             .and_then(|message| {
                 let route = match &entry.binding {
@@ -62,7 +63,7 @@ impl State {
         &mut self,
         link: LinkId,
         route: Route,
-        message: ScannedMessage,
+        message: Box<ScannedMessage>,
         settle: Option<(SessionId, u32)>,
     ) {
         if let Some(entry) = self.links.get_mut(link) {

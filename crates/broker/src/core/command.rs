@@ -89,7 +89,8 @@ pub(crate) enum Command {
     Publish {
         link: LinkId,
         route: Route,
-        message: ScannedMessage,
+        /// Boxed where it was scanned, so it moves as a pointer from here on.
+        message: Box<ScannedMessage>,
         settle: Option<(SessionId, u32)>,
     },
     /// A receiving link asks to attach; answered with [`ToConn::Attached`].

@@ -44,7 +44,7 @@ pub(crate) type SubscriberId = u32;
 /// One message of the log.
 #[derive(Debug)]
 struct Entry {
-    message: ScannedMessage,
+    message: Box<ScannedMessage>,
     /// The name it was published under (`None`: the topic's own address).
     name: Option<Arc<str>>,
     expiry_ms: Option<i64>,
@@ -134,7 +134,7 @@ impl Fanout {
     }
 
     /// Adds a message published under `name` at `now_ms`, for the subscribers there are now.
-    pub(crate) fn append(&mut self, message: ScannedMessage, name: Option<Arc<str>>, now_ms: i64) {
+    pub(crate) fn append(&mut self, message: Box<ScannedMessage>, name: Option<Arc<str>>, now_ms: i64) {
         let ttl = message.header.as_ref().and_then(|h| h.ttl);
         let absolute = message.absolute_expiry_time().map(|t| t.0);
         let expiry_ms = expiry_instant_ms(now_ms, ttl, absolute, self.policy.ttl);

@@ -284,7 +284,7 @@ impl Core {
         }
     }
 
-    fn publish(&mut self, origin: Origin, route: Route, message: ScannedMessage) {
+    fn publish(&mut self, origin: Origin, route: Route, message: Box<ScannedMessage>) {
         let id = route.node;
         let (nodes, mut ctx) = self.ctx();
         let Some(slot) = nodes.get_mut(id) else {

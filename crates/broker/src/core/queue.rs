@@ -327,7 +327,7 @@ impl QueueNode {
                 self.dead_letter
             };
             let from = f.durable.then_some((id, f.id));
-            match (target, ScannedMessage::scan(f.payload)) {
+            match (target, ScannedMessage::scan(f.payload).map(Box::new)) {
                 (Some(to), Ok(message)) => ctx.steps.push_back(Forward {
                     to,
                     arrival: Arrival {

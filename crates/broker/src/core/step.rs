@@ -59,7 +59,7 @@ pub(crate) enum Via {
 /// A message on its way into a node.
 #[derive(Debug)]
 pub(crate) struct Arrival {
-    pub(crate) message: ScannedMessage,
+    pub(crate) message: Box<ScannedMessage>,
     pub(crate) answer: Answer,
     pub(crate) via: Via,
 }

@@ -36,7 +36,7 @@ pub(crate) const TOPIC_BUFFER_BYTES: usize = 64 * 1024 * 1024;
 struct Held {
     origin: Origin,
     name: Option<Arc<str>>,
-    message: ScannedMessage,
+    message: Box<ScannedMessage>,
 }
 
 #[derive(Debug)]
@@ -116,7 +116,7 @@ impl TopicNode {
         &mut self,
         origin: Origin,
         name: Option<Arc<str>>,
-        message: ScannedMessage,
+        message: Box<ScannedMessage>,
         ctx: &mut Ctx<'_>,
     ) {
         let size = message.raw().len();
@@ -161,7 +161,7 @@ impl TopicNode {
         &mut self,
         origin: Origin,
         name: Option<Arc<str>>,
-        message: ScannedMessage,
+        message: Box<ScannedMessage>,
         ctx: &mut Ctx<'_>,
     ) {
         let answer = match self.named.len() {

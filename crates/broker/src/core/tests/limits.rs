@@ -59,7 +59,7 @@ fn a_publish_and_its_link_detaching_in_one_wake_up_leave_nothing_behind() {
         Command::Publish {
             link: link(1),
             route: Route::to(at(0)),
-            message: ScannedMessage::scan(body("parked")).unwrap(),
+            message: Box::new(ScannedMessage::scan(body("parked")).unwrap()),
             settle: Some((SessionId(0), 0)),
         },
     );

@@ -214,7 +214,7 @@ impl Harness {
             Command::Publish {
                 link: link(handle),
                 route,
-                message: ScannedMessage::scan(payload).unwrap(),
+                message: Box::new(ScannedMessage::scan(payload).unwrap()),
                 settle: Some((SessionId(0), settle)),
             },
         );

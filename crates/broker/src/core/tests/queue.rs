@@ -115,7 +115,7 @@ fn a_wake_up_of_accepted_publishes_is_answered_with_ranges() {
     let publish = |handle: u32, id: u32, node: NodeId| Command::Publish {
         link: link(handle),
         route: Route::to(node),
-        message: ScannedMessage::scan(body("m")).unwrap(),
+        message: Box::new(ScannedMessage::scan(body("m")).unwrap()),
         settle: Some((SessionId(0), id)),
     };
     // Ids 0-2 on link 9 form one range; link 8's id 3 and the gap to 5 start new ones; the
