@@ -128,7 +128,8 @@ impl TopicNode {
             };
             return ctx.refuse(Answer::Publisher(origin), &refusal);
         }
-        if self.held.is_empty() {
+        // Trimming walks every subscriber: only when the log looks full, not per publish.
+        if self.held.is_empty() && !self.fits(size) {
             self.log.trim(&self.address, ctx.now);
         }
         if self.held.is_empty() && self.fits(size) {
