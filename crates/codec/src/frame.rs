@@ -272,7 +272,31 @@ fn encode_frame(
     payload: &[u8],
     max_frame_size: u32,
 ) -> Result<()> {
-    let size = FRAME_HEADER_SIZE + body.encoded_size() + payload.len();
+    encode_frame_sized(
+        out,
+        channel,
+        frame_type,
+        body,
+        body.encoded_size(),
+        payload,
+        max_frame_size,
+    )
+}
+
+/// [`encode_frame`] for a body whose encoded size the caller has already computed (a
+/// transfer's, on the path every delivery takes: a composite's size costs a walk of its
+/// fields).
+fn encode_frame_sized(
+    out: &mut BytesMut,
+    channel: u16,
+    frame_type: u8,
+    body: &impl Encode,
+    body_size: usize,
+    payload: &[u8],
+    max_frame_size: u32,
+) -> Result<()> {
+    let size = FRAME_HEADER_SIZE + body_size + payload.len();
+    debug_assert_eq!(body_size, body.encoded_size());
     if size > max_frame_size as usize {
         return Err(ErrorKind::FrameSizeTooSmall {
             needed: size,
@@ -321,13 +345,15 @@ pub fn encode_transfer(
     max_frame_size: u32,
 ) -> Result<()> {
     let max = max_frame_size as usize;
-    let first_overhead = FRAME_HEADER_SIZE + transfer.encoded_size();
+    let transfer_size = transfer.encoded_size();
+    let first_overhead = FRAME_HEADER_SIZE + transfer_size;
     if first_overhead + payload.len() <= max {
-        return encode_frame(
+        return encode_frame_sized(
             out,
             channel,
             FRAME_TYPE_AMQP,
             transfer,
+            transfer_size,
             payload,
             max_frame_size,
         );
