@@ -1,4 +1,4 @@
-//! A queue's available messages by id, oldest first.
+//! A queue's messages by id, oldest first: the available ones, and those in flight.
 //!
 //! Ids are taken in order as messages arrive, and dispatch takes the oldest, so the usual case
 //! is a run of consecutive ids: pushed at the back, taken from the front. That run lives in a
@@ -93,6 +93,13 @@ impl<V> Available<V> {
             (Some(r), Some(m)) => Some(if m.0 < r.0 { m } else { r }),
             (r, m) => r.or(m),
         }
+    }
+
+    /// Every id and value held, in no particular order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (u64, &V)> + '_ {
+        let ring = self.ring.iter().enumerate();
+        ring.filter_map(|(k, v)| v.as_ref().map(|v| (self.base + k as u64, v)))
+            .chain(self.rest.iter().map(|(&id, v)| (id, v)))
     }
 
     /// Every id held, oldest first.
