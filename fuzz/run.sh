@@ -15,7 +15,7 @@ repo="$(dirname "$here")"
 proton="${PROTON_CORPUS:-$repo/../shared/fuzz-corpus/proton}"
 regressions="$repo/crates/codec/tests/regressions"
 seconds="${FUZZ_SECONDS:-20}"
-all_targets=(frame_decoder type_decoder message_scan roundtrip engine_server)
+all_targets=(frame_decoder type_decoder message_scan roundtrip engine_server core_commands)
 if [ "$#" -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 
 # cargo-fuzz drives nightly-only rustc flags (sanitizers, coverage); RUSTC_BOOTSTRAP=1 lets the
@@ -64,6 +64,10 @@ for target in "${targets[@]}"; do
                 find "$proton/message-decode" -maxdepth 1 -type f -name 'minimized-*' \
                     -exec cp -f {} "corpus/$target/" \;
             fi
+            ;;
+        core_commands)
+            # Commands, not wire bytes: it starts from nothing and grows its own corpus.
+            mkdir -p "corpus/$target"
             ;;
         *)
             echo "run.sh: unknown target $target (known: ${all_targets[*]})" >&2

@@ -28,6 +28,8 @@ mod connection;
 mod core;
 mod driver;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod journal;
 mod plan;
 

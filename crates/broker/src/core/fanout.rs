@@ -134,7 +134,12 @@ impl Fanout {
     }
 
     /// Adds a message published under `name` at `now_ms`, for the subscribers there are now.
-    pub(crate) fn append(&mut self, message: Box<ScannedMessage>, name: Option<Arc<str>>, now_ms: i64) {
+    pub(crate) fn append(
+        &mut self,
+        message: Box<ScannedMessage>,
+        name: Option<Arc<str>>,
+        now_ms: i64,
+    ) {
         let ttl = message.header.as_ref().and_then(|h| h.ttl);
         let absolute = message.absolute_expiry_time().map(|t| t.0);
         let expiry_ms = expiry_instant_ms(now_ms, ttl, absolute, self.policy.ttl);

@@ -98,6 +98,17 @@ impl<T> Slab<T> {
         self.free.push(id.index);
         Some(value)
     }
+
+    /// Every id and value.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (NodeId, &T)> {
+        self.slots.iter().enumerate().filter_map(|(i, s)| {
+            let id = NodeId {
+                index: i as u32,
+                generation: s.generation,
+            };
+            s.value.as_ref().map(|v| (id, v))
+        })
+    }
 }
 
 #[cfg(test)]

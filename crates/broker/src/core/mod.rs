@@ -74,9 +74,9 @@ pub(crate) enum Node {
 impl Node {
     /// Drops what `conn` (and `link`) published and is still waiting: nobody is left to
     /// answer.
-    fn forget(&mut self, conn: ConnId, link: Option<LinkId>) {
+    fn forget(&mut self, conn: ConnId, link: Option<LinkId>, joins: &Joins) {
         match self {
-            Node::Queue(n) => n.waiting.forget(conn, link),
+            Node::Queue(n) => n.waiting.forget(conn, link, joins),
             Node::Topic(n) => n.forget(conn, link),
             Node::Anycast(n) => n.forget(conn, link),
             Node::Multicast(_) => {}
@@ -319,7 +319,7 @@ impl Core {
         let holding: Vec<NodeId> = self.holding.iter().chain(&self.dirty).copied().collect();
         for id in holding {
             if let Some(slot) = self.nodes.get_mut(id) {
-                slot.node.forget(conn, link);
+                slot.node.forget(conn, link, &self.joins);
             }
             // What is left may fit now.
             self.mark(id);
@@ -345,6 +345,12 @@ impl Core {
 
     fn run_step(&mut self, step: Forward) {
         let Forward { to, arrival } = step;
+        if let Answer::Join(id) = arrival.answer
+            && !self.joins.is_open(id)
+        {
+            // A topic copy whose publisher went before it was placed: nobody wants it.
+            return;
+        }
         let (nodes, mut ctx) = self.ctx();
         match nodes.get_mut(to).map(|s| &mut s.node) {
             Some(Node::Queue(q)) => q.arrive(to, arrival, &mut ctx),
@@ -395,6 +401,29 @@ impl Core {
         } else {
             self.holding.remove(&id);
         }
+    }
+}
+
+impl Core {
+    /// What is still held for a client, if anything: a link, a publish waiting anywhere, a
+    /// topic message's unanswered join, or a temporary queue. Once every connection has gone
+    /// there must be nothing (the fuzz target checks it).
+    pub(crate) fn held_for_clients(&self) -> Option<String> {
+        for (id, slot) in self.nodes.iter() {
+            let held = match &slot.node {
+                Node::Queue(q) if q.owner.is_some() => Some("a temporary queue"),
+                Node::Queue(q) if q.waiting.holds_publishes() => Some("waiting publishes"),
+                Node::Queue(_) => None,
+                node => node.is_holding().then_some("held publishes"),
+            };
+            if let Some(what) = held {
+                return Some(format!("{what} in {id:?}"));
+            }
+        }
+        if !self.links.is_empty() || !self.links_of.is_empty() {
+            return Some(format!("{} links", self.links.len()));
+        }
+        (!self.joins.is_empty()).then(|| "open joins".to_string())
     }
 }
 

@@ -22,7 +22,7 @@ use sluice_store::{Change, ConsumerId, MessageId, Outcome, Queue, QueuePolicy, S
 
 use super::command::ToConn;
 use super::ids::{ConnId, LinkKey, NodeId};
-use super::step::{Answer, Arrival, Ctx, Forward, Via};
+use super::step::{Answer, Arrival, Ctx, Forward, Joins, Via};
 use crate::error::Refusal;
 
 /// Most bytes of publishes a full node holds waiting for room, beyond its own limits.
@@ -66,10 +66,14 @@ impl Waiting {
         self.items.len()
     }
 
-    /// Drops what `conn` (and `link`) published: nobody is left to answer.
-    pub(crate) fn forget(&mut self, conn: ConnId, link: Option<LinkId>) {
+    /// Drops what `conn` (and `link`) published, and topic copies whose publisher has gone:
+    /// nobody is left to answer.
+    pub(crate) fn forget(&mut self, conn: ConnId, link: Option<LinkId>, joins: &Joins) {
         let before = self.items.len();
-        self.items.retain(|a| !a.answer.is_for(conn, link));
+        self.items.retain(|a| match a.answer {
+            Answer::Join(id) => joins.is_open(id),
+            answer => !answer.is_for(conn, link),
+        });
         if self.items.len() != before {
             self.publish_bytes = self
                 .items
@@ -78,6 +82,11 @@ impl Waiting {
                 .map(|a| a.message.raw().len())
                 .sum();
         }
+    }
+
+    /// Whether anything waits that a client published (not a message moved from another node).
+    pub(crate) fn holds_publishes(&self) -> bool {
+        self.items.iter().any(|a| a.answer != Answer::Nobody)
     }
 
     /// Everything waiting, when the node goes.

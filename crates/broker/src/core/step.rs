@@ -105,6 +105,15 @@ impl Joins {
         self.next
     }
 
+    /// Whether the join still waits for copies (its publisher has not gone).
+    pub(crate) fn is_open(&self, id: JoinId) -> bool {
+        self.open.contains_key(&id)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
     /// Drops the joins answering `conn` (and `link`): nobody is left to hear.
     pub(crate) fn forget(&mut self, conn: u64, link: Option<sluice_engine::LinkId>) {
         self.open
