@@ -41,6 +41,23 @@ pub(crate) fn sample(pid: u32) -> Option<Sample> {
     })
 }
 
+/// The resident set size of process `pid` now, KiB; `None` if it is gone or unreadable.
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status_kib(&status, "VmRSS:")
+}
+
+/// How many sockets process `pid` holds open (its listeners and connections), from
+/// `/proc/PID/fd`; `None` if that cannot be read.
+pub(crate) fn open_sockets(pid: u32) -> Option<usize> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(
+        fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy().starts_with("socket:"))
+            .count(),
+    )
+}
+
 /// Clock ticks per second (`getconf CLK_TCK`; 100 where it cannot be asked, Linux's value).
 pub(crate) fn clock_ticks() -> u64 {
     std::process::Command::new("getconf")
