@@ -204,6 +204,21 @@ impl Measure {
         }
     }
 
+    /// Polls `done` until it holds; at the deadline records that `what` timed out and returns
+    /// false.
+    pub(crate) async fn wait(&mut self, what: &str, mut done: impl FnMut() -> bool) -> bool {
+        loop {
+            if done() {
+                return true;
+            }
+            if self.expired() {
+                self.timed_out(what);
+                return false;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// Waits until `count()` reaches `target` or stops moving for `stall`.
     pub(crate) async fn wait_progress(
         &mut self,

@@ -8,6 +8,8 @@
 //!
 //! - [`held_publishes`]: unsettled publishes to a full queue, which the broker parks
 //!   unanswered, from publishers that then disconnect; two rounds.
+//! - [`topic_subscribers`]: thousands of topic receivers that grant no credit, then a burst
+//!   published to the topic; meanwhile an unrelated client times round trips on a queue.
 //!
 //! Every scenario is bounded in count (its flags) and time (`--timeout`: past it, the scenario
 //! stops, closes its connections and reports what it has, with an error), and closes every
@@ -18,13 +20,16 @@
 mod clients;
 pub mod held_publishes;
 mod measure;
+mod quiet;
 mod report;
+pub mod topic_subscribers;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 pub use held_publishes::HeldPublishesArgs;
 pub use report::{HostileReport, RssReading};
+pub use topic_subscribers::TopicSubscribersArgs;
 
 use measure::Measure;
 
@@ -42,6 +47,9 @@ pub enum Scenario {
     /// Fill a queue, then publish to it from links whose publishes the broker parks
     /// unanswered, and disconnect them; two rounds.
     HeldPublishes(HeldPublishesArgs),
+    /// Attach topic receivers that grant no credit, then publish to the topic, while another
+    /// client times round trips on a queue.
+    TopicSubscribers(TopicSubscribersArgs),
 }
 
 /// Options every scenario takes.
@@ -67,12 +75,14 @@ impl Scenario {
     fn name(&self) -> &'static str {
         match self {
             Scenario::HeldPublishes(_) => "held-publishes",
+            Scenario::TopicSubscribers(_) => "topic-subscribers",
         }
     }
 
     fn common_and_url(&self) -> (&CommonArgs, &str) {
         match self {
             Scenario::HeldPublishes(a) => (&a.common, &a.url),
+            Scenario::TopicSubscribers(a) => (&a.common, &a.url),
         }
     }
 }
@@ -99,6 +109,7 @@ pub fn run(args: &HostileArgs) -> Result<ExitCode, String> {
         m.sockets("broker_sockets_at_start");
         match &args.scenario {
             Scenario::HeldPublishes(a) => held_publishes::run(a, &mut m).await?,
+            Scenario::TopicSubscribers(a) => topic_subscribers::run(a, &mut m).await?,
         }
         Ok::<_, String>(m.report)
     })?;
