@@ -10,6 +10,9 @@
 //!   unanswered, from publishers that then disconnect; two rounds.
 //! - [`topic_subscribers`]: thousands of topic receivers that grant no credit, then a burst
 //!   published to the topic; meanwhile an unrelated client times round trips on a queue.
+//! - [`partial_deliveries`]: deliveries whose transfers say `more` and never finish: large
+//!   ones on several links, and millions of one-byte frames on one. The frames are written
+//!   by hand (`wire`): the engine always finishes what it sends.
 //!
 //! Every scenario is bounded in count (its flags) and time (`--timeout`: past it, the scenario
 //! stops, closes its connections and reports what it has, with an error), and closes every
@@ -20,14 +23,17 @@
 mod clients;
 pub mod held_publishes;
 mod measure;
+pub mod partial_deliveries;
 mod quiet;
 mod report;
 pub mod topic_subscribers;
+mod wire;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 pub use held_publishes::HeldPublishesArgs;
+pub use partial_deliveries::PartialDeliveriesArgs;
 pub use report::{HostileReport, RssReading};
 pub use topic_subscribers::TopicSubscribersArgs;
 
@@ -50,6 +56,9 @@ pub enum Scenario {
     /// Attach topic receivers that grant no credit, then publish to the topic, while another
     /// client times round trips on a queue.
     TopicSubscribers(TopicSubscribersArgs),
+    /// Start multi-frame deliveries and never finish them: large ones on several links, then
+    /// millions of one-byte frames on one.
+    PartialDeliveries(PartialDeliveriesArgs),
 }
 
 /// Options every scenario takes.
@@ -76,6 +85,7 @@ impl Scenario {
         match self {
             Scenario::HeldPublishes(_) => "held-publishes",
             Scenario::TopicSubscribers(_) => "topic-subscribers",
+            Scenario::PartialDeliveries(_) => "partial-deliveries",
         }
     }
 
@@ -83,6 +93,7 @@ impl Scenario {
         match self {
             Scenario::HeldPublishes(a) => (&a.common, &a.url),
             Scenario::TopicSubscribers(a) => (&a.common, &a.url),
+            Scenario::PartialDeliveries(a) => (&a.common, &a.url),
         }
     }
 }
@@ -110,6 +121,7 @@ pub fn run(args: &HostileArgs) -> Result<ExitCode, String> {
         match &args.scenario {
             Scenario::HeldPublishes(a) => held_publishes::run(a, &mut m).await?,
             Scenario::TopicSubscribers(a) => topic_subscribers::run(a, &mut m).await?,
+            Scenario::PartialDeliveries(a) => partial_deliveries::run(a, &mut m).await?,
         }
         Ok::<_, String>(m.report)
     })?;
