@@ -58,6 +58,21 @@ pub(crate) fn open_sockets(pid: u32) -> Option<usize> {
     )
 }
 
+/// The soft limit on open files of process `pid` (`Max open files` in `/proc/PID/limits`);
+/// `None` if unreadable or unlimited.
+pub(crate) fn open_files_max(pid: u32) -> Option<u64> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    parse_open_files_max(&limits)
+}
+
+fn parse_open_files_max(limits: &str) -> Option<u64> {
+    limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|soft| soft.parse().ok())
+}
+
 /// Clock ticks per second (`getconf CLK_TCK`; 100 where it cannot be asked, Linux's value).
 pub(crate) fn clock_ticks() -> u64 {
     std::process::Command::new("getconf")
@@ -151,6 +166,19 @@ mod tests {
         assert_eq!(parse_status_kib(status, "VmRSS:"), Some(30720));
         assert_eq!(parse_status_kib(status, "VmHWM:"), Some(40960));
         assert_eq!(parse_status_kib(status, "VmSwap:"), None);
+    }
+
+    #[test]
+    fn the_open_files_limit_is_the_soft_one() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max processes             95000                95000                processes \n\
+                      Max open files            1024                 524288               files     \n";
+        assert_eq!(parse_open_files_max(limits), Some(1024));
+        let unlimited =
+            "Max open files            unlimited            unlimited            files     \n";
+        assert_eq!(parse_open_files_max(unlimited), None);
+        assert!(open_files_max(std::process::id()).is_some());
+        assert!(rss_kib(std::process::id()).is_some_and(|kib| kib > 0));
     }
 
     #[test]

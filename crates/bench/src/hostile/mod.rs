@@ -13,6 +13,7 @@
 //! - [`partial_deliveries`]: deliveries whose transfers say `more` and never finish: large
 //!   ones on several links, and millions of one-byte frames on one. The frames are written
 //!   by hand (`wire`): the engine always finishes what it sends.
+//! - [`idle_connections`]: connections that open, begin a session and sit there.
 //!
 //! Every scenario is bounded in count (its flags) and time (`--timeout`: past it, the scenario
 //! stops, closes its connections and reports what it has, with an error), and closes every
@@ -22,6 +23,7 @@
 
 mod clients;
 pub mod held_publishes;
+pub mod idle_connections;
 mod measure;
 pub mod partial_deliveries;
 mod quiet;
@@ -33,6 +35,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 pub use held_publishes::HeldPublishesArgs;
+pub use idle_connections::IdleConnectionsArgs;
 pub use partial_deliveries::PartialDeliveriesArgs;
 pub use report::{HostileReport, RssReading};
 pub use topic_subscribers::TopicSubscribersArgs;
@@ -59,6 +62,8 @@ pub enum Scenario {
     /// Start multi-frame deliveries and never finish them: large ones on several links, then
     /// millions of one-byte frames on one.
     PartialDeliveries(PartialDeliveriesArgs),
+    /// Open connections that complete open and begin a session, then sit idle; close them.
+    IdleConnections(IdleConnectionsArgs),
 }
 
 /// Options every scenario takes.
@@ -86,6 +91,7 @@ impl Scenario {
             Scenario::HeldPublishes(_) => "held-publishes",
             Scenario::TopicSubscribers(_) => "topic-subscribers",
             Scenario::PartialDeliveries(_) => "partial-deliveries",
+            Scenario::IdleConnections(_) => "idle-connections",
         }
     }
 
@@ -94,6 +100,7 @@ impl Scenario {
             Scenario::HeldPublishes(a) => (&a.common, &a.url),
             Scenario::TopicSubscribers(a) => (&a.common, &a.url),
             Scenario::PartialDeliveries(a) => (&a.common, &a.url),
+            Scenario::IdleConnections(a) => (&a.common, &a.url),
         }
     }
 }
@@ -122,6 +129,7 @@ pub fn run(args: &HostileArgs) -> Result<ExitCode, String> {
             Scenario::HeldPublishes(a) => held_publishes::run(a, &mut m).await?,
             Scenario::TopicSubscribers(a) => topic_subscribers::run(a, &mut m).await?,
             Scenario::PartialDeliveries(a) => partial_deliveries::run(a, &mut m).await?,
+            Scenario::IdleConnections(a) => idle_connections::run(a, &mut m).await?,
         }
         Ok::<_, String>(m.report)
     })?;
