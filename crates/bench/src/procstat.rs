@@ -41,6 +41,38 @@ pub(crate) fn sample(pid: u32) -> Option<Sample> {
     })
 }
 
+/// The resident set size of process `pid` now, KiB; `None` if it is gone or unreadable.
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    parse_status_kib(&status, "VmRSS:")
+}
+
+/// How many sockets process `pid` holds open (its listeners and connections), from
+/// `/proc/PID/fd`; `None` if that cannot be read.
+pub(crate) fn open_sockets(pid: u32) -> Option<usize> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(
+        fds.filter_map(|fd| std::fs::read_link(fd.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy().starts_with("socket:"))
+            .count(),
+    )
+}
+
+/// The soft limit on open files of process `pid` (`Max open files` in `/proc/PID/limits`);
+/// `None` if unreadable or unlimited.
+pub(crate) fn open_files_max(pid: u32) -> Option<u64> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    parse_open_files_max(&limits)
+}
+
+fn parse_open_files_max(limits: &str) -> Option<u64> {
+    limits
+        .lines()
+        .find_map(|line| line.strip_prefix("Max open files"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|soft| soft.parse().ok())
+}
+
 /// Clock ticks per second (`getconf CLK_TCK`; 100 where it cannot be asked, Linux's value).
 pub(crate) fn clock_ticks() -> u64 {
     std::process::Command::new("getconf")
@@ -134,6 +166,19 @@ mod tests {
         assert_eq!(parse_status_kib(status, "VmRSS:"), Some(30720));
         assert_eq!(parse_status_kib(status, "VmHWM:"), Some(40960));
         assert_eq!(parse_status_kib(status, "VmSwap:"), None);
+    }
+
+    #[test]
+    fn the_open_files_limit_is_the_soft_one() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max processes             95000                95000                processes \n\
+                      Max open files            1024                 524288               files     \n";
+        assert_eq!(parse_open_files_max(limits), Some(1024));
+        let unlimited =
+            "Max open files            unlimited            unlimited            files     \n";
+        assert_eq!(parse_open_files_max(unlimited), None);
+        assert!(open_files_max(std::process::id()).is_some());
+        assert!(rss_kib(std::process::id()).is_some_and(|kib| kib > 0));
     }
 
     #[test]

@@ -35,6 +35,8 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 pub(crate) struct Shared {
     pub(crate) sent: AtomicU64,
     pub(crate) received: AtomicU64,
+    /// Sent messages the peer has settled, whatever the outcome.
+    pub(crate) settled: AtomicU64,
     /// Receivers whose link is attached.
     pub(crate) ready: AtomicUsize,
     /// Receivers that failed (refused, disconnected).
@@ -81,7 +83,7 @@ fn worker_threads(args: &BenchArgs) -> usize {
     }
 }
 
-fn client_config(name: String, url: Option<&BenchUrl>, host: &str) -> Config {
+pub(crate) fn client_config(name: String, url: Option<&BenchUrl>, host: &str) -> Config {
     let sasl = match url.and_then(|u| u.credentials.as_ref()) {
         Some((user, password)) => SaslConfig::Client {
             mechanism: Symbol::from_static("PLAIN"),
@@ -97,7 +99,7 @@ fn client_config(name: String, url: Option<&BenchUrl>, host: &str) -> Config {
     config
 }
 
-async fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
+pub(crate) async fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
     match tokio::time::timeout(timeout, TcpStream::connect((host, port))).await {
         Ok(Ok(s)) => Ok(s),
         Ok(Err(e)) => Err(format!("cannot connect to {host}:{port}: {e}")),

@@ -183,6 +183,7 @@ impl Role for Sender {
                 ..
             } => {
                 let count = u64::from(last.wrapping_sub(first)) + 1;
+                self.shared.settled.fetch_add(count, Ordering::Relaxed);
                 self.record_outcome(count, state.as_ref());
             }
             _ => {}

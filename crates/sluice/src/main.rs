@@ -1,5 +1,6 @@
 //! `sluice`: the Sluice binary. `sluice serve` serves an address space over AMQP 1.0;
-//! `sluice check PATH...` validates EnMasse manifests; `sluice bench` measures a broker.
+//! `sluice check PATH...` validates EnMasse manifests; `sluice bench` measures a broker;
+//! `sluice hostile` measures what hostile clients make it hold.
 
 mod check;
 mod serve;
@@ -27,6 +28,8 @@ enum Command {
     /// latency percentiles, the broker's CPU and memory. Exits 1 if messages were lost or
     /// refused.
     Bench(sluice_bench::BenchArgs),
+    /// Measure what a hostile client makes a broker hold (its RSS before, at peak, after).
+    Hostile(sluice_bench::hostile::HostileArgs),
 }
 
 /// Arguments of `sluice check`.
@@ -61,6 +64,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Check(args) => check::run(&args.paths, args.address_space.as_deref()),
         Command::Bench(args) => bench(&args),
+        Command::Hostile(args) => sluice_bench::hostile::run(&args).map_err(anyhow::Error::msg),
     };
     // One line with the chain of causes, never a backtrace: these are users' errors (a busy
     // port, a locked data directory, an unreadable file), not the program's.

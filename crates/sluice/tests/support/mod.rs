@@ -369,6 +369,11 @@ impl Server {
         server
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// How many sockets the server process holds open (its listener plus one per connection),
     /// from `/proc/PID/fd`.
     pub fn open_sockets(&self) -> usize {
