@@ -2,6 +2,12 @@
 //! `sluice check PATH...` validates EnMasse manifests; `sluice bench` measures a broker;
 //! `sluice hostile` measures what hostile clients make it hold.
 
+/// jemalloc, not the system's malloc: after a spike (a backlog drained, a hostile client gone)
+/// it returns the memory to the system, where glibc's malloc kept most of it; throughput is
+/// the same (benches/README.md, "Allocator").
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod check;
 mod serve;
 
