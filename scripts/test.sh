@@ -7,7 +7,12 @@
 # Needs: Debian's amqp-specs (the spec XML the codec is checked against), python3-qpid-proton (Qpid
 # Proton's Python binding, which crates/sluice/tests/serve.rs drives `sluice serve` with, run by
 # /usr/bin/python3), Node.js with npm (crates/sluice/tests/rhea.rs drives it with the rhea package,
-# installed by `npm ci` from crates/sluice/tests/rhea/package-lock.json) and cargo-nextest.
+# installed by `npm ci` from crates/sluice/tests/rhea/package-lock.json), pyamqp (the Azure SDKs'
+# pure-Python AMQP 1.0 stack, module azure.servicebus._pyamqp, which crates/sluice/tests/pyamqp.rs
+# drives it with: azure-servicebus 7.15.0 and its dependencies, pinned in
+# crates/sluice/tests/interop/pyamqp-requirements.txt, installed with pip into the virtualenv
+# target/pyamqp-venv made by the machine's `python3 -m venv`, a fixed path the tests run its
+# Python from; reused while it holds exactly that file's pins) and cargo-nextest.
 # Reads ../shared/fuzz-corpus (Qpid Proton's corpora) beside the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +28,17 @@ fi
 if [ ! -d crates/sluice/tests/rhea/node_modules/rhea ]; then
   echo "installing rhea (the second interop client) with npm ci in crates/sluice/tests/rhea" >&2
   npm ci --prefix crates/sluice/tests/rhea --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+PYAMQP_VENV=target/pyamqp-venv
+PYAMQP_REQUIREMENTS=crates/sluice/tests/interop/pyamqp-requirements.txt
+if ! cmp -s "$PYAMQP_REQUIREMENTS" "$PYAMQP_VENV/installed-requirements.txt" ||
+  ! "$PYAMQP_VENV/bin/python" -c "import azure.servicebus._pyamqp" 2>/dev/null; then
+  echo "installing azure-servicebus (pyamqp, the third interop client) into $PYAMQP_VENV" >&2
+  rm -rf "$PYAMQP_VENV"
+  python3 -m venv "$PYAMQP_VENV"
+  "$PYAMQP_VENV/bin/pip" install --quiet --disable-pip-version-check -r "$PYAMQP_REQUIREMENTS"
+  cp "$PYAMQP_REQUIREMENTS" "$PYAMQP_VENV/installed-requirements.txt"
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then
