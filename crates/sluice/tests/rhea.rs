@@ -18,21 +18,6 @@ fn numbered(count: usize) -> Vec<String> {
     (0..count).map(|i| format!("msg-{i}")).collect()
 }
 
-/// After a test drained the queue: a rhea receiver gets nothing within a second (its
-/// timeout, exit 2), so accepting removed the messages.
-fn assert_queue_empty_rhea(server: &Server) {
-    let outcome = server
-        .spawn_peer(Peer::Rhea, &server.url, &["receive", "myqueue", "1"], "1")
-        .finish(server);
-    assert_eq!(
-        outcome.status.code(),
-        Some(2),
-        "expected the queue to be empty (the receive to time out): {outcome:?}\nserver stderr:\n{}",
-        server.log()
-    );
-    assert_eq!(outcome.json["received"], 0, "{}", outcome.json);
-}
-
 #[test]
 fn rhea_round_trips_100_messages_through_a_queue_in_order() {
     let server = Server::start("order");
@@ -55,7 +40,7 @@ fn rhea_round_trips_100_messages_through_a_queue_in_order() {
         received["presettled"], 0,
         "queue deliveries arrive unsettled, for the receiver to accept: {received}"
     );
-    assert_queue_empty_rhea(&server);
+    assert_queue_empty_with(&server, Peer::Rhea);
 }
 
 #[test]
@@ -138,7 +123,7 @@ fn what_rhea_sends_proton_receives() {
         numbered(20),
         "Proton reads rhea's string bodies, in order"
     );
-    assert_queue_empty_rhea(&server);
+    assert_queue_empty_with(&server, Peer::Rhea);
 }
 
 #[test]

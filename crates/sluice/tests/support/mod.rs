@@ -1,7 +1,8 @@
 //! The harness the black-box tests share: a `sluice serve` on an ephemeral loopback port with
-//! a test address space, and client processes of two independent AMQP 1.0 implementations
-//! (Qpid Proton's Python binding and rhea on Node) that print one JSON line each. Every wait is
-//! bounded; a missing client fails the test, never skips it.
+//! a test address space, and client processes of three independent AMQP 1.0 implementations
+//! (Qpid Proton's Python binding, rhea on Node, and pyamqp, the Azure SDKs' pure-Python stack)
+//! that print one JSON line each. Every wait is bounded; a missing client fails the test, never
+//! skips it.
 #![allow(
     dead_code,
     unreachable_pub,
@@ -229,13 +230,16 @@ pub fn require_proton() {
     );
 }
 
-/// The AMQP client a run uses: two independent implementations.
+/// The AMQP client a run uses: three independent implementations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Peer {
     /// `tests/interop/proton_client.py` on Debian's Python (Qpid Proton).
     Proton,
     /// `tests/rhea/client.js` on Node (rhea).
     Rhea,
+    /// `tests/interop/pyamqp_client.py` on the virtualenv `scripts/test.sh` installs
+    /// azure-servicebus into (its `azure.servicebus._pyamqp`).
+    Pyamqp,
 }
 
 fn rhea_dir() -> PathBuf {
@@ -264,6 +268,30 @@ fn require_rhea() {
     );
 }
 
+/// The Python of the virtualenv that `scripts/test.sh` installs the pinned azure-servicebus
+/// (and so pyamqp) into: `target/pyamqp-venv` at the top of the workspace, wherever
+/// `CARGO_TARGET_DIR` points.
+fn pyamqp_python() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/pyamqp-venv/bin/python")
+}
+
+/// Fails (never skips) when the pyamqp virtualenv is missing or cannot import pyamqp.
+fn require_pyamqp() {
+    let python = pyamqp_python();
+    let found = Command::new(&python)
+        .args(["-c", "import azure.servicebus._pyamqp"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "these tests need pyamqp (PyPI's azure-servicebus) in the virtualenv {}: `{} -c \"import \
+         azure.servicebus._pyamqp\"` failed. Run ./scripts/test.sh, which creates it",
+        python.display(),
+        python.display()
+    );
+}
+
 /// The command that runs `peer`'s client script, after checking the peer is installed.
 fn client_command(peer: Peer) -> Command {
     match peer {
@@ -277,6 +305,12 @@ fn client_command(peer: Peer) -> Command {
             require_rhea();
             let mut c = Command::new(NODE);
             c.arg(rhea_dir().join("client.js"));
+            c
+        }
+        Peer::Pyamqp => {
+            require_pyamqp();
+            let mut c = Command::new(pyamqp_python());
+            c.arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/pyamqp_client.py"));
             c
         }
     }
@@ -507,7 +541,7 @@ impl Drop for Server {
     }
 }
 
-/// A Python client process; killed on drop if still running.
+/// A client process (any peer's); killed on drop if still running.
 pub struct Client {
     child: Child,
     description: String,
@@ -649,8 +683,13 @@ pub fn index_of(body: &str) -> usize {
 /// After a test drained the queue: a receiver gets nothing within a second (its timeout,
 /// exit 2), so accepting removed the messages.
 pub fn assert_queue_empty(server: &Server) {
+    assert_queue_empty_with(server, Peer::Proton);
+}
+
+/// [`assert_queue_empty`] with `peer`'s receiver.
+pub fn assert_queue_empty_with(server: &Server, peer: Peer) {
     let outcome = server
-        .spawn_at(&server.url, &["receive", "myqueue", "1"], "1")
+        .spawn_peer(peer, &server.url, &["receive", "myqueue", "1"], "1")
         .finish(server);
     assert_eq!(
         outcome.code(),
@@ -665,12 +704,23 @@ pub fn assert_queue_empty(server: &Server) {
 /// sender sends `count` messages, which the broker accepts; returns each receiver's report,
 /// having asserted that each got every message (`msg-0`..) in order.
 pub fn fan_out_to_two(server: &Server, address: &str, count: usize, tag: &str) -> Vec<Value> {
+    fan_out_to_two_with(server, Peer::Proton, address, count, tag)
+}
+
+/// [`fan_out_to_two`] with `peer`'s receivers and sender.
+pub fn fan_out_to_two_with(
+    server: &Server,
+    peer: Peer,
+    address: &str,
+    count: usize,
+    tag: &str,
+) -> Vec<Value> {
     let n = count.to_string();
     let mut receivers: Vec<Client> = ["first", "second"]
         .iter()
         .map(|which| {
             let name = format!("{tag}-{which}");
-            server.spawn(&["receive", address, &n, "--name", &name])
+            server.spawn_with(peer, &["receive", address, &n, "--name", &name])
         })
         .collect();
     // `ready` comes once the broker has read each receiver's credit, so every subscription
@@ -680,8 +730,8 @@ pub fn fan_out_to_two(server: &Server, address: &str, count: usize, tag: &str) -
     }
     let sent = ok(
         server,
-        server.run(&["send", address, &n]),
-        &format!("send {n} to {address}"),
+        server.run_with(peer, &["send", address, &n]),
+        &format!("{peer:?} send {n} to {address}"),
     );
     assert_eq!(sent["accepted"], count, "{sent}");
     assert_eq!(sent["outcomes"]["accepted"], count, "{sent}");
