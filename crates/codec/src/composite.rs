@@ -2,10 +2,13 @@
 //!
 //! Performatives, terminii, delivery states and message sections are described lists. The
 //! [`crate::composite!`] macro declares one from its field list; each field names its type and whether
-//! it is `required`, `optional`, or has a `default(value)`. Decoding reads each field with its
-//! [`FieldValue`] impl directly from the buffer (no intermediate [`Value`] tree), and encoding
-//! trims trailing null fields and writes fields at their default as null, which is the most
-//! compact encoding and the one Proton produces for message headers.
+//! it is `required`, `optional`, `kept` (optional, but never trimmed: see below), or has a
+//! `default(value)`. Decoding reads each field with its [`FieldValue`] impl directly from the
+//! buffer (no intermediate [`Value`] tree), and encoding trims trailing null fields and writes
+//! fields at their default as null, which is the most compact encoding and the one Proton
+//! produces for message headers. A `kept` field is written, as null when absent, even when
+//! nothing follows it, so the list never ends before it: a terminus keeps its address, since
+//! pyamqp (the Azure SDKs' Python stack) reads an empty terminus list as no terminus at all.
 
 use bytes::{BufMut, Bytes, BytesMut};
 
@@ -715,6 +718,11 @@ macro_rules! composite {
                 $(
                     index += 1;
                     match $crate::composite_field_encoded!($kind, $fty, &self.$field $(, $default)?) {
+                        None if $crate::composite_field_kept!($kind) => {
+                            size += pending_nulls + 1;
+                            pending_nulls = 0;
+                            count = index;
+                        }
                         None => pending_nulls += 1,
                         Some(v) => {
                             size += pending_nulls + $crate::composite::FieldValue::field_size(v);
@@ -772,6 +780,7 @@ macro_rules! composite {
 macro_rules! composite_field_type {
     (required, $t:ty) => { $t };
     (optional, $t:ty) => { Option<$t> };
+    (kept, $t:ty) => { Option<$t> };
     (default, $t:ty) => { $t };
 }
 
@@ -795,7 +804,22 @@ macro_rules! composite_field_required {
     (optional) => {
         false
     };
+    (kept) => {
+        false
+    };
     (default) => {
+        false
+    };
+}
+
+/// Whether a field of this kind is written (as null when absent) even when it is the last.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! composite_field_kept {
+    (kept) => {
+        true
+    };
+    ($kind:ident) => {
         false
     };
 }
@@ -807,6 +831,9 @@ macro_rules! composite_field_default {
         <$t as Default>::default()
     };
     (optional, $t:ty) => {
+        None
+    };
+    (kept, $t:ty) => {
         None
     };
     (default, $t:ty, $default:expr) => {
@@ -826,6 +853,9 @@ macro_rules! composite_field_resolve {
     (optional, $v:expr, $field:expr) => {
         $v
     };
+    (kept, $v:expr, $field:expr) => {
+        $v
+    };
     (default, $v:expr, $field:expr, $default:expr) => {
         $v.unwrap_or_else(|| $default)
     };
@@ -841,6 +871,9 @@ macro_rules! composite_field_encoded {
     (optional, $t:ty, $v:expr) => {
         $v.as_ref()
             .filter(|v| !$crate::composite::FieldValue::is_absent(*v))
+    };
+    (kept, $t:ty, $v:expr) => {
+        $crate::composite_field_encoded!(optional, $t, $v)
     };
     (default, $t:ty, $v:expr, $default:expr) => {{
         let default: $t = $default;

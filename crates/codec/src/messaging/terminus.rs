@@ -8,8 +8,9 @@ use crate::types::{Str, Symbol, Value};
 crate::composite! {
     /// Where a link's messages come from (part 3 §3.5.3).
     pub struct Source = ("amqp:source:list", 0x28) {
-        /// The address of the source.
-        address: Str => optional,
+        /// The address of the source; written even when null (`kept`), so that the list is never
+        /// empty: pyamqp reads an empty one as no source and drops the attach.
+        address: Str => kept,
         /// What terminus state is durable.
         durable: TerminusDurability => default(TerminusDurability::None),
         /// When the expiry timer starts.
@@ -36,8 +37,9 @@ crate::composite! {
 crate::composite! {
     /// Where a link's messages go (part 3 §3.5.4).
     pub struct Target = ("amqp:target:list", 0x29) {
-        /// The address of the target.
-        address: Str => optional,
+        /// The address of the target; written even when null (`kept`), so that the list is never
+        /// empty: pyamqp reads an empty one as no target and drops the attach.
+        address: Str => kept,
         /// What terminus state is durable.
         durable: TerminusDurability => default(TerminusDurability::None),
         /// When the expiry timer starts.
@@ -130,6 +132,7 @@ impl LifetimePolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::Encode;
 
     #[test]
     fn lifetime_policies_roundtrip_through_values() {
@@ -142,5 +145,52 @@ mod tests {
             assert_eq!(LifetimePolicy::from_value(&p.to_value()), Some(p));
         }
         assert_eq!(LifetimePolicy::from_value(&Value::Null), None);
+    }
+
+    fn encoded<T: Encode>(value: &T) -> Vec<u8> {
+        let mut out = bytes::BytesMut::new();
+        value.encode(&mut out);
+        assert_eq!(out.len(), value.encoded_size());
+        out.to_vec()
+    }
+
+    #[test]
+    fn a_terminus_without_an_address_keeps_its_null_address_field() {
+        // [null], not the empty list (0x45) that pyamqp reads as no terminus at all.
+        assert_eq!(
+            encoded(&Target::default()),
+            [0x00, 0x53, 0x29, 0xc0, 0x02, 0x01, 0x40]
+        );
+        assert_eq!(
+            encoded(&Source::default()),
+            [0x00, 0x53, 0x28, 0xc0, 0x02, 0x01, 0x40]
+        );
+        // Fields after the address still trim as before.
+        let target = Target {
+            address: Some("q".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            encoded(&target),
+            [0x00, 0x53, 0x29, 0xc0, 0x04, 0x01, 0xa1, 0x01, b'q']
+        );
+        let dynamic = Source {
+            dynamic: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            encoded(&dynamic),
+            [
+                0x00, 0x53, 0x28, 0xc0, 0x06, 0x05, 0x40, 0x40, 0x40, 0x40, 0x41
+            ]
+        );
+    }
+
+    #[test]
+    fn an_empty_terminus_list_still_decodes_as_the_default() {
+        let buf = bytes::Bytes::from_static(&[0x00, 0x53, 0x29, 0x45]);
+        let mut d = crate::types::Decoder::new(&buf);
+        let target = crate::composite::decode_composite::<Target>(&mut d, "target");
+        assert_eq!(target, Ok(Some(Target::default())));
     }
 }
