@@ -161,3 +161,33 @@ fn pyamqp_topic_subscribers_each_get_every_message() {
         );
     }
 }
+
+/// A pyamqp receiver whose session takes one transfer at a time (pyamqp's `Session` default)
+/// gets everything, in order, from `address`.
+fn a_one_transfer_window_gets_everything_in_order(address: &str, tag: &str) {
+    let server = Server::start(tag);
+    let mut receiver = server.spawn_with(
+        Peer::Pyamqp,
+        &["receive", address, "5", "--window", "1", "--name", tag],
+    );
+    receiver.wait_ready(&server);
+    let sent = ok(
+        &server,
+        server.run_with(Peer::Proton, &["send", address, "5"]),
+        "proton send",
+    );
+    assert_eq!(sent["accepted"], 5, "{sent}");
+    let received = ok(&server, receiver.finish(&server), "pyamqp receive");
+    let expected: Vec<String> = (0..5).map(|i| format!("msg-{i}")).collect();
+    assert_eq!(bodies(&received), expected, "{received}");
+}
+
+#[test]
+fn a_multicast_receiver_with_a_one_transfer_window_loses_nothing() {
+    a_one_transfer_window_gets_everything_in_order("mymulticast", "pyamqp-window-multicast");
+}
+
+#[test]
+fn an_anycast_receiver_with_a_one_transfer_window_gets_messages_in_order() {
+    a_one_transfer_window_gets_everything_in_order("myanycast", "pyamqp-window-anycast");
+}

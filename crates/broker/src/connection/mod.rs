@@ -8,6 +8,7 @@
 //! that establishes who the peer is ([`sasl`]).
 
 mod attach;
+mod backlog;
 mod links;
 mod read;
 mod sasl;
@@ -28,6 +29,7 @@ use sluice_store::MessageId;
 
 use crate::core::{Command, ConnId, ToConn};
 use crate::driver::{CoreTx, ToCore};
+use backlog::Backlog;
 use links::Links;
 use read::ReadBuffer;
 use sasl::{Authenticator, Identity, Step};
@@ -62,6 +64,8 @@ struct State {
     /// Answers from the core not applied yet: the rest of a batch past [`WRITE_CHUNK`].
     answers: VecDeque<ToConn>,
     commands: Vec<Command>,
+    /// Pre-settled deliveries waiting for a closed session window.
+    backlog: Backlog,
     /// Tags for pre-settled deliveries, which the core does not number.
     next_tag: u64,
 }
@@ -92,6 +96,7 @@ pub(crate) async fn run<S>(
         accepting: None,
         answers: VecDeque::new(),
         commands: Vec::new(),
+        backlog: Backlog::default(),
         next_tag: 0,
     };
     let mut buf = ReadBuffer::default();
@@ -223,6 +228,7 @@ impl State {
             }
         }
         self.resume_stalled();
+        self.send_backlog(now);
     }
 
     fn sasl_step(&mut self, step: Step, now: Instant) {
@@ -244,6 +250,7 @@ impl State {
         };
         if entry.is_receiver() {
             self.sent.retain(|_, (l, _)| *l != link);
+            self.backlog.forget(link);
         }
         self.push(Command::Detach { link });
     }

@@ -223,7 +223,7 @@ impl State {
                 message,
                 payload,
                 settled,
-            } => self.deliver(link, message, &payload, settled, now),
+            } => self.deliver(link, message, payload, settled, now),
             ToConn::Published {
                 link,
                 settle,
@@ -249,19 +249,15 @@ impl State {
         &mut self,
         link: LinkId,
         message: MessageId,
-        payload: &[u8],
+        payload: Bytes,
         settled: bool,
         now: Instant,
     ) {
         if settled {
-            // A receiver that left or ran out of credit misses it: multicast stores nothing.
-            self.next_tag += 1;
-            let tag = DeliveryTag::from_u64(self.next_tag);
-            let _missed = self.engine.send(link, tag, payload, true, now);
-            return;
+            return self.deliver_settled(link, payload, now);
         }
         let tag = DeliveryTag::from_u64(message.0);
-        match self.engine.send(link, tag, payload, false, now) {
+        match self.engine.send(link, tag, &payload, false, now) {
             Ok(delivery_id) => {
                 self.sent
                     .insert((link.session.0, delivery_id), (link, message));
@@ -288,6 +284,47 @@ impl State {
             }
             // The link went away or lost its credit meanwhile: the message goes back.
             Err(_) => self.push(Command::Unsent { link, message }),
+        }
+    }
+
+    /// A pre-settled delivery: sent, or kept in order while the session window is closed. A
+    /// receiver that left or ran out of credit misses it: multicast stores nothing.
+    fn deliver_settled(&mut self, link: LinkId, payload: Bytes, now: Instant) {
+        if !self.backlog.has(link) {
+            match self.send_settled(link, &payload, now) {
+                Err(SendError::WindowFull) => {}
+                _ => return,
+            }
+        }
+        // Past the connection's bound it is dropped, as for a receiver without credit.
+        let _dropped = self.backlog.push(link, payload);
+    }
+
+    fn send_settled(
+        &mut self,
+        link: LinkId,
+        payload: &[u8],
+        now: Instant,
+    ) -> Result<u32, SendError> {
+        self.next_tag += 1;
+        let tag = DeliveryTag::from_u64(self.next_tag);
+        self.engine.send(link, tag, payload, true, now)
+    }
+
+    /// Sends what waited for the session windows that opened since.
+    pub(super) fn send_backlog(&mut self, now: Instant) {
+        if self.backlog.is_empty() {
+            return;
+        }
+        for link in self.backlog.links() {
+            while let Some(payload) = self.backlog.front(link).cloned() {
+                match self.send_settled(link, &payload, now) {
+                    Err(SendError::WindowFull) => break,
+                    // Sent, or the link can no longer take it (gone, out of credit): either
+                    // way it leaves the backlog.
+                    _ => self.backlog.pop(link),
+                }
+            }
         }
     }
 

@@ -41,10 +41,11 @@ pub(crate) struct AnycastNode {
     senders: Vec<(LinkKey, u32)>,
     /// Which sender is first to be granted next time, so none is starved.
     sender_cursor: usize,
-    /// Messages waiting for a receiver with credit.
-    held: VecDeque<(Origin, Bytes)>,
+    /// Messages waiting for a receiver with credit, in the order they arrived (numbered
+    /// then): one a receiver's connection could not send goes back to its place.
+    held: VecDeque<(MessageId, Origin, Bytes)>,
     held_bytes: usize,
-    /// Numbers deliveries.
+    /// Numbers messages as they arrive.
     next_message: u64,
 }
 
@@ -113,7 +114,9 @@ impl AnycastNode {
             return;
         }
         self.held_bytes += message.len();
-        self.held.push_back((origin, message));
+        self.next_message += 1;
+        self.held
+            .push_back((MessageId(self.next_message), origin, message));
     }
 
     /// The receiver's outcome, as it gave it, is the sender's.
@@ -132,8 +135,9 @@ impl AnycastNode {
         }
     }
 
-    /// A delivery the receiver's connection could not send goes first in line again; the
-    /// receiver gets no more until it grants credit anew.
+    /// A delivery the receiver's connection could not send goes back to its place in line
+    /// (ahead of what arrived after it, so order holds when several come back); the receiver
+    /// gets no more until it grants credit anew.
     pub(crate) fn unsend(&mut self, key: LinkKey, message: MessageId) {
         let Some(r) = self.receiver_mut(key) else {
             return;
@@ -141,7 +145,8 @@ impl AnycastNode {
         r.credit = 0;
         if let Some((origin, payload)) = r.in_flight.remove(&message) {
             self.held_bytes += payload.len();
-            self.held.push_front((origin, payload));
+            let at = self.held.partition_point(|(id, ..)| *id < message);
+            self.held.insert(at, (message, origin, payload));
         }
     }
 
@@ -152,8 +157,8 @@ impl AnycastNode {
     /// Drops what `conn` (and `link`) sent and is still held: nobody is left to answer.
     pub(crate) fn forget(&mut self, conn: ConnId, link: Option<LinkId>) {
         self.held
-            .retain(|(o, _)| !(o.conn == conn && link.is_none_or(|l| o.link == l)));
-        self.held_bytes = self.held.iter().map(|(_, m)| m.len()).sum();
+            .retain(|(_, o, _)| !(o.conn == conn && link.is_none_or(|l| o.link == l)));
+        self.held_bytes = self.held.iter().map(|(.., m)| m.len()).sum();
     }
 
     /// Routes what is held to receivers with credit, answers finished drains, and grants
@@ -162,7 +167,7 @@ impl AnycastNode {
         if self.receivers.is_empty() {
             // Nobody to route to: the senders get them back to retry.
             self.held_bytes = 0;
-            for (origin, _) in self.held.drain(..) {
+            for (_, origin, _) in self.held.drain(..) {
                 out.answer(origin, DeliveryState::Released(Released {}), false);
             }
             return;
@@ -181,15 +186,13 @@ impl AnycastNode {
             else {
                 break;
             };
-            let (Some((origin, payload)), Some(r)) =
+            let (Some((message, origin, payload)), Some(r)) =
                 (self.held.pop_front(), self.receivers.get_mut(index))
             else {
                 break;
             };
             self.held_bytes -= payload.len();
             self.cursor = (index + 1) % count;
-            self.next_message += 1;
-            let message = MessageId(self.next_message);
             r.credit -= 1;
             if origin.settle.is_some() {
                 r.in_flight.insert(message, (origin, payload.clone()));

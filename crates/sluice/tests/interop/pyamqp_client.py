@@ -125,10 +125,11 @@ def pump(conn, done, deadline, what):
         conn.listen(wait=False)
 
 
-def begin_session(conn, deadline):
-    # The windows pyamqp's clients (AMQPClient) open sessions with; its Session's own default
-    # is 1.
-    session = conn.create_session(incoming_window=INCOMING_WINDOW, outgoing_window=OUTGOING_WINDOW)
+def begin_session(conn, deadline, incoming_window=None):
+    # The windows pyamqp's clients (AMQPClient) open sessions with, unless told otherwise; its
+    # Session's own default is 1.
+    session = conn.create_session(incoming_window=incoming_window or INCOMING_WINDOW,
+                                  outgoing_window=OUTGOING_WINDOW)
     session.begin()
     pump(conn, lambda: session.state == SessionState.MAPPED, deadline,
          "waiting for the broker's begin")
@@ -232,7 +233,7 @@ def cmd_receive(args):
     bodies = []
     presettled = [0]
     try:
-        session = begin_session(conn, deadline)
+        session = begin_session(conn, deadline, args.window)
 
         unsettled = []
 
@@ -316,6 +317,8 @@ def main(argv=None):
     p.add_argument("--name", default=None, help="the link name (default: a fresh UUID)")
     p.add_argument("--selector", default=None,
                    help="an apache.org:selector-filter:string filter for the source")
+    p.add_argument("--window", type=int, default=None,
+                   help="the session's incoming window (pyamqp's Session default is 1)")
     p.set_defaults(run=cmd_receive)
 
     args = parser.parse_args(argv)

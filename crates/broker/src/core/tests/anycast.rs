@@ -96,3 +96,29 @@ fn a_message_a_connection_could_not_send_goes_to_the_next_anycast_receiver() {
     );
     assert_eq!(h.texts(3), vec!["x"]);
 }
+
+#[test]
+fn deliveries_a_connection_gave_back_go_out_again_in_their_order() {
+    let mut h = Harness::new(vec![anycast()]);
+    let a = at(0);
+    h.conn(1);
+    h.conn(2);
+    h.receive(2, 1, from(a, Filter::All), 5);
+    for i in 0..5 {
+        h.publish(1, 5, Route::to(a), &format!("m{i}"), i);
+    }
+    let got = h.delivered(2);
+    // The client's window took only the first: the rest come back in the order sent.
+    for (_, message, _) in &got[1..] {
+        h.apply(
+            2,
+            Command::Unsent {
+                link: link(1),
+                message: *message,
+            },
+        );
+    }
+    h.flush();
+    h.credit(2, 1, 10);
+    assert_eq!(h.texts(2), vec!["m1", "m2", "m3", "m4"]);
+}
