@@ -45,16 +45,11 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Answers waiting for the journal, in the order they were made.
-#[derive(Default)]
-struct Held {
-    batches: VecDeque<(u64, ConnId, Vec<ToConn>)>,
-}
-
 /// Runs `core` until every connection's sender is gone.
 pub(crate) async fn run(mut core: Core, mut rx: mpsc::Receiver<ToCore>, mut journal: impl Journal) {
     let mut peers: FxHashMap<ConnId, ToConnTx> = FxHashMap::default();
-    let mut held = Held::default();
+    // Answers waiting for the journal, in the order they were made.
+    let mut held: VecDeque<(u64, ConnId, Vec<ToConn>)> = VecDeque::new();
     let mut inbox = Vec::with_capacity(BATCH_MAX);
     loop {
         let next_timer = core.poll_timeout();
@@ -78,17 +73,13 @@ pub(crate) async fn run(mut core: Core, mut rx: mpsc::Receiver<ToCore>, mut jour
                     conn,
                     answers,
                     after: Some(seq),
-                } if seq > journal.durable() => held.batches.push_back((seq, conn, answers)),
+                } if seq > journal.durable() => held.push_back((seq, conn, answers)),
                 Output::Conn { conn, answers, .. } => send(&peers, conn, answers),
             }
         }
         let durable = journal.durable();
-        while held
-            .batches
-            .front()
-            .is_some_and(|(seq, ..)| *seq <= durable)
-        {
-            if let Some((_, conn, answers)) = held.batches.pop_front() {
+        while held.front().is_some_and(|(seq, ..)| *seq <= durable) {
+            if let Some((_, conn, answers)) = held.pop_front() {
                 send(&peers, conn, answers);
             }
         }
@@ -128,5 +119,135 @@ async fn sleep_until_ms(at_ms: Option<i64>) {
             tokio::time::sleep(Duration::from_millis(wait)).await;
         }
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    use bytes::Bytes;
+    use sluice_codec::Encode;
+    use sluice_codec::messaging::{Body, Header, Message, ScannedMessage};
+    use sluice_engine::{LinkId, SessionId};
+    use sluice_router::NodeId;
+    use sluice_store::QueuePolicy;
+    use tokio::sync::{Notify, mpsc};
+
+    use super::*;
+    use crate::core::{Node, QueueNode, QueuePlan, Record, Route};
+
+    /// A journal that is durable only as far as the test says.
+    #[derive(Clone, Default)]
+    struct Gate {
+        written: Arc<AtomicU64>,
+        durable: Arc<AtomicU64>,
+        moved: Arc<Notify>,
+    }
+
+    impl Journal for Gate {
+        fn write(&mut self, records: Vec<Record>) {
+            if let Some(last) = records.last() {
+                self.written.store(last.seq, Ordering::SeqCst);
+            }
+        }
+        fn durable(&self) -> u64 {
+            self.durable.load(Ordering::SeqCst)
+        }
+        async fn changed(&mut self) {
+            self.moved.notified().await;
+        }
+    }
+
+    fn publish(durable: bool, id: u32) -> Command {
+        let raw: Bytes = Message {
+            header: Some(Header {
+                durable,
+                ..Default::default()
+            }),
+            body: Body::Data(vec![Bytes::from_static(b"m")]),
+            ..Default::default()
+        }
+        .to_bytes()
+        .freeze();
+        Command::Publish {
+            link: LinkId {
+                session: SessionId(0),
+                handle: 0,
+            },
+            route: Route::to(NodeId::first(0)),
+            message: Box::new(ScannedMessage::scan(raw).unwrap()),
+            settle: Some((SessionId(0), id)),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_needs_the_journal_waits_until_it_is_durable() {
+        let queue = Node::Queue(QueueNode::new(QueuePlan {
+            address: "q".into(),
+            policy: QueuePolicy {
+                durable: true,
+                ..QueuePolicy::default()
+            },
+            dead_letter: None,
+            expiry: None,
+            max_consumers: None,
+        }));
+        let core = Core::new(vec![(NodeId::first(0), queue)]);
+        let gate = Gate::default();
+        let (tx, rx) = mpsc::channel(8);
+        let driver = tokio::spawn(run(core, rx, gate.clone()));
+        let (to_conn, mut answers) = mpsc::unbounded_channel();
+        tx.send(ToCore::Hello {
+            conn: 1,
+            tx: to_conn,
+        })
+        .await
+        .unwrap();
+        let batch = ToCore::Batch {
+            conn: 1,
+            commands: vec![publish(true, 0), publish(false, 1)],
+        };
+        tx.send(batch).await.unwrap();
+        // The message that is not durable is answered at once; the durable one waits.
+        let first = answers.recv().await.unwrap();
+        assert!(
+            matches!(
+                first.as_slice(),
+                [ToConn::Published {
+                    settle: Some((_, 1)),
+                    ..
+                }]
+            ),
+            "{first:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            answers.try_recv().is_err(),
+            "answered before the journal was durable"
+        );
+        assert_eq!(gate.written.load(Ordering::SeqCst), 1);
+        gate.durable.store(1, Ordering::SeqCst);
+        gate.moved.notify_one();
+        let second = tokio::time::timeout(Duration::from_secs(5), answers.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(
+                second.as_slice(),
+                [ToConn::Published {
+                    settle: Some((_, 0)),
+                    ..
+                }]
+            ),
+            "{second:?}"
+        );
+        drop(tx);
+        driver.await.unwrap();
     }
 }
