@@ -119,7 +119,7 @@ impl Core {
                     bookkeeping(&e);
                 }
             }
-            (Node::Topic(t), Role::Subscriber(s)) => t.credit(s, credit, drain),
+            (Node::Topic(t), Role::Subscriber(s)) => t.log_mut().credit(s, credit, drain),
             (Node::Multicast(m), Role::MulticastReceiver) => m.credit(key, credit, drain, ctx.out),
             (Node::Anycast(a), Role::AnycastReceiver) => a.credit(key, credit, drain),
             _ => {}
@@ -146,7 +146,7 @@ impl Core {
             }
             (Node::Topic(t), Role::Subscriber(s), Some(outcome)) => {
                 for &m in messages {
-                    if let Err(e) = t.settle(s, m, outcome) {
+                    if let Err(e) = t.log_mut().settle(s, m, outcome) {
                         bookkeeping(&e);
                     }
                 }
@@ -175,7 +175,7 @@ impl Core {
                 }
             }
             (Node::Topic(t), Role::Subscriber(s)) => {
-                if let Err(e) = t.unsend(s, message) {
+                if let Err(e) = t.log_mut().unsend(s, message) {
                     bookkeeping(&e);
                 }
             }
@@ -206,7 +206,7 @@ impl Core {
                     bookkeeping(&e);
                 }
             }
-            (Node::Topic(t), Role::Subscriber(s)) => t.unsubscribe(s),
+            (Node::Topic(t), Role::Subscriber(s)) => t.log_mut().unsubscribe(s),
             (Node::Multicast(m), Role::MulticastReceiver) => m.remove_receiver(key),
             (Node::Anycast(a), Role::AnycastReceiver) => a.remove_receiver(key, ctx.out),
             (Node::Anycast(a), Role::AnycastSender) => {

@@ -16,10 +16,10 @@ use std::sync::Arc;
 use sluice_codec::messaging::ScannedMessage;
 use sluice_codec::transport::{Accepted, DeliveryState};
 use sluice_engine::LinkId;
-use sluice_store::{MessageId, Outcome, QueuePolicy};
+use sluice_store::QueuePolicy;
 
 use super::command::{Filter, Origin};
-use super::fanout::{Fanout, NotHeld, SUBSCRIBERS_MAX, SubscriberId};
+use super::fanout::{Fanout, SUBSCRIBERS_MAX, SubscriberId};
 use super::ids::{ConnId, LinkKey, NodeId};
 use super::queue::WAITING_BYTES_MAX;
 use super::step::{Answer, Arrival, Ctx, Forward, Via};
@@ -90,25 +90,9 @@ impl TopicNode {
             })
     }
 
-    pub(crate) fn unsubscribe(&mut self, id: SubscriberId) {
-        self.log.unsubscribe(id);
-    }
-
-    pub(crate) fn credit(&mut self, id: SubscriberId, credit: u32, drain: bool) {
-        self.log.credit(id, credit, drain);
-    }
-
-    pub(crate) fn settle(
-        &mut self,
-        id: SubscriberId,
-        message: MessageId,
-        outcome: Outcome,
-    ) -> Result<(), NotHeld> {
-        self.log.settle(id, message, outcome)
-    }
-
-    pub(crate) fn unsend(&mut self, id: SubscriberId, message: MessageId) -> Result<(), NotHeld> {
-        self.log.unsend(id, message)
+    /// The private subscribers' log: their credit, outcomes and leaving go to it directly.
+    pub(crate) fn log_mut(&mut self) -> &mut Fanout {
+        &mut self.log
     }
 
     /// A publish under `name`.

@@ -94,6 +94,15 @@ fn take_deliveries(h: &mut Harness, model: &mut Model) -> Result<(), TestCaseErr
     Ok(())
 }
 
+/// Takes consumer `c`'s `i`-th unsettled delivery (modulo how many it has) off the model.
+fn take_held(model: &mut Model, c: usize, i: usize) -> Option<(String, MessageId)> {
+    let consumer = model.consumers[c].as_mut()?;
+    let (text, message) = consumer.held.iter().nth(i % consumer.held.len().max(1))?;
+    let (text, message) = (text.clone(), *message);
+    consumer.held.remove(&text);
+    Some((text, message))
+}
+
 fn step(h: &mut Harness, model: &mut Model, op: Op) -> Result<(), TestCaseError> {
     let q = at(0);
     match op {
@@ -118,15 +127,9 @@ fn step(h: &mut Harness, model: &mut Model, op: Op) -> Result<(), TestCaseError>
             }
         }
         Op::Settle(c, i, outcome) => {
-            let Some(consumer) = model.consumers[c].as_mut() else {
+            let Some((text, message)) = take_held(model, c, i) else {
                 return Ok(());
             };
-            let Some((text, message)) = consumer.held.iter().nth(i % consumer.held.len().max(1))
-            else {
-                return Ok(());
-            };
-            let (text, message) = (text.clone(), *message);
-            consumer.held.remove(&text);
             h.settle(2, c as u32, message, settle_state(outcome));
             // Accepted and rejected leave (no dead-letter target); the others come back.
             if outcome == 1 || outcome == 2 {
@@ -134,17 +137,13 @@ fn step(h: &mut Harness, model: &mut Model, op: Op) -> Result<(), TestCaseError>
             }
         }
         Op::Unsent(c, i) => {
-            let Some(consumer) = model.consumers[c].as_mut() else {
+            let Some((text, message)) = take_held(model, c, i) else {
                 return Ok(());
             };
-            let Some((text, message)) = consumer.held.iter().nth(i % consumer.held.len().max(1))
-            else {
-                return Ok(());
-            };
-            let (text, message) = (text.clone(), *message);
-            consumer.held.remove(&text);
             // The connection also told the core the link has no credit (it stalled).
-            consumer.credit = 0;
+            if let Some(consumer) = model.consumers[c].as_mut() {
+                consumer.credit = 0;
+            }
             h.apply(
                 2,
                 Command::Credit {
