@@ -18,8 +18,11 @@
 
 mod config;
 mod connection;
+mod endpoints;
 mod error;
 mod event;
+mod ids;
+mod out;
 mod session;
 mod slots;
 pub mod testing;
@@ -33,4 +36,5 @@ pub use config::{
 pub use connection::{Connection, OUTPUT_RECYCLE_MAX, Side};
 pub use error::ConnectionError;
 pub use event::Event;
-pub use session::{LinkId, SendError, SessionId};
+pub use ids::{LinkId, SessionId};
+pub use session::SendError;
