@@ -41,9 +41,10 @@ impl Connection {
     /// Answers a link the peer attached ([`crate::Event::LinkAttached`] with `remote_first`):
     /// `reply` is our attach, with our role, terminus and settlement modes.
     ///
-    /// A peer sender asking us to settle second (exactly once, part 3 §3.4) is refused with
-    /// `amqp:not-implemented` unless `Config::receiver_settle_second` is set: silently
-    /// answering `first` would leave a sender that needs exactly-once believing it has it.
+    /// A peer sender asking us to settle second (exactly once, part 3 §3.4) is answered with
+    /// `rcv-settle-mode: first` unless `Config::receiver_settle_second` is set: the receiver
+    /// states the mode it uses (part 2 §2.7.3), so the sender knows it does not get exactly
+    /// once rather than believing it does.
     pub fn accept_link(&mut self, link: LinkId, reply: Attach, now: Instant) {
         self.with_session(link.session, now, |s, out| {
             s.accept_link(link.handle, reply, out)

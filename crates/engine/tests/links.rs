@@ -1178,38 +1178,43 @@ fn a_resumed_delivery_is_refused_by_detaching_the_link() {
 }
 
 #[test]
-fn a_sender_asking_for_receiver_settle_second_is_refused_unless_configured() {
+fn a_sender_asking_for_receiver_settle_second_is_told_first_unless_configured() {
+    use sluice_codec::transport::ReceiverSettleMode;
     for supported in [false, true] {
         let mut server = Config::server("s");
         server.receiver_settle_second = supported;
         let mut pair = open_pair(client_config(), server);
         let (session, _) = begin(&mut pair);
         let mut attach = sender_attach("exactly-once");
-        attach.rcv_settle_mode = sluice_codec::transport::ReceiverSettleMode::Second;
+        attach.rcv_settle_mode = ReceiverSettleMode::Second;
         let link = pair.client.attach(session, attach, pair.now).unwrap();
         pair.drive();
-        for event in pair.server_events() {
-            if let Event::LinkAttached {
-                link,
-                attach,
-                remote_first: true,
-            } = event
-            {
-                accept_mirrored(&mut pair.server, link, &attach, pair.now);
-            }
-        }
+        let (server_link, attach) = remote_attach(&mut pair);
+        // The caller answers as one that settles second would.
+        let mut reply = receiver_reply(&attach);
+        reply.rcv_settle_mode = ReceiverSettleMode::Second;
+        pair.server.accept_link(server_link, reply, pair.now);
         pair.drive();
-        let detached = pair.client_events().into_iter().find_map(|e| match e {
-            Event::LinkDetached { link: l, error, .. } if l == link => {
-                Some(error.map(|e| e.condition))
-            }
+        let events = pair.client_events();
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, Event::LinkDetached { link: l, .. } if *l == link)),
+            "{events:?}"
+        );
+        let stated = events.iter().find_map(|e| match e {
+            Event::LinkAttached {
+                link: l, attach, ..
+            } if *l == link => Some(attach.rcv_settle_mode),
             _ => None,
         });
-        if supported {
-            assert_eq!(detached, None);
+        // Part 2 §2.7.3: the receiver states the mode it uses.
+        let expected = if supported {
+            ReceiverSettleMode::Second
         } else {
-            assert_eq!(detached, Some(Some(conditions::NOT_IMPLEMENTED)));
-        }
+            ReceiverSettleMode::First
+        };
+        assert_eq!(stated, Some(expected));
     }
 }
 

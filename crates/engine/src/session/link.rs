@@ -40,8 +40,6 @@ pub(super) struct Link {
     pub(super) message_size_max: u64,
     /// Receiver: the delivery whose transfers are arriving.
     pub(super) partial: Option<Partial>,
-    /// The settlement mode the peer asked for in its attach.
-    requested_rcv_settle_mode: ReceiverSettleMode,
     /// Deliveries on this link not yet settled (by the peer when we send, by us when we
     /// receive), bounded by `Config::link_unsettled_max`: as many as the session's map for
     /// this direction holds for the link's handle.
@@ -62,7 +60,6 @@ impl Link {
             drain: false,
             message_size_max: attach.max_message_size.unwrap_or(0),
             partial: None,
-            requested_rcv_settle_mode: attach.rcv_settle_mode,
             unsettled: 0,
             available: 0,
         }
@@ -105,9 +102,9 @@ impl Session {
 
     /// Answers a link the peer attached with our attach, `reply`.
     ///
-    /// A peer sender asking us to settle second (exactly once, part 3 §3.4) is refused with
-    /// `amqp:not-implemented` unless `Config::receiver_settle_second` is set: silently
-    /// answering `first` would leave a sender that needs exactly-once believing it has it.
+    /// A peer sender may ask us to settle second (exactly once, part 3 §3.4). Unless
+    /// `Config::receiver_settle_second` is set, our reply states `first`: part 2 §2.7.3 lets
+    /// the receiver state the mode it uses, and the sender then knows what it gets.
     pub(crate) fn accept_link(&mut self, handle: u32, mut reply: Attach, out: &mut Out<'_>) {
         let limit = out.config.message_size_max;
         let second_allowed = out.config.receiver_settle_second;
@@ -117,23 +114,15 @@ impl Session {
         if l.state != LinkState::AttachReceived {
             return;
         }
-        if reply.role == Role::Receiver
-            && l.requested_rcv_settle_mode == ReceiverSettleMode::Second
-            && !second_allowed
-        {
-            let error = Error::new(
-                conditions::NOT_IMPLEMENTED,
-                "receiver-settle-mode second is not supported",
-            );
-            self.refuse_link(handle, error, out);
-            return;
-        }
         l.state = LinkState::Attached;
         l.role = reply.role;
         match reply.role {
             // Part 2 §2.7.3: a sender's attach carries its initial delivery-count.
             Role::Sender => reply.initial_delivery_count = Some(l.delivery_count),
             Role::Receiver => {
+                if !second_allowed {
+                    reply.rcv_settle_mode = ReceiverSettleMode::First;
+                }
                 // Advertise the limit we enforce (the lower of the caller's and the configured
                 // one), so that the sender learns it before it is detached for it.
                 let asked = reply.max_message_size.unwrap_or(0);
