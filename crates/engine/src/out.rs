@@ -1,5 +1,6 @@
 //! What session and link code writes to: the connection's output and event queues, with the
-//! peer's frame size, our configuration and the time. A session is handed an [`Out`] for each call, as quinn-proto's streams are handed
+//! peer's frame size, our configuration, the time and the connection's budget for partial
+//! deliveries. A session is handed an [`Out`] for each call, as quinn-proto's streams are handed
 //! the connection's pending queues, instead of reaching into the connection.
 
 use std::collections::VecDeque;
@@ -11,6 +12,7 @@ use sluice_codec::transport::Performative;
 
 use crate::config::Config;
 use crate::event::Event;
+use crate::session::PartialBudget;
 
 /// The connection's output: frames to write and events for the caller.
 #[derive(Debug)]
@@ -54,6 +56,8 @@ impl Writer {
 pub(crate) struct Out<'a> {
     pub(crate) writer: &'a mut Writer,
     pub(crate) config: &'a Config,
+    /// Bytes held by every unfinished delivery of the connection.
+    pub(crate) partials: &'a mut PartialBudget,
     pub(crate) now: Instant,
 }
 

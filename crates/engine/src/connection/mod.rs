@@ -17,9 +17,9 @@
 
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use sluice_codec::frame::{
-    EMPTY_FRAME, Frame, FrameBody, MIN_MAX_FRAME_SIZE, ProtocolHeader, ProtocolId, decode_frame,
+    EMPTY_FRAME, Frame, FrameBody, MIN_MAX_FRAME_SIZE, ProtocolHeader, ProtocolId,
     encode_performative,
 };
 use sluice_codec::transport::{Close, Error, Open, Performative, conditions};
@@ -31,8 +31,9 @@ use crate::config::{Config, SaslConfig};
 use crate::error::ConnectionError;
 use crate::event::Event;
 use crate::ids::SessionId;
+use crate::input::ReadBuffer;
 use crate::out::{Out, Writer};
-use crate::session::{Session, Sessions};
+use crate::session::{PartialBudget, Payload, Session, Sessions};
 
 /// The largest written output buffer [`Connection::recycle_output`] keeps for the next output.
 pub const OUTPUT_RECYCLE_MAX: usize = 1024 * 1024;
@@ -68,10 +69,12 @@ pub struct Connection {
     side: Side,
     config: Config,
     state: State,
-    input: BytesMut,
+    input: ReadBuffer,
     /// Frames to write and events for the caller.
     writer: Writer,
     sessions: Sessions,
+    /// Bytes held by the unfinished deliveries of every link.
+    partials: PartialBudget,
     remote_idle_timeout: Option<Duration>,
     last_received: Instant,
     handshake_deadline: Option<Instant>,
@@ -118,9 +121,10 @@ impl Connection {
         Connection {
             side,
             handshake_deadline: Some(now + config.handshake_timeout),
+            partials: PartialBudget::new(config.partial_bytes_max),
             config,
             state,
-            input: BytesMut::new(),
+            input: ReadBuffer::default(),
             writer: Writer::new(now),
             sessions: Sessions::new(),
             remote_idle_timeout: None,
@@ -141,8 +145,18 @@ impl Connection {
         if self.state == State::Done || self.discard_input {
             return;
         }
-        self.input.extend_from_slice(bytes);
-        self.process(now);
+        // Buffered a piece at a time, so that a large frame can be read into an allocation of
+        // its own (see `input`); the frames are handled in order all the same.
+        let mut rest = bytes;
+        loop {
+            let taken = self.input.fill(rest, self.frame_max_now());
+            rest = rest.get(taken..).unwrap_or_default();
+            self.read(now);
+            if rest.is_empty() || self.state == State::Done || self.discard_input {
+                break;
+            }
+        }
+        self.after_read(now);
     }
 
     /// Bytes to write to the socket, taken out of the engine (one buffer per call: write it
@@ -332,11 +346,25 @@ impl Connection {
         self.finish_call();
     }
 
+    /// The largest frame to read now, or `None` while no frames are being read (a protocol
+    /// header is awaited, or the caller owes a SASL answer).
+    fn frame_max_now(&self) -> Option<u32> {
+        match self.state {
+            State::Sasl { waiting: false } => Some(self.config.sasl_frame_size_max),
+            State::AwaitOpen | State::Opened | State::CloseSent => Some(self.config.frame_size_max),
+            _ => None,
+        }
+    }
+
     /// Run at the end of every call that may change the state: the connection is over when
-    /// one of our own frames could not be written.
+    /// one of our own frames could not be written, and what unfinished deliveries hold is
+    /// freed once it no longer is open.
     fn finish_call(&mut self) {
         if self.writer.broken {
             self.state = State::Done;
+        }
+        if self.state != State::Opened && self.partials.held() > 0 {
+            self.sessions.free_partials(&mut self.partials);
         }
     }
 
@@ -345,6 +373,7 @@ impl Connection {
         let out = Out {
             writer: &mut self.writer,
             config: &self.config,
+            partials: &mut self.partials,
             now,
         };
         (&mut self.sessions, out)
@@ -385,7 +414,7 @@ impl Connection {
 
     /// Reads the peer's protocol header, if all 8 bytes are there.
     fn read_header(&mut self, expected: Option<ProtocolId>, now: Instant) -> bool {
-        let header = match ProtocolHeader::decode(&self.input) {
+        let header = match ProtocolHeader::decode(self.input.bytes()) {
             Ok(Some(h)) => h,
             Ok(None) => return false,
             Err(_) => return self.refuse_header(now),
@@ -453,7 +482,7 @@ impl Connection {
 
     /// Reads and handles one frame, if a whole one is buffered.
     fn read_frame(&mut self, frame_max: u32, now: Instant) -> bool {
-        let frame = match decode_frame(&mut self.input, frame_max) {
+        let frame = match self.input.decode(frame_max) {
             Ok(Some(frame)) => frame,
             Ok(None) => return false,
             Err(e) => {
@@ -466,10 +495,11 @@ impl Connection {
                 return false;
             }
         };
+        let own_frame = self.input.own_frame();
         self.last_received = now;
         let result = match self.state {
             State::Sasl { .. } => self.handle_sasl(frame, now),
-            _ => self.handle_amqp(frame, now),
+            _ => self.handle_amqp(frame, own_frame, now),
         };
         if let Err(e) = result {
             // Keep reading: after our close, the peer's close may still be in the input.
@@ -478,7 +508,12 @@ impl Connection {
         true
     }
 
-    fn handle_amqp(&mut self, frame: Frame, now: Instant) -> Result<(), ConnectionError> {
+    fn handle_amqp(
+        &mut self,
+        frame: Frame,
+        own_frame: usize,
+        now: Instant,
+    ) -> Result<(), ConnectionError> {
         let (performative, payload) = match frame.body {
             FrameBody::Empty => return Ok(()),
             FrameBody::Amqp {
@@ -520,6 +555,10 @@ impl Connection {
                         frame.channel, self.config.channel_max
                     )));
                 }
+                let payload = Payload {
+                    bytes: payload,
+                    own_frame,
+                };
                 let (sessions, mut out) = self.split(now);
                 sessions.on_frame(frame.channel, performative, payload, &mut out)
             }

@@ -6,11 +6,12 @@
 //! into the delivery's [`Header`]; its bytes are checked against the limits and kept, or, on
 //! the last transfer, joined with the rest and handed to the caller.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use sluice_codec::transport::{DeliveryState, DeliveryTag, Error, Role, Transfer, conditions};
 
 use super::link::LinkState;
-use super::{Session, SessionError};
+use super::reassembly::Reassembly;
+use super::{PartialBudget, Payload, Session, SessionError};
 use crate::event::Event;
 use crate::out::Out;
 
@@ -19,11 +20,7 @@ use crate::out::Out;
 #[derive(Debug)]
 pub(crate) struct Partial {
     header: Header,
-    /// The transfers' payloads so far, as the slices of the read buffer they came in; joined
-    /// once, into a buffer of exactly the message's size, when the last one arrives (growing
-    /// one buffer frame by frame copied the message twice and held up to twice its size).
-    parts: Vec<Bytes>,
-    size: usize,
+    data: Reassembly,
 }
 
 /// What the transfers of a delivery say about it, other than its bytes and its state (which
@@ -45,12 +42,18 @@ impl Header {
     }
 }
 
+impl Partial {
+    pub(crate) fn free(self, budget: &mut PartialBudget) {
+        self.data.free(budget);
+    }
+}
+
 impl Session {
     /// A transfer frame arrived on this session.
     pub(super) fn on_transfer(
         &mut self,
         t: Transfer,
-        payload: Bytes,
+        payload: Payload,
         out: &mut Out<'_>,
     ) -> Result<(), SessionError> {
         self.take_incoming_window()?;
@@ -61,18 +64,18 @@ impl Session {
             return Ok(());
         };
         header.absorb(&t);
-        if let Some(error) = self.over_message_size(handle, payload.len()) {
+        if let Some(error) = self.over_message_size(handle, payload.bytes.len()) {
             self.detach(handle, true, Some(error), out);
         } else if t.aborted {
-            self.free_partial(handle);
+            self.free_partial(handle, out.partials);
             out.event(Event::Aborted {
                 link: self.link_id(handle),
                 delivery_id: header.delivery_id,
             });
         } else if t.more {
-            self.hold(handle, header, payload);
+            self.hold(handle, header, payload, out);
         } else {
-            let message = self.take_message(handle, payload);
+            let message = self.take_message(handle, payload.bytes, out.partials);
             self.deliver(handle, header, t.state, message, out);
         }
         Ok(())
@@ -114,7 +117,7 @@ impl Session {
         if l.state == LinkState::DetachSent {
             // What the sender had in flight before our detach reached it (the rest of an
             // oversized delivery, say): counted against the window, otherwise dropped.
-            l.free_partial();
+            l.free_partial(out.partials);
             return Ok(None);
         }
         if t.resume {
@@ -177,7 +180,7 @@ impl Session {
     /// largest message (the limit its attach advertised).
     fn over_message_size(&self, handle: u32, more: usize) -> Option<Error> {
         let l = self.links.get(&handle)?;
-        let so_far = l.partial.as_ref().map_or(0, |p| p.size);
+        let so_far = l.partial.as_ref().map_or(0, |p| p.data.size());
         let max = l.message_size_max;
         (max > 0 && (so_far + more) as u64 > max).then(|| {
             Error::new(
@@ -187,39 +190,35 @@ impl Session {
         })
     }
 
-    /// Keeps a transfer's bytes until the delivery's last one.
-    fn hold(&mut self, handle: u32, header: Header, payload: Bytes) {
+    /// Keeps a transfer's bytes until the delivery's last one, within the connection's budget
+    /// for unfinished deliveries: past it, the link is detached and its delivery dropped, and
+    /// the other links go on.
+    fn hold(&mut self, handle: u32, header: Header, payload: Payload, out: &mut Out<'_>) {
         let Some(l) = self.links.get_mut(&handle) else {
             return;
         };
         let partial = l.partial.get_or_insert_with(|| Partial {
             header,
-            parts: Vec::new(),
-            size: 0,
+            data: Reassembly::default(),
         });
         partial.header = header;
-        partial.size += payload.len();
-        partial.parts.push(payload);
+        if let Err(exceeded) = partial.data.push(payload, out.partials) {
+            self.detach(handle, true, Some(exceeded.to_error()), out);
+        }
     }
 
     /// The whole message: the delivery's bytes so far, if it had more than one transfer,
-    /// joined with the `last` transfer's. A single-frame delivery keeps the payload as the
-    /// slice of the read buffer it came in.
-    fn take_message(&mut self, handle: u32, last: Bytes) -> Bytes {
-        let Some(partial) = self.links.get_mut(&handle).and_then(|l| l.partial.take()) else {
-            return last;
-        };
-        let mut whole = BytesMut::with_capacity(partial.size + last.len());
-        for part in &partial.parts {
-            whole.extend_from_slice(part);
+    /// joined with the `last` transfer's.
+    fn take_message(&mut self, handle: u32, last: Bytes, budget: &mut PartialBudget) -> Bytes {
+        match self.links.get_mut(&handle).and_then(|l| l.partial.take()) {
+            Some(partial) => partial.data.finish(last, budget),
+            None => last,
         }
-        whole.extend_from_slice(&last);
-        whole.freeze()
     }
 
-    fn free_partial(&mut self, handle: u32) {
+    fn free_partial(&mut self, handle: u32, budget: &mut PartialBudget) {
         if let Some(l) = self.links.get_mut(&handle) {
-            l.free_partial();
+            l.free_partial(budget);
         }
     }
 

@@ -11,7 +11,7 @@ use sluice_codec::transport::{Attach, Detach, Error, ReceiverSettleMode, Role, c
 use sluice_codec::types::Str;
 
 use super::incoming::Partial;
-use super::{Session, SessionError, opposite};
+use super::{PartialBudget, Session, SessionError, opposite};
 use crate::error::ConnectionError;
 use crate::event::Event;
 use crate::ids::LinkId;
@@ -72,9 +72,11 @@ impl Link {
         self.delivery_count = self.delivery_count.wrapping_add(1);
     }
 
-    /// Drops the delivery being received, if any.
-    pub(super) fn free_partial(&mut self) {
-        self.partial = None;
+    /// Drops the delivery being received, if any, giving its bytes back to `budget`.
+    pub(super) fn free_partial(&mut self, budget: &mut PartialBudget) {
+        if let Some(partial) = self.partial.take() {
+            partial.free(budget);
+        }
     }
 }
 
@@ -148,7 +150,7 @@ impl Session {
             return;
         }
         l.state = LinkState::DetachSent;
-        l.free_partial();
+        l.free_partial(out.partials);
         let reply = Attach {
             name: l.name.clone(),
             handle,
@@ -179,7 +181,7 @@ impl Session {
             return;
         }
         l.state = LinkState::DetachSent;
-        l.free_partial();
+        l.free_partial(out.partials);
         let detach = Detach {
             handle,
             closed,
@@ -261,7 +263,7 @@ impl Session {
             .links
             .get(&handle)
             .is_some_and(|l| l.state == LinkState::DetachSent);
-        self.remove_link(handle);
+        self.remove_link(handle, out.partials);
         if !ours_sent {
             let reply = Detach {
                 handle,
@@ -279,8 +281,10 @@ impl Session {
     }
 
     /// Forgets a link, with its unsettled deliveries and what it was receiving.
-    fn remove_link(&mut self, handle: u32) {
-        self.links.remove(&handle);
+    fn remove_link(&mut self, handle: u32, budget: &mut PartialBudget) {
+        if let Some(mut l) = self.links.remove(&handle) {
+            l.free_partial(budget);
+        }
         self.unsettled_in.remove_link(handle);
         self.unsettled_out.remove_link(handle);
     }

@@ -9,17 +9,17 @@
 //! A [`Session`] owns its windows, its links and its unsettled deliveries, and writes what it
 //! has to say through an [`Out`]; [`Sessions`] maps channels and hands each frame to its
 //! session. The modules follow the spec's pieces: [`link`] attach and detach, [`flow`] credit
-//! and windows, [`incoming`] transfers received, [`send`] transfers sent, [`disposition`]
-//! settlement.
+//! and windows, [`incoming`] and [`reassembly`] transfers received, [`send`] transfers sent,
+//! [`disposition`] settlement.
 
 mod disposition;
 mod flow;
 mod incoming;
 mod link;
+mod reassembly;
 mod send;
 mod table;
 
-use bytes::Bytes;
 use sluice_codec::transport::{Begin, End, Error, Performative, Role, conditions};
 use sluice_codec::types::Symbol;
 
@@ -31,6 +31,7 @@ use crate::slots::Slots;
 use crate::unsettled::Unsettled;
 
 use link::Link;
+pub(crate) use reassembly::{PartialBudget, Payload};
 pub use send::SendError;
 pub(crate) use table::Sessions;
 
@@ -138,7 +139,7 @@ impl Session {
             return;
         }
         self.state = SessionState::EndSent;
-        self.free_partials();
+        self.free_partials(out.partials);
         out.write(self.channel, &End { error }.into());
     }
 
@@ -147,7 +148,7 @@ impl Session {
     fn on_frame(
         &mut self,
         performative: Performative,
-        payload: Bytes,
+        payload: Payload,
         out: &mut Out<'_>,
     ) -> Result<(), SessionError> {
         match performative {
@@ -178,9 +179,9 @@ impl Session {
     }
 
     /// Frees what every link of the session is receiving.
-    fn free_partials(&mut self) {
+    fn free_partials(&mut self, budget: &mut PartialBudget) {
         for (_, l) in self.links.iter_mut() {
-            l.free_partial();
+            l.free_partial(budget);
         }
     }
 }

@@ -3,9 +3,7 @@
 
 use sluice_codec::transport::{Begin, End, Error, Performative, conditions};
 
-use bytes::Bytes;
-
-use super::{Session, SessionError, SessionState};
+use super::{PartialBudget, Payload, Session, SessionError, SessionState};
 use crate::config::Config;
 use crate::error::ConnectionError;
 use crate::event::Event;
@@ -60,7 +58,7 @@ impl Sessions {
         &mut self,
         channel: u16,
         performative: Performative,
-        payload: Bytes,
+        payload: Payload,
         out: &mut Out<'_>,
     ) -> Result<(), ConnectionError> {
         if let Performative::Begin(begin) = performative {
@@ -148,10 +146,11 @@ impl Sessions {
         if !ended_by_us {
             out.write(local, &End::default().into());
         }
-        if let Some(ended) = self.by_channel.remove(&local)
-            && let Some(remote) = ended.remote_channel
-        {
-            self.remote_channels.remove(&remote);
+        if let Some(mut ended) = self.by_channel.remove(&local) {
+            ended.free_partials(out.partials);
+            if let Some(remote) = ended.remote_channel {
+                self.remote_channels.remove(&remote);
+            }
         }
         out.event(Event::SessionEnded {
             session: SessionId(local),
@@ -163,6 +162,13 @@ impl Sessions {
     pub(crate) fn refill_windows(&mut self, out: &mut Out<'_>) {
         for (_, session) in self.by_channel.iter_mut() {
             session.refill_window(out);
+        }
+    }
+
+    /// Frees what every link of every session is receiving (the connection is closing).
+    pub(crate) fn free_partials(&mut self, budget: &mut PartialBudget) {
+        for (_, session) in self.by_channel.iter_mut() {
+            session.free_partials(budget);
         }
     }
 
