@@ -366,6 +366,9 @@ impl Connection {
         if self.state != State::Opened && self.partials.held() > 0 {
             self.sessions.free_partials(&mut self.partials);
         }
+        if cfg!(debug_assertions) {
+            self.sessions.check_invariants(&self.partials, &self.config);
+        }
     }
 
     /// The sessions, and what they write to.

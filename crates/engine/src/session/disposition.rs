@@ -67,7 +67,11 @@ impl Session {
         } else {
             &mut self.unsettled_out
         };
-        map.insert(delivery_id, handle);
+        // A peer reusing the id of a delivery still unsettled replaces it: the link that had it
+        // has one fewer.
+        if let Some(replaced) = map.insert(delivery_id, handle) {
+            count_settled(&mut self.links, replaced);
+        }
         if let Some(l) = self.links.get_mut(&handle) {
             l.unsettled += 1;
         }
@@ -81,6 +85,10 @@ fn settle_range(map: &mut Unsettled, links: &mut Slots<u32, Link>, first: u32, l
 
 fn count_settled(links: &mut Slots<u32, Link>, handle: u32) {
     if let Some(l) = links.get_mut(&handle) {
+        debug_assert!(
+            l.unsettled > 0,
+            "unsettled deliveries: link {handle} settled one it did not count"
+        );
         l.unsettled = l.unsettled.saturating_sub(1);
     }
 }

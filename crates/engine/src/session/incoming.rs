@@ -43,6 +43,11 @@ impl Header {
 }
 
 impl Partial {
+    /// Memory held, as charged to the connection's budget.
+    pub(crate) fn held(&self) -> usize {
+        self.data.held()
+    }
+
     pub(crate) fn free(self, budget: &mut PartialBudget) {
         self.data.free(budget);
     }

@@ -68,6 +68,10 @@ impl Link {
     /// Counts one delivery against the credit, sent or received: the caller has checked that
     /// there is some (part 2 §2.6.7: no transfer without credit).
     pub(super) fn take_credit(&mut self) {
+        debug_assert!(
+            self.link_credit > 0,
+            "link credit: a delivery was counted against no credit"
+        );
         self.link_credit = self.link_credit.saturating_sub(1);
         self.delivery_count = self.delivery_count.wrapping_add(1);
     }
@@ -77,6 +81,11 @@ impl Link {
         if let Some(partial) = self.partial.take() {
             partial.free(budget);
         }
+    }
+
+    /// Bytes the delivery being received holds.
+    pub(super) fn partial_bytes(&self) -> usize {
+        self.partial.as_ref().map_or(0, Partial::held)
     }
 }
 

@@ -184,6 +184,39 @@ impl Session {
             l.free_partial(budget);
         }
     }
+
+    /// Bytes the session's unfinished deliveries hold.
+    fn partial_bytes(&self) -> usize {
+        self.links.iter().map(|(_, l)| l.partial_bytes()).sum()
+    }
+
+    /// Checks the accounting that could drift (debug builds; a fuzzer or a property test then
+    /// finds the input that makes it).
+    fn check_invariants(&self, config: &Config) {
+        let (mut unsettled_in, mut unsettled_out) = (0usize, 0usize);
+        for (_, l) in self.links.iter() {
+            match l.role {
+                Role::Receiver => unsettled_in += l.unsettled as usize,
+                Role::Sender => unsettled_out += l.unsettled as usize,
+            }
+        }
+        debug_assert_eq!(
+            unsettled_in,
+            self.unsettled_in.len(),
+            "unsettled deliveries received: the links' counts and the session's map differ"
+        );
+        debug_assert_eq!(
+            unsettled_out,
+            self.unsettled_out.len(),
+            "unsettled deliveries sent: the links' counts and the session's map differ"
+        );
+        debug_assert!(
+            self.incoming_window <= config.session_window,
+            "session window: {} open, more than the {} we advertise",
+            self.incoming_window,
+            config.session_window
+        );
+    }
 }
 
 fn opposite(role: Role) -> Role {

@@ -116,7 +116,6 @@ impl Reassembly {
     }
 
     /// Memory held, as charged to the budget.
-    #[cfg(test)]
     pub(crate) fn held(&self) -> usize {
         self.held
     }

@@ -120,6 +120,11 @@ impl Session {
 
     /// Counts a delivery of `frames` transfer frames sent on the link `handle`.
     fn count_sent(&mut self, handle: u32, frames: u32) {
+        debug_assert!(
+            frames <= self.remote_incoming_window,
+            "session window: sent {frames} frames into a window of {}",
+            self.remote_incoming_window
+        );
         self.next_delivery_id = self.next_delivery_id.wrapping_add(1);
         self.next_outgoing_id = self.next_outgoing_id.wrapping_add(frames);
         self.remote_incoming_window = self.remote_incoming_window.saturating_sub(frames);

@@ -88,6 +88,9 @@ impl Sessions {
                 session.end(Some(Error::new(condition, description)), out);
             }
         }
+        if cfg!(debug_assertions) {
+            session.check_invariants(out.config);
+        }
         Ok(())
     }
 
@@ -170,6 +173,25 @@ impl Sessions {
         for (_, session) in self.by_channel.iter_mut() {
             session.free_partials(budget);
         }
+    }
+
+    /// Checks the accounting that could drift, across the connection (debug builds).
+    pub(crate) fn check_invariants(&self, budget: &PartialBudget, config: &Config) {
+        let mut partial_bytes = 0;
+        for (_, session) in self.by_channel.iter() {
+            session.check_invariants(config);
+            partial_bytes += session.partial_bytes();
+        }
+        debug_assert_eq!(
+            partial_bytes,
+            budget.held(),
+            "partial bytes: the links' unfinished deliveries and the connection's budget differ"
+        );
+        debug_assert!(
+            budget.held() <= config.partial_bytes_max,
+            "partial bytes: {} held, over partial_bytes_max",
+            budget.held()
+        );
     }
 
     fn free_channel(&self, config: &Config) -> Result<u16, ConnectionError> {
