@@ -256,6 +256,14 @@ mod tests {
         }
     }
 
+    /// A payload of `len` bytes whose frame of `len + 40` bytes has its own allocation.
+    fn own(len: usize) -> Payload {
+        Payload {
+            bytes: Bytes::from(vec![b'x'; len]),
+            own_frame: len + 40,
+        }
+    }
+
     #[test]
     fn tiny_payloads_hold_about_their_size() {
         let mut budget = PartialBudget::new(usize::MAX);
@@ -283,15 +291,7 @@ mod tests {
         let mut budget = PartialBudget::new(usize::MAX);
         let mut r = Reassembly::default();
         r.push(shared(b"ab"), &mut budget).unwrap();
-        let big = Bytes::from(vec![b'x'; 10_000]);
-        r.push(
-            Payload {
-                bytes: big,
-                own_frame: 10_040,
-            },
-            &mut budget,
-        )
-        .unwrap();
+        r.push(own(10_000), &mut budget).unwrap();
         r.push(shared(b"cd"), &mut budget).unwrap();
         // One chunk (its rest took "cd" after the kept frame), the kept frame, four part slots.
         assert_eq!(r.held(), COPY_CHUNK_MIN + 10_040 + 4 * 32);
@@ -325,16 +325,9 @@ mod tests {
     fn one_kept_frame_and_an_empty_last_is_handed_over_as_it_came() {
         let mut budget = PartialBudget::new(usize::MAX);
         let mut r = Reassembly::default();
-        let big = Bytes::from(vec![b'x'; 10_000]);
-        let ptr = big.as_ptr();
-        r.push(
-            Payload {
-                bytes: big,
-                own_frame: 10_040,
-            },
-            &mut budget,
-        )
-        .unwrap();
+        let kept = own(10_000);
+        let ptr = kept.bytes.as_ptr();
+        r.push(kept, &mut budget).unwrap();
         let message = r.finish(Bytes::new(), &mut budget);
         assert_eq!(message.as_ptr(), ptr);
     }
