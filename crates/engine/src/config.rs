@@ -69,6 +69,12 @@ pub struct Config {
     pub receiver_settle_second: bool,
     /// Largest message we accept on a receiving link, reassembled from its transfers (0: none).
     pub message_size_max: u64,
+    /// Memory all unfinished deliveries of the connection may hold together, across every
+    /// link: what their transfers so far really take (kept frames, copy chunks, part lists),
+    /// so neither more links nor smaller frames multiply it. A link whose transfer would go
+    /// past it is detached with `amqp:resource-limit-exceeded`. Keep it above
+    /// `message_size_max`, or messages near that size can never arrive.
+    pub partial_bytes_max: usize,
     /// Bytes of unwritten output after which [`crate::Connection::is_output_full`] tells the IO
     /// shell to stop feeding input until the peer reads.
     pub output_buffer_max: usize,
@@ -100,6 +106,7 @@ impl Config {
             session_window: SESSION_WINDOW_DEFAULT,
             link_handle_max: LINK_HANDLE_MAX_DEFAULT,
             message_size_max: MESSAGE_SIZE_MAX_DEFAULT,
+            partial_bytes_max: PARTIAL_BYTES_MAX_DEFAULT,
             link_unsettled_max: LINK_UNSETTLED_MAX_DEFAULT,
             receiver_settle_second: false,
         }
@@ -129,5 +136,10 @@ pub const SESSION_WINDOW_DEFAULT: u32 = 2048;
 pub const LINK_HANDLE_MAX_DEFAULT: u32 = 4095;
 /// Default largest incoming message: 100 MiB.
 pub const MESSAGE_SIZE_MAX_DEFAULT: u64 = 100 * 1024 * 1024;
+/// Default memory for a connection's unfinished deliveries: 128 MiB. One message of the
+/// default largest size (100 MiB, held at about 1 % over its size) fits with room for other
+/// links' smaller ones, and a client cannot make one connection hold much more than its largest
+/// message however many links it opens.
+pub const PARTIAL_BYTES_MAX_DEFAULT: usize = 128 * 1024 * 1024;
 /// Default unsettled deliveries per link: 10,000.
 pub const LINK_UNSETTLED_MAX_DEFAULT: u32 = 10_000;

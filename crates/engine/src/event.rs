@@ -6,7 +6,7 @@ use sluice_codec::transport::{Attach, Begin, DeliveryState, DeliveryTag, Error, 
 use sluice_codec::types::{Str, Symbol};
 
 use crate::error::ConnectionError;
-use crate::session::{LinkId, SessionId};
+use crate::ids::{LinkId, SessionId};
 
 /// Something that happened on a connection, for the caller to act on.
 #[derive(Debug, Clone, PartialEq)]

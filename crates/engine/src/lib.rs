@@ -18,8 +18,12 @@
 
 mod config;
 mod connection;
+mod endpoints;
 mod error;
 mod event;
+mod ids;
+mod input;
+mod out;
 mod session;
 mod slots;
 pub mod testing;
@@ -28,9 +32,10 @@ mod unsettled;
 pub use config::{
     CHANNEL_MAX_DEFAULT, Config, FRAME_SIZE_MAX_DEFAULT, LINK_HANDLE_MAX_DEFAULT,
     LINK_UNSETTLED_MAX_DEFAULT, MESSAGE_SIZE_MAX_DEFAULT, OUTPUT_BUFFER_MAX_DEFAULT,
-    SASL_FRAME_SIZE_MAX_DEFAULT, SESSION_WINDOW_DEFAULT, SaslConfig,
+    PARTIAL_BYTES_MAX_DEFAULT, SASL_FRAME_SIZE_MAX_DEFAULT, SESSION_WINDOW_DEFAULT, SaslConfig,
 };
 pub use connection::{Connection, OUTPUT_RECYCLE_MAX, Side};
 pub use error::ConnectionError;
 pub use event::Event;
-pub use session::{LinkId, SendError, SessionId};
+pub use ids::{LinkId, SessionId};
+pub use session::SendError;

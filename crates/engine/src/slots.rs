@@ -85,6 +85,13 @@ impl<K: SlotKey, T> Slots<K, T> {
             .filter_map(|(i, v)| Some((K::from_index(i), v.as_ref()?)))
     }
 
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (K, &mut T)> {
+        self.items
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, v)| Some((K::from_index(i), v.as_mut()?)))
+    }
+
     /// The lowest key in `0..=max` with no value.
     pub(crate) fn first_free(&self, max: K) -> Option<K> {
         let limit = max.index();

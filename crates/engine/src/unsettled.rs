@@ -23,36 +23,54 @@ pub(crate) struct Unsettled {
     base: u32,
     /// Unsettled deliveries outside the ring's run.
     rest: BTreeMap<u32, u32>,
+    /// Unsettled deliveries in the ring and the map.
+    len: usize,
 }
 
 impl Unsettled {
-    /// Records delivery `id` on the link `handle` (replacing a record of the same id).
-    pub(crate) fn insert(&mut self, id: u32, handle: u32) {
+    /// Records delivery `id` on the link `handle`, replacing a record of the same id: returns
+    /// the handle that record had.
+    pub(crate) fn insert(&mut self, id: u32, handle: u32) -> Option<u32> {
         if let Some(slot) = self.slot(id) {
-            *slot = Some(handle);
-            return;
+            let replaced = slot.replace(handle);
+            if replaced.is_none() {
+                self.len += 1;
+            }
+            return replaced;
         }
         if self.ring.is_empty() {
             self.base = id;
         }
-        if id == self.next_in_run() {
-            if !self.rest.is_empty() {
-                self.rest.remove(&id);
-            }
+        let replaced = if id == self.next_in_run() {
+            let replaced = if self.rest.is_empty() {
+                None
+            } else {
+                self.rest.remove(&id)
+            };
             self.ring.push_back(Some(handle));
             if self.ring.len() > RING_SPAN_MAX {
                 self.shed_front();
             }
+            replaced
         } else {
-            self.rest.insert(id, handle);
+            self.rest.insert(id, handle)
+        };
+        if replaced.is_none() {
+            self.len += 1;
         }
+        replaced
     }
 
     /// Removes every delivery of `first..=last` (serial numbers: the range may wrap past
     /// `u32::MAX`), calling `settled` with each one's handle. Visits only the deliveries held
     /// or the ids of the range, whichever are fewer, so a peer's range of four billion ids
     /// costs nothing.
-    pub(crate) fn settle_range(&mut self, first: u32, last: u32, mut settled: impl FnMut(u32)) {
+    pub(crate) fn settle_range(&mut self, first: u32, last: u32, mut on_settled: impl FnMut(u32)) {
+        let mut count = 0;
+        let mut settled = |handle| {
+            count += 1;
+            on_settled(handle);
+        };
         let width = last.wrapping_sub(first);
         if !self.ring.is_empty() {
             if (width as usize) < self.ring.len() {
@@ -91,21 +109,32 @@ impl Unsettled {
                 }
             }
         }
+        self.len -= count;
     }
 
     /// Forgets every delivery of the link `handle` (it detached).
     pub(crate) fn remove_link(&mut self, handle: u32) {
+        let before = self.rest.len();
+        let mut removed = 0;
         for slot in &mut self.ring {
             if *slot == Some(handle) {
                 *slot = None;
+                removed += 1;
             }
         }
         self.trim_front();
         self.rest.retain(|_, h| *h != handle);
+        self.len -= removed + (before - self.rest.len());
     }
 
+    /// How many deliveries are unsettled.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The deliveries held, counted one by one.
     #[cfg(test)]
-    fn len(&self) -> usize {
+    fn count(&self) -> usize {
         self.ring.iter().flatten().count() + self.rest.len()
     }
 
@@ -258,8 +287,7 @@ mod tests {
                             if skew == 0 {
                                 next = next.wrapping_add(1);
                             }
-                            ring.insert(id, handle);
-                            model.insert(id, handle);
+                            prop_assert_eq!(ring.insert(id, handle), model.insert(id, handle));
                         }
                         Op::Settle { back, width } => {
                             let first = next.wrapping_sub(u32::from(back));
@@ -283,6 +311,7 @@ mod tests {
                         }
                     }
                     prop_assert_eq!(ring.len(), model.len());
+                    prop_assert_eq!(ring.count(), model.len());
                 }
             }
         }

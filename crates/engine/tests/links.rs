@@ -10,253 +10,19 @@
     missing_docs
 )]
 
+mod support;
+
 use bytes::{Bytes, BytesMut};
-use sluice_codec::frame::{FrameBody, decode_frame, encode_performative, encode_transfer};
-use sluice_codec::messaging::{Source, Target};
+use sluice_codec::frame::{decode_frame, encode_performative, encode_transfer};
 use sluice_codec::transport::{
-    Accepted, Attach, AttachTarget, Begin, DeliveryState, DeliveryTag, Detach, Disposition, End,
-    Error, Flow, Performative, Role, Transfer, conditions,
+    Accepted, Begin, DeliveryState, DeliveryTag, Detach, Disposition, End, Error, Flow,
+    Performative, Role, Transfer, conditions,
 };
-use sluice_codec::types::Symbol;
-use sluice_engine::testing::{Pair, accept_mirrored};
+use sluice_engine::testing::accept_mirrored;
 use sluice_engine::{
-    Config, Event, LINK_HANDLE_MAX_DEFAULT, LinkId, SESSION_WINDOW_DEFAULT, SaslConfig, SendError,
-    SessionId,
+    Config, Event, LINK_HANDLE_MAX_DEFAULT, LinkId, SESSION_WINDOW_DEFAULT, SendError, SessionId,
 };
-
-// ---------------------------------------------------------------------------------------------
-// Helpers
-// ---------------------------------------------------------------------------------------------
-
-fn client_config() -> Config {
-    Config::client("c", SaslConfig::None)
-}
-
-/// A pair past the open exchange, with the `Opened` events consumed.
-fn open_pair(client: Config, server: Config) -> Pair {
-    let mut pair = Pair::new(client, server);
-    pair.drive();
-    assert!(pair.client.is_open() && pair.server.is_open());
-    pair.client_events();
-    pair.server_events();
-    pair
-}
-
-fn default_pair() -> Pair {
-    open_pair(client_config(), Config::server("s"))
-}
-
-/// Begins a session from the client: its id on the client and on the server.
-fn begin(pair: &mut Pair) -> (SessionId, SessionId) {
-    let client = pair.client.begin(pair.now).unwrap();
-    pair.drive();
-    let server = match &pair.server_events()[..] {
-        [Event::SessionBegun { session, .. }] => *session,
-        other => panic!("{other:?}"),
-    };
-    assert!(matches!(
-        &pair.client_events()[..],
-        [Event::SessionBegun { session, .. }] if *session == client
-    ));
-    (client, server)
-}
-
-/// The attach a client sends for a sending link named `name`.
-fn sender_attach(name: &str) -> Attach {
-    Attach {
-        name: name.into(),
-        role: Role::Sender,
-        source: Some(Source {
-            address: Some(format!("{name}-src").as_str().into()),
-            ..Default::default()
-        }),
-        target: Some(AttachTarget::Target(Target {
-            address: Some(name.into()),
-            ..Default::default()
-        })),
-        initial_delivery_count: Some(0),
-        ..Default::default()
-    }
-}
-
-/// The server's answer to a sender's attach: a receiver with the same terminii.
-fn receiver_reply(attach: &Attach) -> Attach {
-    Attach {
-        name: attach.name.clone(),
-        role: Role::Receiver,
-        source: attach.source.clone(),
-        target: attach.target.clone(),
-        ..Default::default()
-    }
-}
-
-/// The server's view of the link the client has just attached: its id and the client's attach.
-fn remote_attach(pair: &mut Pair) -> (LinkId, Attach) {
-    match pair.server_events().as_slice() {
-        [
-            Event::LinkAttached {
-                link,
-                attach,
-                remote_first: true,
-            },
-        ] => (*link, (**attach).clone()),
-        other => panic!("{other:?}"),
-    }
-}
-
-/// Attaches a sender `name` from the client; the server accepts it as a receiver with `reply`
-/// (adjusted from its default) and grants `credit` when there is any. Returns the link on the
-/// client and on the server, with the client's `LinkAttached` (and `Credit`) events consumed.
-fn attach_sender(
-    pair: &mut Pair,
-    session: SessionId,
-    name: &str,
-    credit: u32,
-    adjust: impl FnOnce(&mut Attach),
-) -> (LinkId, LinkId) {
-    let client = pair
-        .client
-        .attach(session, sender_attach(name), pair.now)
-        .unwrap();
-    pair.drive();
-    let (server, attach) = remote_attach(pair);
-    let mut reply = receiver_reply(&attach);
-    adjust(&mut reply);
-    pair.server.accept_link(server, reply, pair.now);
-    if credit > 0 {
-        pair.server.grant_credit(server, credit, false, pair.now);
-    }
-    pair.drive();
-    let events = pair.client_events();
-    assert!(
-        matches!(&events[0], Event::LinkAttached { link, remote_first: false, .. } if *link == client),
-        "{events:?}"
-    );
-    if credit > 0 {
-        assert_eq!(
-            events[1..],
-            [Event::Credit {
-                link: client,
-                credit,
-                drain: false
-            }]
-        );
-    }
-    (client, server)
-}
-
-/// A pair with one session and one sending link from the client, granted `credit`.
-fn pair_with_sender(server: Config, credit: u32) -> (Pair, LinkId, LinkId) {
-    let mut pair = open_pair(client_config(), server);
-    let (session, _) = begin(&mut pair);
-    let (client, server) = attach_sender(&mut pair, session, "q", credit, |_| {});
-    (pair, client, server)
-}
-
-/// Every AMQP frame in `bytes` (protocol headers skipped): channel, performative, payload.
-fn frames(mut bytes: BytesMut) -> Vec<(u16, Performative, Bytes)> {
-    let mut out = Vec::new();
-    loop {
-        if bytes.starts_with(b"AMQP") {
-            let _ = bytes.split_to(8);
-            continue;
-        }
-        match decode_frame(&mut bytes, u32::MAX) {
-            Ok(Some(f)) => match f.body {
-                FrameBody::Amqp {
-                    performative,
-                    payload,
-                } => out.push((f.channel, performative, payload)),
-                other => panic!("{other:?}"),
-            },
-            Ok(None) => {
-                assert!(bytes.is_empty(), "a partial frame");
-                return out;
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
-}
-
-/// The performatives the server has written since its output was last taken.
-fn server_wrote(pair: &mut Pair) -> Vec<Performative> {
-    frames(pair.server.take_output())
-        .into_iter()
-        .map(|(_, p, _)| p)
-        .collect()
-}
-
-/// Writes hand-made performatives from the "client" straight into the server on `channel`.
-fn inject(pair: &mut Pair, channel: u16, performatives: &[Performative]) {
-    let mut wire = BytesMut::new();
-    for p in performatives {
-        encode_performative(&mut wire, channel, p, u32::MAX).unwrap();
-    }
-    pair.server.handle_input(&wire, pair.now);
-}
-
-/// Writes one hand-made transfer frame (flags exactly as given) into the server.
-fn inject_transfer(pair: &mut Pair, channel: u16, transfer: &Transfer, payload: &[u8]) {
-    let mut wire = BytesMut::new();
-    encode_transfer(&mut wire, channel, transfer, payload, u32::MAX).unwrap();
-    pair.server.handle_input(&wire, pair.now);
-}
-
-/// The first transfer of a delivery on `handle`.
-fn first_transfer(handle: u32, delivery_id: u32, more: bool) -> Transfer {
-    Transfer {
-        handle,
-        delivery_id: Some(delivery_id),
-        delivery_tag: Some(DeliveryTag::from_u64(u64::from(delivery_id))),
-        message_format: Some(0),
-        settled: Some(false),
-        more,
-        ..Default::default()
-    }
-}
-
-/// A continuation transfer of the delivery in progress on `handle`.
-fn next_transfer(handle: u32, more: bool) -> Transfer {
-    Transfer {
-        handle,
-        more,
-        ..Default::default()
-    }
-}
-
-fn ended_with(performatives: &[Performative]) -> Option<Symbol> {
-    performatives.iter().find_map(|p| match p {
-        Performative::End(End { error }) => Some(error.as_ref().unwrap().condition.clone()),
-        _ => None,
-    })
-}
-
-fn detached_with(performatives: &[Performative]) -> Option<(u32, bool, Symbol)> {
-    performatives.iter().find_map(|p| match p {
-        Performative::Detach(Detach {
-            handle,
-            closed,
-            error,
-        }) => Some((*handle, *closed, error.as_ref().unwrap().condition.clone())),
-        _ => None,
-    })
-}
-
-fn deliveries(events: &[Event]) -> Vec<(u32, Option<DeliveryTag>, bool, Bytes)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            Event::Delivery {
-                delivery_id,
-                tag,
-                settled,
-                payload,
-                ..
-            } => Some((*delivery_id, *tag, *settled, payload.clone())),
-            _ => None,
-        })
-        .collect()
-}
+use support::*;
 
 // ---------------------------------------------------------------------------------------------
 // 1. Sessions
@@ -1412,38 +1178,43 @@ fn a_resumed_delivery_is_refused_by_detaching_the_link() {
 }
 
 #[test]
-fn a_sender_asking_for_receiver_settle_second_is_refused_unless_configured() {
+fn a_sender_asking_for_receiver_settle_second_is_told_first_unless_configured() {
+    use sluice_codec::transport::ReceiverSettleMode;
     for supported in [false, true] {
         let mut server = Config::server("s");
         server.receiver_settle_second = supported;
         let mut pair = open_pair(client_config(), server);
         let (session, _) = begin(&mut pair);
         let mut attach = sender_attach("exactly-once");
-        attach.rcv_settle_mode = sluice_codec::transport::ReceiverSettleMode::Second;
+        attach.rcv_settle_mode = ReceiverSettleMode::Second;
         let link = pair.client.attach(session, attach, pair.now).unwrap();
         pair.drive();
-        for event in pair.server_events() {
-            if let Event::LinkAttached {
-                link,
-                attach,
-                remote_first: true,
-            } = event
-            {
-                accept_mirrored(&mut pair.server, link, &attach, pair.now);
-            }
-        }
+        let (server_link, attach) = remote_attach(&mut pair);
+        // The caller answers as one that settles second would.
+        let mut reply = receiver_reply(&attach);
+        reply.rcv_settle_mode = ReceiverSettleMode::Second;
+        pair.server.accept_link(server_link, reply, pair.now);
         pair.drive();
-        let detached = pair.client_events().into_iter().find_map(|e| match e {
-            Event::LinkDetached { link: l, error, .. } if l == link => {
-                Some(error.map(|e| e.condition))
-            }
+        let events = pair.client_events();
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, Event::LinkDetached { link: l, .. } if *l == link)),
+            "{events:?}"
+        );
+        let stated = events.iter().find_map(|e| match e {
+            Event::LinkAttached {
+                link: l, attach, ..
+            } if *l == link => Some(attach.rcv_settle_mode),
             _ => None,
         });
-        if supported {
-            assert_eq!(detached, None);
+        // Part 2 §2.7.3: the receiver states the mode it uses.
+        let expected = if supported {
+            ReceiverSettleMode::Second
         } else {
-            assert_eq!(detached, Some(Some(conditions::NOT_IMPLEMENTED)));
-        }
+            ReceiverSettleMode::First
+        };
+        assert_eq!(stated, Some(expected));
     }
 }
 

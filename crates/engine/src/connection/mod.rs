@@ -15,29 +15,28 @@
 //! next deadline from [`Connection::poll_timeout`]. Nothing here reads a clock or touches a
 //! socket, so a pair of connections runs in memory on a virtual clock.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
-use sluice_codec::SaslCode;
+use bytes::BytesMut;
 use sluice_codec::frame::{
-    EMPTY_FRAME, Frame, FrameBody, MIN_MAX_FRAME_SIZE, ProtocolHeader, ProtocolId, decode_frame,
-    encode_performative, encode_sasl,
-};
-use sluice_codec::security::{
-    SaslChallenge, SaslFrame, SaslInit, SaslMechanisms, SaslOutcome, SaslResponse,
+    EMPTY_FRAME, Frame, FrameBody, MIN_MAX_FRAME_SIZE, ProtocolHeader, ProtocolId,
+    encode_performative,
 };
 use sluice_codec::transport::{Close, Error, Open, Performative, conditions};
 use sluice_codec::types::Str;
 
+mod sasl;
+
 use crate::config::{Config, SaslConfig};
 use crate::error::ConnectionError;
+use crate::event::Event;
+use crate::ids::SessionId;
+use crate::input::ReadBuffer;
+use crate::out::{Out, Writer};
+use crate::session::{PartialBudget, Payload, Session, Sessions};
 
 /// The largest written output buffer [`Connection::recycle_output`] keeps for the next output.
 pub const OUTPUT_RECYCLE_MAX: usize = 1024 * 1024;
-use crate::event::Event;
-use crate::session::Session;
-use crate::slots::Slots;
 
 /// Which end of the connection this is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,22 +67,16 @@ enum State {
 #[derive(Debug)]
 pub struct Connection {
     side: Side,
-    pub(crate) config: Config,
+    config: Config,
     state: State,
-    input: BytesMut,
-    pub(crate) output: BytesMut,
-    pub(crate) events: VecDeque<Event>,
-    /// The largest frame we may send: the peer's advertised maximum once its open arrives.
-    pub(crate) send_frame_max: u32,
-    /// The peer's channel-max.
-    pub(crate) remote_channel_max: u16,
-    /// Sessions by local channel.
-    pub(crate) sessions: Slots<u16, Session>,
-    /// The peer's channel numbers mapped to ours.
-    pub(crate) remote_channels: Slots<u16, u16>,
+    input: ReadBuffer,
+    /// Frames to write and events for the caller.
+    writer: Writer,
+    sessions: Sessions,
+    /// Bytes held by the unfinished deliveries of every link.
+    partials: PartialBudget,
     remote_idle_timeout: Option<Duration>,
     last_received: Instant,
-    pub(crate) last_sent: Instant,
     handshake_deadline: Option<Instant>,
     close_deadline: Option<Instant>,
     open_sent: bool,
@@ -117,7 +110,7 @@ impl Connection {
                 expected: first.protocol(),
             },
         );
-        c.output.extend_from_slice(&first.to_bytes());
+        c.writer.output.extend_from_slice(&first.to_bytes());
         if first.protocol() == Some(ProtocolId::Amqp) {
             c.send_open();
         }
@@ -128,18 +121,14 @@ impl Connection {
         Connection {
             side,
             handshake_deadline: Some(now + config.handshake_timeout),
+            partials: PartialBudget::new(config.partial_bytes_max),
             config,
             state,
-            input: BytesMut::new(),
-            output: BytesMut::new(),
-            events: VecDeque::new(),
-            send_frame_max: MIN_MAX_FRAME_SIZE,
-            remote_channel_max: 0,
-            sessions: Slots::new(),
-            remote_channels: Slots::new(),
+            input: ReadBuffer::default(),
+            writer: Writer::new(now),
+            sessions: Sessions::new(),
             remote_idle_timeout: None,
             last_received: now,
-            last_sent: now,
             close_deadline: None,
             open_sent: false,
             discard_input: false,
@@ -156,14 +145,24 @@ impl Connection {
         if self.state == State::Done || self.discard_input {
             return;
         }
-        self.input.extend_from_slice(bytes);
-        self.process(now);
+        // Buffered a piece at a time, so that a large frame can be read into an allocation of
+        // its own (see `input`); the frames are handled in order all the same.
+        let mut rest = bytes;
+        loop {
+            let taken = self.input.fill(rest, self.frame_max_now());
+            rest = rest.get(taken..).unwrap_or_default();
+            self.read(now);
+            if rest.is_empty() || self.state == State::Done || self.discard_input {
+                break;
+            }
+        }
+        self.after_read(now);
     }
 
     /// Bytes to write to the socket, taken out of the engine (one buffer per call: write it
     /// with one syscall, then give it back with [`Connection::recycle_output`]).
     pub fn take_output(&mut self) -> BytesMut {
-        std::mem::take(&mut self.output)
+        std::mem::take(&mut self.writer.output)
     }
 
     /// Gives back a buffer from [`Connection::take_output`] once it is written, so the next
@@ -171,28 +170,29 @@ impl Connection {
     /// the regrowth's copies and fresh pages cost more than the writing. A buffer larger than
     /// [`OUTPUT_RECYCLE_MAX`] is dropped, so an idle connection keeps little.
     pub fn recycle_output(&mut self, mut written: BytesMut) {
-        if self.output.is_empty()
-            && written.capacity() > self.output.capacity()
+        let output = &mut self.writer.output;
+        if output.is_empty()
+            && written.capacity() > output.capacity()
             && written.capacity() <= OUTPUT_RECYCLE_MAX
         {
             written.clear();
-            self.output = written;
+            *output = written;
         }
     }
 
     /// Bytes of output waiting for [`Connection::take_output`].
     pub fn output_len(&self) -> usize {
-        self.output.len()
+        self.writer.output.len()
     }
 
     /// Whether the caller should stop reading until the peer has taken some output.
     pub fn is_output_full(&self) -> bool {
-        self.output.len() >= self.config.output_buffer_max
+        self.writer.output.len() >= self.config.output_buffer_max
     }
 
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.writer.events.pop_front()
     }
 
     /// Whether the connection is over: once the output is written, drop the socket.
@@ -216,7 +216,7 @@ impl Connection {
             }
             _ => None,
         };
-        let heartbeat = self.heartbeat_interval().map(|i| self.last_sent + i);
+        let heartbeat = self.heartbeat_interval().map(|i| self.writer.last_sent + i);
         [
             self.handshake_deadline,
             self.close_deadline,
@@ -230,6 +230,11 @@ impl Connection {
 
     /// Acts on the time: heartbeats, idle timeout, handshake and close timeouts.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.on_timeout(now);
+        self.finish_call();
+    }
+
+    fn on_timeout(&mut self, now: Instant) {
         if self.state == State::Done {
             return;
         }
@@ -264,10 +269,10 @@ impl Connection {
             return;
         }
         if let Some(interval) = self.heartbeat_interval()
-            && now >= self.last_sent + interval
+            && now >= self.writer.last_sent + interval
         {
-            self.output.extend_from_slice(&EMPTY_FRAME);
-            self.last_sent = now;
+            self.writer.output.extend_from_slice(&EMPTY_FRAME);
+            self.writer.last_sent = now;
         }
     }
 
@@ -279,50 +284,13 @@ impl Connection {
         }
     }
 
-    /// Server: answers the SASL exchange. `Ok` lets the client go on to AMQP; any other code
-    /// ends the connection once the outcome is written.
-    pub fn sasl_outcome(&mut self, code: SaslCode, now: Instant) {
-        if self.side != Side::Server || self.state != (State::Sasl { waiting: true }) {
-            return;
-        }
-        let outcome = SaslFrame::Outcome(SaslOutcome {
-            code,
-            additional_data: None,
-        });
-        self.write_sasl(&outcome, now);
-        self.state = if code == SaslCode::Ok {
-            State::AwaitHeader {
-                expected: Some(ProtocolId::Amqp),
-            }
-        } else {
-            State::Done
-        };
-        self.process(now);
-    }
-
-    /// Server: sends a SASL challenge; the client's response arrives as
-    /// [`Event::SaslResponse`].
-    pub fn sasl_challenge(&mut self, challenge: Bytes, now: Instant) {
-        if self.side != Side::Server || self.state != (State::Sasl { waiting: true }) {
-            return;
-        }
-        self.write_sasl(&SaslFrame::Challenge(SaslChallenge { challenge }), now);
-        self.state = State::Sasl { waiting: false };
-        self.process(now);
-    }
-
-    /// Client: answers a SASL challenge.
-    pub fn sasl_respond(&mut self, response: Bytes, now: Instant) {
-        if self.side != Side::Client || self.state != (State::Sasl { waiting: true }) {
-            return;
-        }
-        self.write_sasl(&SaslFrame::Response(SaslResponse { response }), now);
-        self.state = State::Sasl { waiting: false };
-        self.process(now);
-    }
-
     /// Closes the connection, with an error if there is one.
     pub fn close(&mut self, error: Option<Error>, now: Instant) {
+        self.start_close(error, now);
+        self.finish_call();
+    }
+
+    fn start_close(&mut self, error: Option<Error>, now: Instant) {
         self.handshake_deadline = None;
         match self.state {
             State::Opened | State::AwaitOpen => {
@@ -338,7 +306,14 @@ impl Connection {
         }
     }
 
+    /// Reads what is buffered, then acts on the read as a whole.
     fn process(&mut self, now: Instant) {
+        self.read(now);
+        self.after_read(now);
+    }
+
+    /// Handles every whole header and frame buffered, while the state lets it.
+    fn read(&mut self, now: Instant) {
         loop {
             if self.discard_input {
                 break;
@@ -357,17 +332,92 @@ impl Connection {
                 break;
             }
         }
+    }
+
+    /// After a read: reopens session windows, and drops input that will never be read.
+    fn after_read(&mut self, now: Instant) {
         if self.state == State::Opened {
-            self.refill_windows(now);
+            let (sessions, mut out) = self.split(now);
+            sessions.refill_windows(&mut out);
         }
         if self.state == State::Done || self.discard_input {
             self.input.clear();
         }
+        self.finish_call();
+    }
+
+    /// The largest frame to read now, or `None` while no frames are being read (a protocol
+    /// header is awaited, or the caller owes a SASL answer).
+    fn frame_max_now(&self) -> Option<u32> {
+        match self.state {
+            State::Sasl { waiting: false } => Some(self.config.sasl_frame_size_max),
+            State::AwaitOpen | State::Opened | State::CloseSent => Some(self.config.frame_size_max),
+            _ => None,
+        }
+    }
+
+    /// Run at the end of every call that may change the state: the connection is over when
+    /// one of our own frames could not be written, and what unfinished deliveries hold is
+    /// freed once it no longer is open.
+    fn finish_call(&mut self) {
+        if self.writer.broken {
+            self.state = State::Done;
+        }
+        if self.state != State::Opened && self.partials.held() > 0 {
+            self.sessions.free_partials(&mut self.partials);
+        }
+        if cfg!(debug_assertions) {
+            self.sessions.check_invariants(&self.partials, &self.config);
+        }
+    }
+
+    /// The sessions, and what they write to.
+    fn split(&mut self, now: Instant) -> (&mut Sessions, Out<'_>) {
+        let out = Out {
+            writer: &mut self.writer,
+            config: &self.config,
+            partials: &mut self.partials,
+            now,
+        };
+        (&mut self.sessions, out)
+    }
+
+    /// Runs `f` on the sessions with what they write to.
+    pub(crate) fn with_sessions<R>(
+        &mut self,
+        now: Instant,
+        f: impl FnOnce(&mut Sessions, &mut Out<'_>) -> R,
+    ) -> R {
+        let (sessions, mut out) = self.split(now);
+        let result = f(sessions, &mut out);
+        self.finish_call();
+        result
+    }
+
+    /// Runs `f` on one session with what it writes to; `None` when there is no such session.
+    pub(crate) fn with_session<R>(
+        &mut self,
+        session: SessionId,
+        now: Instant,
+        f: impl FnOnce(&mut Session, &mut Out<'_>) -> R,
+    ) -> Option<R> {
+        self.with_sessions(now, |sessions, out| {
+            sessions.get_mut(session).map(|s| f(s, out))
+        })
+    }
+
+    /// A session, to read.
+    pub(crate) fn session(&self, session: SessionId) -> Option<&Session> {
+        self.sessions.get(session)
+    }
+
+    pub(crate) fn config(&self) -> &Config {
+        &self.config
     }
 
     /// Reads the peer's protocol header, if all 8 bytes are there.
     fn read_header(&mut self, expected: Option<ProtocolId>, now: Instant) -> bool {
-        let header = match ProtocolHeader::decode(&self.input) {
+        let header = match ProtocolHeader::decode(self.input.bytes()) {
             Ok(Some(h)) => h,
             Ok(None) => return false,
             Err(_) => return self.refuse_header(now),
@@ -384,17 +434,7 @@ impl Connection {
                 true
             }
             (Side::Server, None, Some(ProtocolId::Sasl)) if self.sasl_offered() => {
-                self.output
-                    .extend_from_slice(&ProtocolHeader::SASL.to_bytes());
-                let mechanisms = match &self.config.sasl {
-                    SaslConfig::Server { mechanisms, .. } => mechanisms.clone(),
-                    _ => Vec::new(),
-                };
-                let frame = SaslFrame::Mechanisms(SaslMechanisms {
-                    sasl_server_mechanisms: mechanisms,
-                });
-                self.write_sasl(&frame, now);
-                self.state = State::Sasl { waiting: false };
+                self.offer_mechanisms(now);
                 true
             }
             (Side::Server, None, Some(ProtocolId::Amqp)) if self.sasl_optional() => {
@@ -410,7 +450,8 @@ impl Connection {
     }
 
     fn accept_amqp_header(&mut self) {
-        self.output
+        self.writer
+            .output
             .extend_from_slice(&ProtocolHeader::AMQP.to_bytes());
         self.state = State::AwaitOpen;
     }
@@ -430,10 +471,11 @@ impl Connection {
             _ => ProtocolHeader::AMQP,
         };
         if self.side == Side::Server {
-            self.output.extend_from_slice(&ours.to_bytes());
+            self.writer.output.extend_from_slice(&ours.to_bytes());
         }
-        self.last_sent = now;
-        self.events
+        self.writer.last_sent = now;
+        self.writer
+            .events
             .push_back(Event::Failed(ConnectionError::not_allowed(
                 "unsupported protocol header",
             )));
@@ -441,22 +483,9 @@ impl Connection {
         false
     }
 
-    /// A server with no mechanisms has nothing to offer: `sasl-mechanisms` must name at least
-    /// one (part 5 §5.3.3.1), so such a configuration behaves as no SASL layer.
-    fn sasl_offered(&self) -> bool {
-        matches!(&self.config.sasl, SaslConfig::Server { mechanisms, .. } if !mechanisms.is_empty())
-    }
-
-    fn sasl_optional(&self) -> bool {
-        match self.config.sasl {
-            SaslConfig::Server { allow_no_sasl, .. } => allow_no_sasl || !self.sasl_offered(),
-            _ => true,
-        }
-    }
-
     /// Reads and handles one frame, if a whole one is buffered.
     fn read_frame(&mut self, frame_max: u32, now: Instant) -> bool {
-        let frame = match decode_frame(&mut self.input, frame_max) {
+        let frame = match self.input.decode(frame_max) {
             Ok(Some(frame)) => frame,
             Ok(None) => return false,
             Err(e) => {
@@ -469,10 +498,11 @@ impl Connection {
                 return false;
             }
         };
+        let own_frame = self.input.own_frame();
         self.last_received = now;
         let result = match self.state {
             State::Sasl { .. } => self.handle_sasl(frame, now),
-            _ => self.handle_amqp(frame, now),
+            _ => self.handle_amqp(frame, own_frame, now),
         };
         if let Err(e) = result {
             // Keep reading: after our close, the peer's close may still be in the input.
@@ -481,84 +511,12 @@ impl Connection {
         true
     }
 
-    fn handle_sasl(&mut self, frame: Frame, now: Instant) -> Result<(), ConnectionError> {
-        let FrameBody::Sasl(sasl) = frame.body else {
-            return Err(ConnectionError::not_allowed(
-                "an AMQP frame during the SASL exchange",
-            ));
-        };
-        match (self.side, sasl) {
-            (Side::Server, SaslFrame::Init(init)) => {
-                let SaslInit {
-                    mechanism,
-                    initial_response,
-                    hostname,
-                } = init;
-                self.events.push_back(Event::SaslInit {
-                    mechanism,
-                    initial_response,
-                    hostname,
-                });
-                self.state = State::Sasl { waiting: true };
-            }
-            (Side::Server, SaslFrame::Response(r)) => {
-                self.events.push_back(Event::SaslResponse {
-                    response: r.response,
-                });
-                self.state = State::Sasl { waiting: true };
-            }
-            (Side::Client, SaslFrame::Mechanisms(m)) => {
-                let SaslConfig::Client {
-                    mechanism,
-                    initial_response,
-                } = self.config.sasl.clone()
-                else {
-                    return Err(ConnectionError::not_allowed("no SASL client configuration"));
-                };
-                if !m.sasl_server_mechanisms.contains(&mechanism) {
-                    return Err(ConnectionError::new(
-                        conditions::NOT_IMPLEMENTED,
-                        format!("the server does not offer SASL {mechanism}"),
-                    ));
-                }
-                let hostname = self.config.hostname.as_deref().map(Str::from);
-                let init = SaslFrame::Init(SaslInit {
-                    mechanism,
-                    initial_response,
-                    hostname,
-                });
-                self.write_sasl(&init, now);
-            }
-            (Side::Client, SaslFrame::Challenge(c)) => {
-                self.events.push_back(Event::SaslChallenge {
-                    challenge: c.challenge,
-                });
-                self.state = State::Sasl { waiting: true };
-            }
-            (Side::Client, SaslFrame::Outcome(o)) => {
-                self.events.push_back(Event::SaslOutcome { code: o.code });
-                if o.code == SaslCode::Ok {
-                    // Pipelined: the AMQP header and open go out before the server's header.
-                    self.output
-                        .extend_from_slice(&ProtocolHeader::AMQP.to_bytes());
-                    self.send_open();
-                    self.state = State::AwaitHeader {
-                        expected: Some(ProtocolId::Amqp),
-                    };
-                } else {
-                    self.state = State::Done;
-                }
-            }
-            (_, other) => {
-                return Err(ConnectionError::not_allowed(format!(
-                    "unexpected SASL frame {other:?}"
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    fn handle_amqp(&mut self, frame: Frame, now: Instant) -> Result<(), ConnectionError> {
+    fn handle_amqp(
+        &mut self,
+        frame: Frame,
+        own_frame: usize,
+        now: Instant,
+    ) -> Result<(), ConnectionError> {
         let (performative, payload) = match frame.body {
             FrameBody::Empty => return Ok(()),
             FrameBody::Amqp {
@@ -585,7 +543,8 @@ impl Connection {
             (_, Performative::Close(close)) => {
                 if self.state != State::CloseSent {
                     self.write_performative(0, &Performative::Close(Close::default()), now);
-                    self.events
+                    self.writer
+                        .events
                         .push_back(Event::RemoteClose { error: close.error });
                 }
                 self.state = State::Done;
@@ -599,7 +558,12 @@ impl Connection {
                         frame.channel, self.config.channel_max
                     )));
                 }
-                self.on_session_frame(frame.channel, performative, payload, now)
+                let payload = Payload {
+                    bytes: payload,
+                    own_frame,
+                };
+                let (sessions, mut out) = self.split(now);
+                sessions.on_frame(frame.channel, performative, payload, &mut out)
             }
         }
     }
@@ -607,8 +571,8 @@ impl Connection {
     fn on_open(&mut self, open: Box<Open>, now: Instant) {
         // Part 2 §2.7.1: never send frames larger than the peer's max-frame-size; a value below
         // 512 is read as 512, the size every peer must accept.
-        self.send_frame_max = open.max_frame_size.max(MIN_MAX_FRAME_SIZE);
-        self.remote_channel_max = open.channel_max;
+        self.writer.frame_max = open.max_frame_size.max(MIN_MAX_FRAME_SIZE);
+        self.sessions.set_remote_channel_max(open.channel_max);
         self.remote_idle_timeout = open
             .idle_time_out
             .filter(|ms| *ms > 0)
@@ -616,10 +580,10 @@ impl Connection {
         if !self.open_sent {
             self.send_open();
         }
-        self.last_sent = now;
+        self.writer.last_sent = now;
         self.state = State::Opened;
         self.handshake_deadline = None;
-        self.events.push_back(Event::Opened { remote: open });
+        self.writer.events.push_back(Event::Opened { remote: open });
     }
 
     fn local_open(&self) -> Open {
@@ -645,37 +609,18 @@ impl Connection {
     fn send_open(&mut self) {
         let open = Performative::from(self.local_open());
         // Before the peer's open we may only assume 512-byte frames.
-        if let Err(e) = encode_performative(&mut self.output, 0, &open, MIN_MAX_FRAME_SIZE) {
-            self.events.push_back(Event::Failed(e.into()));
+        if let Err(e) = encode_performative(&mut self.writer.output, 0, &open, MIN_MAX_FRAME_SIZE) {
+            self.writer.events.push_back(Event::Failed(e.into()));
             self.state = State::Done;
         }
         self.open_sent = true;
     }
 
-    pub(crate) fn write_performative(
-        &mut self,
-        channel: u16,
-        performative: &Performative,
-        now: Instant,
-    ) {
-        if let Err(e) =
-            encode_performative(&mut self.output, channel, performative, self.send_frame_max)
-        {
-            // Our own performative does not fit the peer's frame size: nothing sensible to send.
-            self.events.push_back(Event::Failed(e.into()));
+    fn write_performative(&mut self, channel: u16, performative: &Performative, now: Instant) {
+        self.writer.performative(channel, performative, now);
+        if self.writer.broken {
             self.state = State::Done;
         }
-        self.last_sent = now;
-    }
-
-    fn write_sasl(&mut self, frame: &SaslFrame, now: Instant) {
-        // SASL frames are bounded by MIN-MAX-FRAME-SIZE unless larger ones were agreed out of
-        // band (part 5 §5.3.1); ours are small, the peer's limit is what we accept.
-        if let Err(e) = encode_sasl(&mut self.output, frame, self.config.sasl_frame_size_max) {
-            self.events.push_back(Event::Failed(e.into()));
-            self.state = State::Done;
-        }
-        self.last_sent = now;
     }
 
     /// Closes the connection with `error` because of something the peer did or did not do.
@@ -701,6 +646,6 @@ impl Connection {
             }
             _ => self.state = State::Done,
         }
-        self.events.push_back(Event::Failed(error));
+        self.writer.events.push_back(Event::Failed(error));
     }
 }
