@@ -156,6 +156,8 @@ impl Connection {
                 break;
             }
         }
+        // Everything read was a whole frame: an idle connection keeps no chunk of its own.
+        self.input.release_if_empty();
         self.after_read(now);
     }
 
