@@ -25,6 +25,7 @@
 
 mod change;
 mod error;
+pub mod journal;
 mod policy;
 mod queue;
 

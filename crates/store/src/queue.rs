@@ -313,6 +313,43 @@ impl Queue {
         Ok(id)
     }
 
+    /// Puts back a durable message the journal kept across a restart, under the id it had,
+    /// with the delivery count it reached. Nothing is logged (the journal has it), and no
+    /// limit applies: a message accepted before the restart is never dropped for want of room
+    /// after it; while the queue is over its limits new messages wait instead. Its TTL counts
+    /// again from `now_ms` (the journal keeps no arrival time); an `absolute-expiry-time`
+    /// still holds. Restore messages in id order; new messages are numbered above the last.
+    pub fn restore(
+        &mut self,
+        id: MessageId,
+        message: impl Into<Box<ScannedMessage>>,
+        delivery_count: u32,
+        now_ms: i64,
+    ) {
+        let message = message.into();
+        let ttl_ms = message.header.as_ref().and_then(|h| h.ttl);
+        let absolute_ms = message.absolute_expiry_time().map(|t| t.0);
+        let expiry_ms = expiry_instant_ms(now_ms, ttl_ms, absolute_ms, self.policy.ttl);
+        let size_bytes = message.raw().len();
+        self.next_id = self.next_id.max(id.0.saturating_add(1));
+        self.make_available(
+            id,
+            Stored {
+                message,
+                size_bytes,
+                expiry_ms,
+                delivery_count,
+                // Delivered before the restart, perhaps: not the first acquisition any more.
+                acquired_before: delivery_count > 0,
+                refused_by: Vec::new(),
+                durable: true,
+            },
+        );
+        self.bytes += size_bytes;
+        self.counters.enqueued += 1;
+        self.debug_check();
+    }
+
     /// Attaches a consumer, with no credit.
     pub fn add_consumer(&mut self, id: ConsumerId) -> Result<(), StoreError> {
         if self.consumer_index(id).is_some() {

@@ -685,3 +685,33 @@ fn a_queue_that_is_not_durable_logs_nothing() {
     q.settle(A, id, Outcome::Accepted).unwrap();
     assert!(!q.has_changes());
 }
+
+#[test]
+fn restored_messages_keep_their_ids_and_counts_and_new_ones_follow() {
+    let policy = QueuePolicy {
+        durable: true,
+        messages_max: 1,
+        ..QueuePolicy::default()
+    };
+    let mut q = queue(policy, &[A], 10);
+    q.restore(MessageId(7), durable_msg(b"seven"), 2, NOW);
+    q.restore(MessageId(9), durable_msg(b"nine"), 0, NOW);
+    assert!(!q.has_changes(), "the journal has them already");
+    assert_eq!(
+        q.depth(),
+        2,
+        "restored past the limit: nothing accepted is dropped"
+    );
+    assert!(!q.has_room(1));
+    let out = q.next_deliveries(NOW);
+    assert_eq!(
+        out.iter().map(|d| d.message).collect::<Vec<_>>(),
+        vec![MessageId(7), MessageId(9)]
+    );
+    assert_eq!(header_of(&out[0].payload).delivery_count, 2);
+    assert!(!header_of(&out[0].payload).first_acquirer);
+    q.settle(A, MessageId(7), Outcome::Accepted).unwrap();
+    q.settle(A, MessageId(9), Outcome::Accepted).unwrap();
+    let id = q.enqueue(durable_msg(b"new"), NOW).unwrap();
+    assert_eq!(id, MessageId(10));
+}

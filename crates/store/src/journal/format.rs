@@ -1,0 +1,331 @@
+//! The bytes on disk: the segment header and the record layout (see the module docs of
+//! [`crate::journal`] for the table). Encoding appends to a buffer; decoding reads one record
+//! from a slice and says precisely why it could not.
+
+use crate::queue::MessageId;
+
+/// The first bytes of every segment file.
+pub(crate) const MAGIC: [u8; 8] = *b"SLUICEJL";
+/// The format this version writes. A reader accepts every version up to its own.
+pub(crate) const VERSION: u32 = 1;
+/// Magic, version, segment number, CRC32C of the 20 bytes before it.
+pub(crate) const HEADER_BYTES: usize = 24;
+/// Length and CRC32C in front of every record.
+pub(crate) const FRAME_BYTES: usize = 8;
+/// Sequence number and kind: the least a record's checked part holds.
+const RECORD_MIN: usize = 9;
+
+const KIND_BIND: u8 = 1;
+const KIND_STORED: u8 = 2;
+const KIND_COUNT: u8 = 3;
+const KIND_REMOVED: u8 = 4;
+
+/// A queue's number within one segment, given by a [`Body::Bind`] record earlier in it.
+pub(crate) type LocalQueue = u32;
+
+/// What a record says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Body<'a> {
+    /// From here on in this segment, `queue` is the queue with this address.
+    Bind { queue: LocalQueue, name: &'a str },
+    /// A message was stored (or rewritten by compaction, with the count it had reached).
+    Stored {
+        queue: LocalQueue,
+        id: MessageId,
+        delivery_count: u32,
+        payload: &'a [u8],
+    },
+    /// A failed delivery raised a message's count.
+    Count {
+        queue: LocalQueue,
+        id: MessageId,
+        count: u32,
+    },
+    /// A message left its queue.
+    Removed { queue: LocalQueue, id: MessageId },
+}
+
+/// A record read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Decoded<'a> {
+    pub(crate) seq: u64,
+    pub(crate) body: Body<'a>,
+    /// The record's size on disk, frame included.
+    pub(crate) size: usize,
+}
+
+/// Why the bytes at an offset are not a record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Bad {
+    /// The slice ends before the frame or the record does (a torn write, at the tail).
+    #[error("the record is cut short: {needed} bytes needed, {left} left")]
+    Short { needed: usize, left: usize },
+    #[error("the record length {0} is impossible")]
+    Length(u32),
+    #[error("the checksum does not match")]
+    Checksum,
+    #[error("unknown record kind {0}")]
+    Kind(u8),
+    #[error("a record of kind {0} has the wrong size")]
+    Layout(u8),
+    #[error("a queue name is not UTF-8")]
+    Name,
+}
+
+/// Encodes a segment's header.
+pub(crate) fn header(segment: u64) -> Vec<u8> {
+    let mut h = Vec::with_capacity(HEADER_BYTES);
+    h.extend_from_slice(&MAGIC);
+    h.extend_from_slice(&VERSION.to_le_bytes());
+    h.extend_from_slice(&segment.to_le_bytes());
+    let crc = crc32c::crc32c(&h);
+    h.extend_from_slice(&crc.to_le_bytes());
+    h
+}
+
+/// Why a segment's header is not one this version reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum BadHeader {
+    #[error("the header is cut short")]
+    Short,
+    #[error("the header is not a Sluice journal segment's (wrong magic or checksum)")]
+    Foreign,
+    #[error("format version {0}, newer than this Sluice reads ({VERSION})")]
+    Newer(u32),
+    #[error("the header names segment {0}, not the file's")]
+    Misnamed(u64),
+}
+
+/// Checks a segment's header; returns its format version.
+pub(crate) fn check_header(bytes: &[u8], segment: u64) -> Result<u32, BadHeader> {
+    let h = bytes.get(..HEADER_BYTES).ok_or(BadHeader::Short)?;
+    let (head, crc) = h.split_at(HEADER_BYTES - 4);
+    if head.get(..MAGIC.len()) != Some(&MAGIC[..]) || crc32c::crc32c(head).to_le_bytes() != crc {
+        return Err(BadHeader::Foreign);
+    }
+    let version = u32_at(head, 8);
+    if version > VERSION {
+        return Err(BadHeader::Newer(version));
+    }
+    let named = u64_at(head, 12);
+    if named != segment {
+        return Err(BadHeader::Misnamed(named));
+    }
+    Ok(version)
+}
+
+/// Appends one record to `out`; returns where its payload (if any) starts within `out`.
+pub(crate) fn encode(out: &mut Vec<u8>, seq: u64, body: &Body<'_>) -> usize {
+    let start = out.len();
+    out.extend_from_slice(&[0u8; FRAME_BYTES]);
+    out.extend_from_slice(&seq.to_le_bytes());
+    let mut payload_at = 0;
+    match body {
+        Body::Bind { queue, name } => {
+            out.push(KIND_BIND);
+            out.extend_from_slice(&queue.to_le_bytes());
+            out.extend_from_slice(name.as_bytes());
+        }
+        Body::Stored {
+            queue,
+            id,
+            delivery_count,
+            payload,
+        } => {
+            out.push(KIND_STORED);
+            out.extend_from_slice(&queue.to_le_bytes());
+            out.extend_from_slice(&id.0.to_le_bytes());
+            out.extend_from_slice(&delivery_count.to_le_bytes());
+            payload_at = out.len();
+            out.extend_from_slice(payload);
+        }
+        Body::Count { queue, id, count } => {
+            out.push(KIND_COUNT);
+            out.extend_from_slice(&queue.to_le_bytes());
+            out.extend_from_slice(&id.0.to_le_bytes());
+            out.extend_from_slice(&count.to_le_bytes());
+        }
+        Body::Removed { queue, id } => {
+            out.push(KIND_REMOVED);
+            out.extend_from_slice(&queue.to_le_bytes());
+            out.extend_from_slice(&id.0.to_le_bytes());
+        }
+    }
+    let checked = out.get(start + FRAME_BYTES..).unwrap_or_default();
+    // A record longer than 4 GiB cannot be framed; the journal refuses such a message before
+    // it gets here (its record limit is far below).
+    let len = u32::try_from(checked.len()).unwrap_or(u32::MAX);
+    let crc = crc32c::crc32c(checked);
+    // Length in the low half, checksum in the high half: both little-endian, as read back.
+    let frame = (u64::from(crc) << 32 | u64::from(len)).to_le_bytes();
+    if let Some(f) = out.get_mut(start..start + FRAME_BYTES) {
+        f.copy_from_slice(&frame);
+    }
+    payload_at
+}
+
+/// The size on disk of a stored record whose payload is `payload` bytes.
+pub(crate) fn stored_size(payload: usize) -> usize {
+    FRAME_BYTES + RECORD_MIN + 4 + 8 + 4 + payload
+}
+
+/// Reads the record at the start of `bytes`; `record_max` bounds its length.
+pub(crate) fn decode(bytes: &[u8], record_max: usize) -> Result<Decoded<'_>, Bad> {
+    let frame = bytes.get(..FRAME_BYTES).ok_or(Bad::Short {
+        needed: FRAME_BYTES,
+        left: bytes.len(),
+    })?;
+    let len = u32_at(frame, 0);
+    let n = len as usize;
+    if n < RECORD_MIN || n > record_max {
+        return Err(Bad::Length(len));
+    }
+    let checked = bytes.get(FRAME_BYTES..FRAME_BYTES + n).ok_or(Bad::Short {
+        needed: FRAME_BYTES + n,
+        left: bytes.len(),
+    })?;
+    if crc32c::crc32c(checked) != u32_at(frame, 4) {
+        return Err(Bad::Checksum);
+    }
+    let (seq_kind, rest) = checked.split_at(RECORD_MIN);
+    let seq = u64_at(seq_kind, 0);
+    let kind = seq_kind.last().copied().unwrap_or_default();
+    let fixed = |n: usize| (rest.len() == n).then_some(()).ok_or(Bad::Layout(kind));
+    let body = match kind {
+        KIND_BIND => {
+            let name = rest.get(4..).ok_or(Bad::Layout(kind))?;
+            Body::Bind {
+                queue: u32_at(rest, 0),
+                name: std::str::from_utf8(name).map_err(|_| Bad::Name)?,
+            }
+        }
+        KIND_STORED => Body::Stored {
+            queue: u32_at(rest, 0),
+            id: MessageId(u64_at(rest, 4)),
+            delivery_count: u32_at(rest, 12),
+            payload: rest.get(16..).ok_or(Bad::Layout(kind))?,
+        },
+        KIND_COUNT => {
+            fixed(16)?;
+            Body::Count {
+                queue: u32_at(rest, 0),
+                id: MessageId(u64_at(rest, 4)),
+                count: u32_at(rest, 12),
+            }
+        }
+        KIND_REMOVED => {
+            fixed(12)?;
+            Body::Removed {
+                queue: u32_at(rest, 0),
+                id: MessageId(u64_at(rest, 4)),
+            }
+        }
+        other => return Err(Bad::Kind(other)),
+    };
+    Ok(Decoded {
+        seq,
+        body,
+        size: FRAME_BYTES + n,
+    })
+}
+
+/// The offset of a stored record's payload from the record's start.
+pub(crate) const STORED_PAYLOAD_AT: usize = FRAME_BYTES + RECORD_MIN + 16;
+
+// Callers check the length first; a short slice reads as zeros rather than panicking.
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    if let Some(s) = b.get(at..at + 4) {
+        a.copy_from_slice(s);
+    }
+    u32::from_le_bytes(a)
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    if let Some(s) = b.get(at..at + 8) {
+        a.copy_from_slice(s);
+    }
+    u64::from_le_bytes(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_reads_back_as_written() {
+        let bodies = [
+            Body::Bind {
+                queue: 3,
+                name: "orders/eu",
+            },
+            Body::Stored {
+                queue: 3,
+                id: MessageId(77),
+                delivery_count: 2,
+                payload: b"\x00Sp\xc0\x01\x00hello",
+            },
+            Body::Count {
+                queue: 3,
+                id: MessageId(77),
+                count: 5,
+            },
+            Body::Removed {
+                queue: 3,
+                id: MessageId(77),
+            },
+        ];
+        let mut out = Vec::new();
+        for (i, b) in bodies.iter().enumerate() {
+            let at = out.len();
+            let payload_at = encode(&mut out, 10 + i as u64, b);
+            let d = decode(&out[at..], 1 << 20).unwrap();
+            assert_eq!(d.seq, 10 + i as u64);
+            assert_eq!(&d.body, b);
+            assert_eq!(d.size, out.len() - at);
+            if let Body::Stored { payload, .. } = b {
+                assert_eq!(payload_at - at, STORED_PAYLOAD_AT);
+                assert_eq!(stored_size(payload.len()), d.size);
+            }
+        }
+    }
+
+    #[test]
+    fn a_flipped_bit_anywhere_is_caught() {
+        let mut out = Vec::new();
+        encode(
+            &mut out,
+            1,
+            &Body::Stored {
+                queue: 0,
+                id: MessageId(1),
+                delivery_count: 0,
+                payload: b"payload",
+            },
+        );
+        for byte in 0..out.len() {
+            for bit in 0..8 {
+                let mut b = out.clone();
+                b[byte] ^= 1 << bit;
+                assert!(decode(&b, 1 << 20).is_err(), "flip at {byte}.{bit}");
+            }
+        }
+    }
+
+    #[test]
+    fn headers_check_magic_version_and_name() {
+        let h = header(9);
+        assert_eq!(check_header(&h, 9), Ok(VERSION));
+        assert_eq!(check_header(&h, 8), Err(BadHeader::Misnamed(9)));
+        assert_eq!(check_header(&h[..10], 9), Err(BadHeader::Short));
+        let mut newer = h.clone();
+        newer[8] = 2;
+        let crc = crc32c::crc32c(&newer[..20]).to_le_bytes();
+        newer[20..].copy_from_slice(&crc);
+        assert_eq!(check_header(&newer, 9), Err(BadHeader::Newer(2)));
+        let mut foreign = h.clone();
+        foreign[0] = b'X';
+        assert_eq!(check_header(&foreign, 9), Err(BadHeader::Foreign));
+    }
+}

@@ -1,0 +1,323 @@
+//! [`Journal::open`]: replays every segment, in order, into the queues' messages; cuts a torn
+//! tail; refuses corruption anywhere else, naming the segment and byte offset.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::fmt;
+
+use bytes::Bytes;
+
+use super::format::{self, Bad, Body, Decoded};
+use super::index::{Index, Key, Loc, QueueRef, Segment};
+use super::{Journal, JournalConfig, JournalError, Storage, keep};
+use crate::queue::MessageId;
+
+/// A message the journal kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveredMessage {
+    /// Its id in its queue.
+    pub id: MessageId,
+    /// The message as it was received.
+    pub payload: Bytes,
+    /// The delivery count it had reached.
+    pub delivery_count: u32,
+}
+
+/// Where a torn tail was cut.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truncation {
+    /// The segment.
+    pub segment: u64,
+    /// Its new length.
+    pub offset: u64,
+    /// The bytes cut.
+    pub dropped: u64,
+    /// Why the first of them was not a record.
+    pub reason: String,
+}
+
+/// What recovery found, for the log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Segments read.
+    pub segments: usize,
+    /// Records replayed.
+    pub records: u64,
+    /// Messages recovered, in every queue.
+    pub messages: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// A torn tail, if the last segment had one.
+    pub truncated: Option<Truncation>,
+}
+
+impl fmt::Display for RecoveryReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} messages ({} bytes) from {} records in {} segments",
+            self.messages, self.bytes, self.records, self.segments
+        )?;
+        if let Some(t) = &self.truncated {
+            write!(
+                f,
+                "; a torn tail of {} bytes cut at byte {} of segment {:016x} ({})",
+                t.dropped, t.offset, t.segment, t.reason
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Every queue's messages, by address, in id order, and the report.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    /// The messages of each queue.
+    pub queues: BTreeMap<String, Vec<RecoveredMessage>>,
+    /// What was found.
+    pub report: RecoveryReport,
+}
+
+/// Replay's state across segments.
+#[derive(Default)]
+struct Replay {
+    names: Vec<String>,
+    by_name: HashMap<String, QueueRef>,
+    index: Index,
+    payloads: HashMap<Key, (usize, usize)>,
+    buffers: HashMap<u64, Bytes>,
+    seq: u64,
+    records: u64,
+}
+
+impl Replay {
+    fn queue(&mut self, name: &str) -> QueueRef {
+        if let Some(q) = self.by_name.get(name) {
+            return *q;
+        }
+        let q = QueueRef(u32::try_from(self.names.len()).unwrap_or(u32::MAX));
+        self.names.push(name.to_string());
+        self.by_name.insert(name.to_string(), q);
+        q
+    }
+
+    /// Applies one valid record of `segment` found at `offset`.
+    fn apply(
+        &mut self,
+        segment: u64,
+        offset: usize,
+        record: &Decoded<'_>,
+        bound: &mut HashMap<u32, QueueRef>,
+    ) -> Result<(), String> {
+        let local = |bound: &HashMap<u32, QueueRef>, q: u32| {
+            bound
+                .get(&q)
+                .copied()
+                .ok_or_else(|| format!("queue number {q} is not bound earlier in the segment"))
+        };
+        match &record.body {
+            Body::Bind { queue, name } => {
+                let q = self.queue(name);
+                bound.insert(*queue, q);
+            }
+            Body::Stored {
+                queue,
+                id,
+                delivery_count,
+                payload,
+            } => {
+                let key = (local(bound, *queue)?, *id);
+                let at = offset + format::STORED_PAYLOAD_AT;
+                self.index.stored(
+                    key,
+                    Loc {
+                        segment,
+                        offset: at as u64,
+                        len: u32::try_from(payload.len()).map_err(|e| e.to_string())?,
+                        count: *delivery_count,
+                    },
+                );
+                self.payloads.insert(key, (at, payload.len()));
+            }
+            Body::Count { queue, id, count } => {
+                self.index
+                    .counted(segment, (local(bound, *queue)?, *id), *count);
+            }
+            Body::Removed { queue, id } => {
+                let key = (local(bound, *queue)?, *id);
+                if self.index.removed(segment, key) {
+                    self.payloads.remove(&key);
+                }
+            }
+        }
+        self.seq = record.seq;
+        self.records += 1;
+        Ok(())
+    }
+}
+
+/// Whether a valid record of sequence number above `after` starts anywhere in `bytes`: then an
+/// invalid one before it is damage, not a write cut short.
+fn valid_record_follows(bytes: &[u8], after: u64, record_max: usize) -> bool {
+    (1..bytes.len()).any(|at| {
+        bytes
+            .get(at..)
+            .is_some_and(|rest| matches!(format::decode(rest, record_max), Ok(d) if d.seq > after))
+    })
+}
+
+impl<S: Storage> Journal<S> {
+    /// Opens the journal in `storage`: replays it, cuts a torn tail, and returns the journal
+    /// (appending to a new segment) with every queue's messages.
+    pub fn open(mut storage: S, config: JournalConfig) -> Result<(Self, Recovery), JournalError> {
+        let mut segments = storage.list().map_err(JournalError::io("list", 0))?;
+        segments.sort_unstable();
+        let mut replay = Replay::default();
+        let mut report = RecoveryReport::default();
+        let count = segments.len();
+        for (i, &segment) in segments.iter().enumerate() {
+            let last = i + 1 == count;
+            let bytes = Bytes::from(
+                storage
+                    .read(segment)
+                    .map_err(JournalError::io("read", segment))?,
+            );
+            if let Err(bad) = format::check_header(&bytes, segment) {
+                if last && matches!(bad, format::BadHeader::Short) {
+                    // Created, but the crash came before its header was written.
+                    storage
+                        .remove(segment)
+                        .map_err(JournalError::io("remove", segment))?;
+                    report.truncated = Some(Truncation {
+                        segment,
+                        offset: 0,
+                        dropped: bytes.len() as u64,
+                        reason: bad.to_string(),
+                    });
+                    continue;
+                }
+                return Err(JournalError::Segment {
+                    segment,
+                    reason: bad.to_string(),
+                });
+            }
+            report.segments += 1;
+            replay.index.segments.insert(
+                segment,
+                Segment {
+                    len: bytes.len() as u64,
+                    ..Segment::default()
+                },
+            );
+            let end = replay_segment(&mut replay, segment, &bytes, config.record_bytes_max);
+            if let Err((offset, reason)) = end {
+                let rest = bytes.get(offset..).unwrap_or_default();
+                if !last || valid_record_follows(rest, replay.seq, config.record_bytes_max) {
+                    return Err(JournalError::Corrupt {
+                        segment,
+                        offset: offset as u64,
+                        reason,
+                    });
+                }
+                storage
+                    .truncate(segment, offset as u64)
+                    .and_then(|()| storage.sync(segment))
+                    .map_err(JournalError::io("truncate", segment))?;
+                if let Some(s) = replay.index.segments.get_mut(&segment) {
+                    s.len = offset as u64;
+                }
+                report.truncated = Some(Truncation {
+                    segment,
+                    offset: offset as u64,
+                    dropped: (bytes.len() - offset) as u64,
+                    reason,
+                });
+            }
+            replay.buffers.insert(segment, bytes);
+        }
+        let queues = recovered(&replay, &mut report);
+        let next_segment = segments.last().map_or(1, |s| s + 1);
+        let journal = Journal {
+            storage,
+            config,
+            seq: replay.seq,
+            names: replay.names,
+            by_name: replay.by_name,
+            index: replay.index,
+            tail: None,
+            tail_bound: HashSet::new(),
+            next_segment,
+            pending: VecDeque::new(),
+            spare: Vec::new(),
+        };
+        Ok((journal, Recovery { queues, report }))
+    }
+}
+
+/// Replays a segment's records; at the first that is not valid, returns its offset and why.
+fn replay_segment(
+    replay: &mut Replay,
+    segment: u64,
+    bytes: &[u8],
+    record_max: usize,
+) -> Result<(), (usize, String)> {
+    let mut bound = HashMap::new();
+    let mut offset = format::HEADER_BYTES;
+    let mut prev: Option<u64> = None;
+    while offset < bytes.len() {
+        let rest = bytes.get(offset..).unwrap_or_default();
+        let record = format::decode(rest, record_max).map_err(|e: Bad| (offset, e.to_string()))?;
+        let in_order = match prev {
+            Some(p) => record.seq == p + 1,
+            None => record.seq > replay.seq,
+        };
+        if !in_order {
+            return Err((
+                offset,
+                format!(
+                    "sequence number {} does not follow {}",
+                    record.seq,
+                    prev.unwrap_or(replay.seq)
+                ),
+            ));
+        }
+        replay
+            .apply(segment, offset, &record, &mut bound)
+            .map_err(|reason| (offset, reason))?;
+        prev = Some(record.seq);
+        offset += record.size;
+    }
+    Ok(())
+}
+
+/// The live messages, by queue and id, with their payloads.
+fn recovered(
+    replay: &Replay,
+    report: &mut RecoveryReport,
+) -> BTreeMap<String, Vec<RecoveredMessage>> {
+    let mut queues: BTreeMap<String, Vec<RecoveredMessage>> = BTreeMap::new();
+    for (key, loc) in &replay.index.live {
+        let (Some(buffer), Some(&(at, len)), Some(name), Some(segment)) = (
+            replay.buffers.get(&loc.segment),
+            replay.payloads.get(key),
+            replay.names.get(key.0.0 as usize),
+            replay.index.segments.get(&loc.segment),
+        ) else {
+            continue;
+        };
+        let copy = segment.live_bytes * 2 < segment.len;
+        report.messages += 1;
+        report.bytes += len as u64;
+        queues
+            .entry(name.clone())
+            .or_default()
+            .push(RecoveredMessage {
+                id: key.1,
+                payload: keep(buffer, at, len, copy),
+                delivery_count: loc.count,
+            });
+    }
+    for messages in queues.values_mut() {
+        messages.sort_unstable_by_key(|m| m.id);
+    }
+    queues
+}
