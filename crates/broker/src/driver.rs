@@ -39,14 +39,18 @@ pub(crate) type CoreTx = mpsc::Sender<ToCore>;
 const BATCH_MAX: usize = 256;
 
 /// Milliseconds since the Unix epoch, as AMQP timestamps and the store count time.
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Runs `core` until every connection's sender is gone.
-pub(crate) async fn run(mut core: Core, mut rx: mpsc::Receiver<ToCore>, mut journal: impl Journal) {
+/// Runs `core` until every connection's sender is gone; returns the journal to be closed.
+pub(crate) async fn run<J: Journal>(
+    mut core: Core,
+    mut rx: mpsc::Receiver<ToCore>,
+    mut journal: J,
+) -> J {
     let mut peers: FxHashMap<ConnId, ToConnTx> = FxHashMap::default();
     // Answers waiting for the journal, in the order they were made.
     let mut held: VecDeque<(u64, ConnId, Vec<ToConn>)> = VecDeque::new();
@@ -56,7 +60,7 @@ pub(crate) async fn run(mut core: Core, mut rx: mpsc::Receiver<ToCore>, mut jour
         tokio::select! {
             n = rx.recv_many(&mut inbox, BATCH_MAX) => {
                 if n == 0 {
-                    return;
+                    return journal;
                 }
                 let now = now_ms();
                 for message in inbox.drain(..) {
@@ -248,6 +252,6 @@ mod tests {
             "{second:?}"
         );
         drop(tx);
-        driver.await.unwrap();
+        let _gate = driver.await.unwrap();
     }
 }

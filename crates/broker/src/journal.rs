@@ -2,14 +2,15 @@
 //! the driver hands them to a [`Journal`] in batches and holds the answers that depend on them
 //! until the journal is durable up to their number.
 //!
-//! Until the durable store lands, the broker runs with [`NoJournal`]: it keeps nothing and is
-//! durable up to whatever it was given, so every answer is released as soon as it is made,
-//! exactly as before the seam existed. A writer that syncs (group commit on its own thread)
-//! implements the same trait and wakes the driver through [`Journal::changed`].
+//! Without a data directory the broker runs with [`NoJournal`]: it keeps nothing and is
+//! durable up to whatever it was given, so every answer is released as soon as it is made.
+//! With one, [`DiskJournal`](crate::disk::DiskJournal) writes and syncs on its own thread and
+//! wakes the driver through [`Journal::changed`].
 
 use std::future::Future;
 
 use crate::core::Record;
+use crate::disk::DiskJournal;
 
 /// Where the core's records go to become durable.
 pub(crate) trait Journal: Send {
@@ -43,5 +44,35 @@ impl Journal for NoJournal {
     async fn changed(&mut self) {
         // Durability never lags behind `write`, so there is never anything to wait for.
         std::future::pending::<()>().await;
+    }
+}
+
+/// The journal a broker runs with.
+#[derive(Debug)]
+pub(crate) enum AnyJournal {
+    Memory(NoJournal),
+    Disk(DiskJournal),
+}
+
+impl Journal for AnyJournal {
+    fn write(&mut self, records: Vec<Record>) {
+        match self {
+            Self::Memory(j) => j.write(records),
+            Self::Disk(j) => j.write(records),
+        }
+    }
+
+    fn durable(&self) -> u64 {
+        match self {
+            Self::Memory(j) => j.durable(),
+            Self::Disk(j) => j.durable(),
+        }
+    }
+
+    async fn changed(&mut self) {
+        match self {
+            Self::Memory(j) => j.changed().await,
+            Self::Disk(j) => j.changed().await,
+        }
     }
 }

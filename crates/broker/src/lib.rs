@@ -26,6 +26,7 @@
 
 mod connection;
 mod core;
+mod disk;
 mod driver;
 mod error;
 #[doc(hidden)]
@@ -35,8 +36,9 @@ mod plan;
 
 use std::future::Future;
 use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sluice_config::ResolvedAddressSpace;
 use sluice_engine::Config;
@@ -44,8 +46,12 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use sluice_store::journal::JournalConfig;
+pub use sluice_store::journal::SyncPolicy;
+
 use crate::core::Core;
-use crate::journal::NoJournal;
+use crate::disk::DiskJournal;
+use crate::journal::{AnyJournal, NoJournal};
 
 /// How long a shutdown waits for connections to finish closing.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -53,20 +59,39 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// Command batches (one per connection wake-up) queued for the core before connections wait.
 const CORE_CHANNEL: usize = 1024;
 
-/// Serves `space` on `listener` until `shutdown` completes.
+/// Where and how the broker keeps durable messages.
+#[derive(Debug, Clone, Default)]
+pub struct Durability {
+    /// The data directory: its `journal/` holds the durable queues' messages. Without one,
+    /// durable messages are kept in memory only.
+    pub data_dir: Option<PathBuf>,
+    /// When the journal syncs.
+    pub sync: SyncPolicy,
+}
+
+/// Serves `space` on `listener` until `shutdown` completes. With a data directory, the
+/// journal is replayed into the durable queues first, and synced and closed last.
 pub async fn serve(
     listener: TcpListener,
     space: &ResolvedAddressSpace,
     container_id: String,
+    durability: Durability,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let plan = plan::plan(space).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let core = Core::new(plan.nodes);
+    let (core, journal) = match durability.data_dir {
+        Some(dir) => {
+            let (core, disk) =
+                tokio::task::spawn_blocking(move || recover(&dir, durability.sync, core))
+                    .await
+                    .map_err(io::Error::other)??;
+            (core, AnyJournal::Disk(disk))
+        }
+        None => (core, AnyJournal::Memory(NoJournal::default())),
+    };
     let (core_tx, core_rx) = mpsc::channel(CORE_CHANNEL);
-    tokio::spawn(driver::run(
-        Core::new(plan.nodes),
-        core_rx,
-        NoJournal::default(),
-    ));
+    let driver = tokio::spawn(driver::run(core, core_rx, journal));
     let mut config = Config::server(container_id);
     // Senders with a null target route each message by its `to` (part 2 of the AMQP
     // addressing draft; what every client library looks for).
@@ -77,7 +102,67 @@ pub async fn serve(
         core: core_tx,
     };
     accept(listener, shared, shutdown).await;
+    // Every connection is gone, so the driver ends and hands the journal back.
+    match tokio::time::timeout(SHUTDOWN_GRACE, driver).await {
+        Ok(Ok(AnyJournal::Disk(disk))) => {
+            tokio::task::spawn_blocking(move || disk.close())
+                .await
+                .map_err(io::Error::other)?
+                .map_err(|e| io::Error::other(format!("closing the journal: {e}")))?;
+            tracing::info!("journal synced and closed");
+        }
+        Ok(Ok(AnyJournal::Memory(_))) => {}
+        Ok(Err(e)) => return Err(io::Error::other(e)),
+        Err(_) => tracing::warn!("the core did not stop within the shutdown grace period"),
+    }
     Ok(())
+}
+
+/// Replays the journal under `dir` into `core`'s durable queues and starts its writer.
+/// Blocking.
+fn recover(dir: &Path, sync: SyncPolicy, mut core: Core) -> io::Result<(Core, DiskJournal)> {
+    let started = Instant::now();
+    let config = JournalConfig {
+        sync,
+        ..JournalConfig::default()
+    };
+    let (journal, recovery) = disk::open(dir, config).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "the journal in {}: {e}",
+                dir.join(disk::JOURNAL_DIR).display()
+            ),
+        )
+    })?;
+    let now = driver::now_ms();
+    for (address, messages) in recovery.queues {
+        let count = messages.len();
+        match core.restore(&address, messages, now) {
+            Ok(undecodable) => {
+                for (id, reason) in undecodable {
+                    tracing::error!(%address, id = id.0, %reason, "a journaled message does not decode: it is not served, and stays in the journal");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(%address, messages = count, "{e}: its messages stay in the journal until the address is configured again")
+            }
+        }
+    }
+    if let Some(t) = &recovery.report.truncated {
+        tracing::warn!(segment = t.segment, offset = t.offset, dropped = t.dropped, reason = %t.reason, "the journal's last write was cut short by a crash: its torn tail was cut (no message in it had been accepted)");
+    }
+    tracing::info!(
+        data_dir = %dir.display(),
+        messages = recovery.report.messages,
+        bytes = recovery.report.bytes,
+        records = recovery.report.records,
+        segments = recovery.report.segments,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "journal recovered"
+    );
+    let disk = DiskJournal::start(journal, &core.durable_queues())?;
+    Ok((core, disk))
 }
 
 /// Accepts connections until `shutdown`, then closes them all.

@@ -29,10 +29,18 @@ pub(crate) struct ServeArgs {
     /// Address to listen on for AMQP (default 0.0.0.0:5672; 127.0.0.1:5672 without --config).
     #[arg(long, value_name = "ADDR")]
     amqp: Option<SocketAddr>,
-    /// Directory for the broker's state. It is created if missing and locked, so two brokers
-    /// never share one; messages are still held in memory until the journal lands.
+    /// Directory for the broker's state: the journal of the durable queues' messages, which
+    /// is replayed at start. It is created if missing and locked, so two brokers never share
+    /// one. Without --config the default is $XDG_DATA_HOME/sluice/<address space> (or
+    /// ~/.local/share/sluice/<address space>); with --config and without it, durable
+    /// messages are kept in memory only.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// When the journal syncs: `always` (a durable message is accepted once it is on disk),
+    /// or `danger-never` (only at segment ends and shutdown; a crash of the machine loses what
+    /// the OS had not written; for benchmarks).
+    #[arg(long, value_enum, default_value = "always", value_name = "POLICY")]
+    journal_sync: JournalSync,
     /// Threads that run connections and the core (default: the CPUs available, less one,
     /// and at least one).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -54,6 +62,35 @@ fn default_worker_threads() -> usize {
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum JournalSync {
+    Always,
+    DangerNever,
+}
+
+impl From<JournalSync> for sluice_broker::SyncPolicy {
+    fn from(s: JournalSync) -> Self {
+        match s {
+            JournalSync::Always => Self::Always,
+            JournalSync::DangerNever => Self::DangerNever,
+        }
+    }
+}
+
+/// The data directory of the embedded default address space: the XDG data home, as a
+/// desktop user's programs keep theirs.
+fn default_data_dir(space: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|v| !v.is_empty())
+                .map(|h| PathBuf::from(h).join(".local/share"))
+        })?;
+    Some(base.join("sluice").join(space))
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum LogFormat {
     Human,
     Json,
@@ -70,8 +107,6 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         sluice_config::load_paths(&args.config).context("reading the configuration")?
     };
     report_problems(&checked);
-    // Held for the life of the process: the lock goes when the file is closed.
-    let _data_lock = args.data_dir.as_deref().map(lock_data_dir).transpose()?;
     let space = match (&args.address_space, checked.config.address_spaces.len()) {
         (Some(name), _) => checked
             .config
@@ -87,6 +122,30 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         (None, n) => {
             bail!("the configuration defines {n} address spaces: choose one with --address-space")
         }
+    };
+    let data_dir = match (&args.data_dir, args.config.is_empty()) {
+        (Some(dir), _) => Some(dir.clone()),
+        (None, true) => {
+            let dir = default_data_dir(&space.name);
+            if dir.is_none() {
+                tracing::warn!(
+                    "neither XDG_DATA_HOME nor HOME is set: durable messages are kept in memory only (give --data-dir)"
+                );
+            }
+            dir
+        }
+        (None, false) => {
+            tracing::warn!(
+                "no --data-dir: durable messages are kept in memory only, and a restart loses them"
+            );
+            None
+        }
+    };
+    // Held for the life of the process: the lock goes when the file is closed.
+    let _data_lock = data_dir.as_deref().map(lock_data_dir).transpose()?;
+    let durability = sluice_broker::Durability {
+        data_dir,
+        sync: args.journal_sync.into(),
     };
     let default_amqp = if args.config.is_empty() {
         DEFAULT_AMQP
@@ -110,7 +169,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         // Tests and scripts read this line to learn the port of `--amqp 127.0.0.1:0`.
         println!("listening on {local}");
         tracing::info!(address_space = %space.name, %local, addresses = space.addresses.len(), "serving");
-        sluice_broker::serve(listener, space, format!("sluice-{}", space.name), shutdown_signal()).await?;
+        sluice_broker::serve(listener, space, format!("sluice-{}", space.name), durability, shutdown_signal()).await?;
         tracing::info!("shut down");
         anyhow::Ok(())
     })?;
@@ -143,10 +202,7 @@ fn lock_data_dir(dir: &Path) -> anyhow::Result<File> {
             return Err(e).with_context(|| format!("locking {}", path.display()));
         }
     }
-    tracing::warn!(
-        data_dir = %dir.display(),
-        "messages are held in memory: this version has no journal yet, so a restart loses them"
-    );
+    tracing::info!(data_dir = %dir.display(), "data directory");
     Ok(file)
 }
 

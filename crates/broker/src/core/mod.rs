@@ -37,6 +37,7 @@ mod step;
 mod topic;
 
 use std::collections::{BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -401,6 +402,61 @@ impl Core {
         } else {
             self.holding.remove(&id);
         }
+    }
+}
+
+/// Why messages the journal kept could not be put back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RestoreError {
+    /// No stored node has the address (it left the configuration): the journal keeps them.
+    #[error("no durable queue '{0}' in this address space")]
+    NoQueue(String),
+}
+
+impl Core {
+    /// The durable queues and their addresses: what the journal names them by.
+    pub(crate) fn durable_queues(&self) -> Vec<(NodeId, Arc<str>)> {
+        self.nodes
+            .iter()
+            .filter_map(|(id, slot)| match &slot.node {
+                Node::Queue(q) if q.owner.is_none() && q.is_durable() => {
+                    Some((id, q.address.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Puts back the messages the journal kept for the durable queue at `address`, before any
+    /// connection comes: under their old ids, with their delivery counts, in id order. A
+    /// message that no longer decodes is left out and returned (it stays in the journal).
+    pub(crate) fn restore(
+        &mut self,
+        address: &str,
+        messages: Vec<sluice_store::journal::RecoveredMessage>,
+        now: i64,
+    ) -> Result<Vec<(sluice_store::MessageId, String)>, RestoreError> {
+        let node = self
+            .durable_queues()
+            .into_iter()
+            .find(|(_, a)| &**a == address)
+            .map(|(id, _)| id)
+            .ok_or_else(|| RestoreError::NoQueue(address.to_string()))?;
+        let mut undecodable = Vec::new();
+        if let Some(Slot {
+            node: Node::Queue(q),
+            ..
+        }) = self.nodes.get_mut(node)
+        {
+            for m in messages {
+                match ScannedMessage::scan(m.payload) {
+                    Ok(message) => q.restore(m.id, message, m.delivery_count, now),
+                    Err(e) => undecodable.push((m.id, e.to_string())),
+                }
+            }
+        }
+        self.mark(node);
+        Ok(undecodable)
     }
 }
 

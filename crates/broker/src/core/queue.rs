@@ -156,6 +156,16 @@ impl QueueNode {
         &self.queue
     }
 
+    /// Whether its messages are journaled.
+    pub(crate) fn is_durable(&self) -> bool {
+        self.queue.policy().durable
+    }
+
+    /// Puts back a message the journal kept (see [`Queue::restore`]).
+    pub(crate) fn restore(&mut self, id: MessageId, message: ScannedMessage, count: u32, now: i64) {
+        self.queue.restore(id, message, count, now);
+    }
+
     /// A message arriving: stored if there is room, else waiting for it.
     pub(crate) fn arrive(&mut self, id: NodeId, arrival: Arrival, ctx: &mut Ctx<'_>) {
         let size = arrival.message.raw().len();
