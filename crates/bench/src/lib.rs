@@ -2,8 +2,9 @@
 //!
 //! Owns: the command-line options, the load it generates (senders and receivers on their own
 //! connections, each a task driving a [`sluice_engine::Connection`], so the client costs what
-//! Sluice's own engine costs), pacing at a fixed rate, the latency histogram, the broker's CPU
-//! and memory as `/proc` shows them, and the report (a table, or JSON). Also [`hostile`]:
+//! Sluice's own engine costs), pacing at a fixed rate, the latency histograms (end to end, and
+//! the senders' confirm latency), the broker's CPU and memory as `/proc` shows them, and the
+//! report (a table, or JSON). Also [`hostile`]:
 //! `sluice hostile`, clients that make a broker hold memory, measured as its resident size.
 //!
 //! A message carries its sequence number and its send time in the last 16 bytes of its body,
@@ -15,6 +16,7 @@
 //! Must not depend on: the broker, the store, the router or the config crates: it measures any
 //! AMQP 1.0 endpoint from the outside.
 
+mod confirm;
 mod driver;
 pub mod hostile;
 mod message;

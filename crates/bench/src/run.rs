@@ -19,7 +19,7 @@ use crate::options::BenchArgs;
 use crate::pace::Pacer;
 use crate::procstat::{SAMPLE_INTERVAL, Usage, Watch};
 use crate::receiver::{Mode, Receiver, ReceiverStats};
-use crate::report::{BrokerUsage, Latency, Report, thousands};
+use crate::report::{BrokerUsage, Latency, Report, latency_histogram, thousands};
 use crate::sender::{Sender, SenderStats, Until};
 use crate::url::BenchUrl;
 
@@ -349,6 +349,10 @@ fn report(
     let measured_sent: u64 = senders.iter().map(|s| s.measured).sum();
     let last_send = senders.iter().filter_map(|s| s.last_send).max();
     let accepted: u64 = senders.iter().map(|s| s.accepted).sum();
+    let mut confirm = latency_histogram();
+    for s in senders {
+        let _ = confirm.add(&s.confirm);
+    }
     let mut errors: Vec<String> = senders.iter().flat_map(|s| s.errors.clone()).collect();
     errors.extend(received.errors.iter().cloned());
     if !presettled {
@@ -381,6 +385,8 @@ fn report(
         }),
         end_to_end_rate: per_second(received.measured, e2e_secs),
         latency: Latency::from_histogram(&received.latency),
+        confirm: Latency::from_histogram(&confirm),
+        presettled,
         broker: usage.map(|u| BrokerUsage {
             cpu_percent: u.cpu_percent,
             peak_rss_mib: u.peak_rss_kib as f64 / 1024.0,
