@@ -3,8 +3,8 @@
 //! Owns: the command-line options, the load it generates (senders and receivers on their own
 //! connections, each a task driving a [`sluice_engine::Connection`], so the client costs what
 //! Sluice's own engine costs), pacing at a fixed rate, the latency histograms (end to end, and
-//! the senders' confirm latency), the broker's CPU and memory as `/proc` shows them, and the
-//! report (a table, or JSON). Also [`hostile`]:
+//! the senders' confirm latency), the disk's own sync time (`--sync-probe`), the broker's CPU
+//! and memory as `/proc` shows them, and the report (a table, or JSON). Also [`hostile`]:
 //! `sluice hostile`, clients that make a broker hold memory, measured as its resident size.
 //!
 //! A message carries its sequence number and its send time in the last 16 bytes of its body,
@@ -27,6 +27,7 @@ mod receiver;
 mod report;
 mod run;
 mod sender;
+mod syncprobe;
 mod url;
 
 pub use message::{TRAILER_BYTES, Template, trailer};
@@ -34,4 +35,5 @@ pub use options::BenchArgs;
 pub use pace::Pacer;
 pub use report::{BrokerUsage, Latency, Report};
 pub use run::run;
+pub use syncprobe::{DiskSync, PROBE_BUDGET, PROBE_SYNCS, probe};
 pub use url::{BenchUrl, UrlError};

@@ -4,6 +4,8 @@
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
+use crate::syncprobe::DiskSync;
+
 /// Highest latency a histogram holds: 10 minutes, in microseconds.
 pub(crate) const LATENCY_MAX_US: u64 = 600_000_000;
 
@@ -90,6 +92,8 @@ pub struct Report {
     pub confirm: Option<Latency>,
     /// Whether the senders sent pre-settled (then there is nothing to confirm).
     pub presettled: bool,
+    /// The disk's own sync time, with `--sync-probe`.
+    pub disk_sync: Option<DiskSync>,
     /// The broker's usage, when its pid was given.
     pub broker: Option<BrokerUsage>,
     /// The measured interval, seconds.
@@ -110,6 +114,9 @@ impl Report {
             "end_to_end_rate": round(self.end_to_end_rate),
             "latency_us": self.latency.map(Latency::to_json),
             "confirm_us": self.confirm.map(Latency::to_json),
+            "disk_sync_p50_us": self.disk_sync.map(|d| d.p50_us),
+            "disk_sync_p99_us": self.disk_sync.map(|d| d.p99_us),
+            "disk_sync_count": self.disk_sync.map(|d| d.count),
             "broker": self.broker.map(|b| json!({
                 "cpu_percent": round(b.cpu_percent * 10.0) / 10.0,
                 "peak_rss_mib": round(b.peak_rss_mib * 10.0) / 10.0,
@@ -161,7 +168,7 @@ impl Report {
         out
     }
 
-    /// The confirm latency.
+    /// The confirm latency, and the disk's own sync time beside it when probed.
     fn confirm_line(&self) -> String {
         let mut line = match self.confirm {
             Some(c) => format!(
@@ -173,6 +180,14 @@ impl Report {
             None if self.presettled => "confirm µs   n/a (pre-settled sends)".to_string(),
             None => "confirm µs   (no measured confirms)".to_string(),
         };
+        if let Some(d) = self.disk_sync {
+            line.push_str(&format!(
+                "   disk sync µs p50 {}  p99 {} ({} syncs)",
+                thousands(d.p50_us),
+                thousands(d.p99_us),
+                thousands(d.count)
+            ));
+        }
         line.push('\n');
         line
     }
@@ -258,7 +273,7 @@ mod tests {
     }
 
     #[test]
-    fn confirm_latency_is_reported_unless_sends_are_presettled() {
+    fn confirm_latency_and_disk_sync_are_reported_side_by_side() {
         let l = Latency {
             p50: 1200,
             p90: 1500,
@@ -269,24 +284,36 @@ mod tests {
         };
         let r = Report {
             confirm: Some(l),
+            disk_sync: Some(DiskSync {
+                p50_us: 900,
+                p99_us: 1800,
+                max_us: 2000,
+                count: 200,
+            }),
             ..Default::default()
         };
         let j = r.to_json();
         assert_eq!(j["confirm_us"]["p50"], 1200);
         assert_eq!(j["confirm_us"]["max"], 4000);
+        assert_eq!(j["disk_sync_p50_us"], 900);
+        assert_eq!(j["disk_sync_p99_us"], 1800);
         assert!(
-            r.table()
-                .contains("confirm µs   p50 1,200  p99 2,500  max 4,000\n"),
+            r.table().contains(
+                "confirm µs   p50 1,200  p99 2,500  max 4,000   disk sync µs p50 900  p99 1,800"
+            ),
             "{}",
             r.table()
         );
-        // Pre-settled: nothing to confirm.
+        // Pre-settled: nothing to confirm, and no probe asked for.
         let r = Report {
             presettled: true,
             ..Default::default()
         };
         let j = r.to_json();
-        assert!(j["confirm_us"].is_null(), "{j}");
+        assert!(
+            j["confirm_us"].is_null() && j["disk_sync_p50_us"].is_null(),
+            "{j}"
+        );
         assert!(r.table().contains("confirm µs   n/a (pre-settled sends)\n"));
     }
 
