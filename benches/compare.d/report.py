@@ -32,7 +32,7 @@ PEER_NAMES = {
     "proton": "Proton C example broker",
 }
 COLOURS = {"p2p": "#9e9e9e", "sluice": "#1f77b4", "ramqp": "#ff7f0e", "rabbitmq": "#2ca02c", "proton": "#d62728"}
-WORKLOADS = ["a", "b1k", "b64k", "c", "d", "e", "f10", "f50", "g"]
+WORKLOADS = ["a", "b1k", "b64k", "c", "d", "e", "f10", "f50", "g", "g10"]
 WL_NAMES = {
     "a": "(a) 1 pair, queue, 100 B",
     "b1k": "(b) 1 pair, queue, 1 KiB",
@@ -43,7 +43,10 @@ WL_NAMES = {
     "f10": "(f) fixed rate, 10 % of (a)",
     "f50": "(f) fixed rate, 50 % of (a)",
     "g": "(g) durable messages, 1 pair, queue",
+    "g10": "(g) durable messages, 10 pairs, one queue",
 }
+# Durable workloads: their notes give the confirm latency beside the disk's own sync time.
+DURABLE = {"g", "g10"}
 # A fixed-rate search step passes when the peer keeps up: every message accepted and received,
 # the end-to-end rate at least this share of the target, and p99 under this bound.
 KEEP_UP = 0.95
@@ -247,6 +250,17 @@ def fmt_lat(data, key):
     return fmt_int(lat.get(key))
 
 
+def fmt_confirm(data):
+    """The confirm latency and the disk's own sync time (`--sync-probe`), as notes."""
+    out = []
+    c = data.get("confirm_us") or {}
+    if c.get("p50") is not None:
+        out.append(f"confirm p50 {c['p50']:,} µs, p99 {c['p99']:,} µs")
+    if data.get("disk_sync_p50_us") is not None:
+        out.append(f"disk sync p50 {data['disk_sync_p50_us']:,} µs, p99 {data['disk_sync_p99_us']:,} µs")
+    return out
+
+
 def fmt_broker(data, peer):
     b = (data or {}).get("broker")
     if peer == "p2p":
@@ -320,6 +334,8 @@ def cmd_table(out):
                     note.append(f"each message to {fan:.0f} subscribers; rates count deliveries")
                 else:
                     note.append(foot("Here every message was received once (received = sent): no fan-out."))
+            if wl in DURABLE and mdata:
+                note.extend(fmt_confirm(mdata))
             if not main["ok"]:
                 note.append("✗ " + foot(main["reason"]))
             cpu, rss = fmt_broker(mdata, peer)
@@ -374,11 +390,12 @@ def cmd_table(out):
         w("- Peer-to-peer ceiling: the harness's senders connected straight to its own receivers, no broker.")
     if "sluice" in peers:
         w("- Sluice: `sluice serve --config benches/compare.d/sluice.yaml` (release build; queues q0..q9, "
-          "anycast a0, topic t0, authentication none; messages in memory, no journal yet); a fresh process "
-          "for every run.")
+          "anycast a0, topic t0, authentication none); a fresh process for every run. Workloads g and g10 "
+          "on queue dq0 with a fresh `--data-dir` per run (until the journal lands it only locks the "
+          "directory: messages stay in memory).")
     if "ramqp" in peers:
         w("- ramqp-brokerd 0.9.5: `cargo install ramqp-broker --locked` (default features, jemalloc), transient "
-          "auto-declared queues `/queues/qN`; workload g with a `--features store-redb` build, `--data-dir` and "
+          "auto-declared queues `/queues/qN`; workloads g and g10 with a `--features store-redb` build, `--data-dir` and "
           "`/durable/q0` (fsync group commit); a fresh process for every run.")
     if "rabbitmq" in peers:
         w(f"- RabbitMQ {env.get('rabbitmq', '?')} on Erlang {env.get('erlang', '?')}, "
@@ -386,7 +403,7 @@ def cmd_table(out):
           "with its own node name, ports and directories; AMQP 1.0 plugin (in 3.x it proxies AMQP 1.0 "
           "through AMQP 0.9.1 channels), management off, `collect_statistics = none` "
           "(benches/compare.d/rabbitmq.conf); classic non-durable queues q0..q9 pre-declared and used as "
-          "`/amq/queue/qN` (durable dq0 for g, persistent messages); topic `/topic/t0` (amq.topic, a private "
+          "`/amq/queue/qN` (durable dq0 for g and g10, persistent messages); topic `/topic/t0` (amq.topic, a private "
           "queue per subscriber); a fresh node for every workload and after a run it could not finish, its "
           "queues deleted and re-declared before every run.")
     if "proton" in peers:
@@ -471,7 +488,7 @@ def cmd_svg(out):
     records = load_runs(out)
     env = next((r for r in records if r.get("type") == "env"), {})
     peers = [p for p in PEERS if p in env.get("peers", PEERS)]
-    rate_wls = [w for w in ["a", "b1k", "b64k", "c", "d", "e", "g"] if w in env.get("workloads", WORKLOADS)]
+    rate_wls = [w for w in ["a", "b1k", "b64k", "c", "d", "e", "g", "g10"] if w in env.get("workloads", WORKLOADS)]
     lat_wls = [w for w in ["a", "f10", "f50"] if w in env.get("workloads", WORKLOADS)]
     width, height = 1100, 900
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif">',
@@ -483,7 +500,8 @@ def cmd_svg(out):
             rate, how = best_rate(records, peer, wl)
             bars.append((peer, rate, "sustained" if how == "sustained" else "solid"))
         groups.append((WL_NAMES[wl].split(" ", 1)[0] + " " + {"a": "100 B", "b1k": "1 KiB", "b64k": "64 KiB",
-                       "c": "10 pairs", "d": "anycast", "e": "topic ×4", "g": "durable"}[wl], bars))
+                       "c": "10 pairs", "d": "anycast", "e": "topic ×4", "g": "durable",
+                       "g10": "durable ×10"}[wl], bars))
     series = [(p, PEER_NAMES[p], "solid") for p in peers]
     svg_bar_panel(parts, 10, 10, width - 20, 430,
                   f"End-to-end rate per workload (log scale; dashed outline: sustained fixed rate) — {env.get('date', '')}",

@@ -2,7 +2,8 @@
 //!
 //! Owns: the command-line options, the load it generates (senders and receivers on their own
 //! connections, each a task driving a [`sluice_engine::Connection`], so the client costs what
-//! Sluice's own engine costs), pacing at a fixed rate, the latency histogram, the broker's CPU
+//! Sluice's own engine costs), pacing at a fixed rate, the latency histograms (end to end, and
+//! the senders' confirm latency), the disk's own sync time (`--sync-probe`), the broker's CPU
 //! and memory as `/proc` shows them, and the report (a table, or JSON). Also [`hostile`]:
 //! `sluice hostile`, clients that make a broker hold memory, measured as its resident size.
 //!
@@ -15,6 +16,7 @@
 //! Must not depend on: the broker, the store, the router or the config crates: it measures any
 //! AMQP 1.0 endpoint from the outside.
 
+mod confirm;
 mod driver;
 pub mod hostile;
 mod message;
@@ -25,6 +27,7 @@ mod receiver;
 mod report;
 mod run;
 mod sender;
+mod syncprobe;
 mod url;
 
 pub use message::{TRAILER_BYTES, Template, trailer};
@@ -32,4 +35,5 @@ pub use options::BenchArgs;
 pub use pace::Pacer;
 pub use report::{BrokerUsage, Latency, Report};
 pub use run::run;
+pub use syncprobe::{DiskSync, PROBE_BUDGET, PROBE_SYNCS, probe};
 pub use url::{BenchUrl, UrlError};

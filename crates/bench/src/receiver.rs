@@ -17,10 +17,8 @@ use sluice_engine::{Connection, Event, LinkId, SessionId};
 
 use crate::driver::{Role, describe};
 use crate::message::trailer;
+use crate::report::{latency_histogram, record_latency};
 use crate::run::Shared;
-
-/// Highest latency the histogram holds: 10 minutes, in microseconds.
-const LATENCY_MAX_US: u64 = 600_000_000;
 
 /// What receivers saw.
 #[derive(Debug, Clone)]
@@ -36,16 +34,13 @@ pub(crate) struct ReceiverStats {
 }
 
 impl ReceiverStats {
-    // The histogram's bounds are constants that `new_with_bounds` accepts.
-    #[allow(clippy::expect_used)]
     pub(crate) fn new() -> Self {
         ReceiverStats {
             received: 0,
             measured: 0,
             first_measured: None,
             last_received: None,
-            latency: Histogram::new_with_bounds(1, LATENCY_MAX_US, 3)
-                .expect("valid histogram bounds"),
+            latency: latency_histogram(),
             errors: Vec::new(),
         }
     }
@@ -148,7 +143,7 @@ impl Receiver {
         {
             let now_ns = now.duration_since(self.epoch).as_nanos() as u64;
             let micros = now_ns.saturating_sub(sent_ns) / 1000;
-            let _ = self.stats.latency.record(micros.clamp(1, LATENCY_MAX_US));
+            record_latency(&mut self.stats.latency, micros);
             self.stats.measured += 1;
             self.stats.first_measured.get_or_insert(now);
         }

@@ -4,7 +4,24 @@
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
-/// End-to-end latency percentiles, microseconds.
+use crate::syncprobe::DiskSync;
+
+/// Highest latency a histogram holds: 10 minutes, in microseconds.
+pub(crate) const LATENCY_MAX_US: u64 = 600_000_000;
+
+/// An empty latency histogram, microseconds: the one kind every latency of a run goes into.
+// The bounds are constants that `new_with_bounds` accepts.
+#[allow(clippy::expect_used)]
+pub(crate) fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).expect("valid histogram bounds")
+}
+
+/// Records `micros` in `h`, clamped to what it holds (a latency under 1 µs counts as 1).
+pub(crate) fn record_latency(h: &mut Histogram<u64>, micros: u64) {
+    let _ = h.record(micros.clamp(1, LATENCY_MAX_US));
+}
+
+/// Latency percentiles (end to end, or confirm), microseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Latency {
     /// Median.
@@ -31,6 +48,14 @@ impl Latency {
             p999: h.value_at_quantile(0.999),
             p9999: h.value_at_quantile(0.9999),
             max: h.max(),
+        })
+    }
+
+    /// The percentiles as a JSON object (`p50` to `p9999`, and `max`).
+    fn to_json(self) -> Value {
+        json!({
+            "p50": self.p50, "p90": self.p90, "p99": self.p99,
+            "p999": self.p999, "p9999": self.p9999, "max": self.max,
         })
     }
 }
@@ -62,6 +87,13 @@ pub struct Report {
     pub end_to_end_rate: f64,
     /// Latency of the measured messages.
     pub latency: Option<Latency>,
+    /// Confirm latency of the measured messages: from sending a transfer unsettled to the
+    /// peer's settling it accepted (none with pre-settled sends).
+    pub confirm: Option<Latency>,
+    /// Whether the senders sent pre-settled (then there is nothing to confirm).
+    pub presettled: bool,
+    /// The disk's own sync time, with `--sync-probe`.
+    pub disk_sync: Option<DiskSync>,
     /// The broker's usage, when its pid was given.
     pub broker: Option<BrokerUsage>,
     /// The measured interval, seconds.
@@ -80,10 +112,11 @@ impl Report {
             "sender_rate": round(self.sender_rate),
             "receiver_rate": round(self.receiver_rate),
             "end_to_end_rate": round(self.end_to_end_rate),
-            "latency_us": self.latency.map(|l| json!({
-                "p50": l.p50, "p90": l.p90, "p99": l.p99,
-                "p999": l.p999, "p9999": l.p9999, "max": l.max,
-            })),
+            "latency_us": self.latency.map(Latency::to_json),
+            "confirm_us": self.confirm.map(Latency::to_json),
+            "disk_sync_p50_us": self.disk_sync.map(|d| d.p50_us),
+            "disk_sync_p99_us": self.disk_sync.map(|d| d.p99_us),
+            "disk_sync_count": self.disk_sync.map(|d| d.count),
             "broker": self.broker.map(|b| json!({
                 "cpu_percent": round(b.cpu_percent * 10.0) / 10.0,
                 "peak_rss_mib": round(b.peak_rss_mib * 10.0) / 10.0,
@@ -121,6 +154,7 @@ impl Report {
             )),
             None => out.push_str("latency µs   (no measured messages)\n"),
         }
+        out.push_str(&self.confirm_line());
         if let Some(b) = self.broker {
             out.push_str(&format!(
                 "broker       CPU {:.1}% of a core, peak RSS {:.1} MiB\n",
@@ -132,6 +166,30 @@ impl Report {
             out.push_str(&format!("error        {e}\n"));
         }
         out
+    }
+
+    /// The confirm latency, and the disk's own sync time beside it when probed.
+    fn confirm_line(&self) -> String {
+        let mut line = match self.confirm {
+            Some(c) => format!(
+                "confirm µs   p50 {}  p99 {}  max {}",
+                thousands(c.p50),
+                thousands(c.p99),
+                thousands(c.max)
+            ),
+            None if self.presettled => "confirm µs   n/a (pre-settled sends)".to_string(),
+            None => "confirm µs   (no measured confirms)".to_string(),
+        };
+        if let Some(d) = self.disk_sync {
+            line.push_str(&format!(
+                "   disk sync µs p50 {}  p99 {} ({} syncs)",
+                thousands(d.p50_us),
+                thousands(d.p99_us),
+                thousands(d.count)
+            ));
+        }
+        line.push('\n');
+        line
     }
 }
 
@@ -212,6 +270,51 @@ mod tests {
         assert_eq!(j["errors"][0], "lost 1");
         assert!(r.table().contains("error        lost 1"));
         assert!(r.table().contains("p99.99 5"));
+    }
+
+    #[test]
+    fn confirm_latency_and_disk_sync_are_reported_side_by_side() {
+        let l = Latency {
+            p50: 1200,
+            p90: 1500,
+            p99: 2500,
+            p999: 3000,
+            p9999: 3100,
+            max: 4000,
+        };
+        let r = Report {
+            confirm: Some(l),
+            disk_sync: Some(DiskSync {
+                p50_us: 900,
+                p99_us: 1800,
+                max_us: 2000,
+                count: 200,
+            }),
+            ..Default::default()
+        };
+        let j = r.to_json();
+        assert_eq!(j["confirm_us"]["p50"], 1200);
+        assert_eq!(j["confirm_us"]["max"], 4000);
+        assert_eq!(j["disk_sync_p50_us"], 900);
+        assert_eq!(j["disk_sync_p99_us"], 1800);
+        assert!(
+            r.table().contains(
+                "confirm µs   p50 1,200  p99 2,500  max 4,000   disk sync µs p50 900  p99 1,800"
+            ),
+            "{}",
+            r.table()
+        );
+        // Pre-settled: nothing to confirm, and no probe asked for.
+        let r = Report {
+            presettled: true,
+            ..Default::default()
+        };
+        let j = r.to_json();
+        assert!(
+            j["confirm_us"].is_null() && j["disk_sync_p50_us"].is_null(),
+            "{j}"
+        );
+        assert!(r.table().contains("confirm µs   n/a (pre-settled sends)\n"));
     }
 
     #[test]

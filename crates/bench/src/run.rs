@@ -19,8 +19,9 @@ use crate::options::BenchArgs;
 use crate::pace::Pacer;
 use crate::procstat::{SAMPLE_INTERVAL, Usage, Watch};
 use crate::receiver::{Mode, Receiver, ReceiverStats};
-use crate::report::{BrokerUsage, Latency, Report, thousands};
+use crate::report::{BrokerUsage, Latency, Report, latency_histogram, thousands};
 use crate::sender::{Sender, SenderStats, Until};
+use crate::syncprobe::{PROBE_BUDGET, PROBE_SYNCS, probe};
 use crate::url::BenchUrl;
 
 /// How long the end of a run waits with nothing arriving before it calls the rest lost.
@@ -64,12 +65,23 @@ pub fn run(args: &BenchArgs) -> Result<Report, String> {
     if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         return Err("--rate must be a positive number of messages a second".into());
     }
+    // The disk first, while nothing else runs.
+    let disk_sync = args
+        .sync_probe
+        .as_deref()
+        .map(|dir| {
+            probe(dir, PROBE_SYNCS, PROBE_BUDGET)
+                .map_err(|e| format!("--sync-probe {}: {e}", dir.display()))
+        })
+        .transpose()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(worker_threads(args))
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(run_async(args, url))
+    let mut report = runtime.block_on(run_async(args, url))?;
+    report.disk_sync = disk_sync;
+    Ok(report)
 }
 
 /// The harness's threads. A paced run uses one: its load is a fraction of what one thread
@@ -349,6 +361,10 @@ fn report(
     let measured_sent: u64 = senders.iter().map(|s| s.measured).sum();
     let last_send = senders.iter().filter_map(|s| s.last_send).max();
     let accepted: u64 = senders.iter().map(|s| s.accepted).sum();
+    let mut confirm = latency_histogram();
+    for s in senders {
+        let _ = confirm.add(&s.confirm);
+    }
     let mut errors: Vec<String> = senders.iter().flat_map(|s| s.errors.clone()).collect();
     errors.extend(received.errors.iter().cloned());
     if !presettled {
@@ -381,6 +397,9 @@ fn report(
         }),
         end_to_end_rate: per_second(received.measured, e2e_secs),
         latency: Latency::from_histogram(&received.latency),
+        confirm: Latency::from_histogram(&confirm),
+        presettled,
+        disk_sync: None,
         broker: usage.map(|u| BrokerUsage {
             cpu_percent: u.cpu_percent,
             peak_rss_mib: u.peak_rss_kib as f64 / 1024.0,

@@ -1,10 +1,12 @@
 //! A sending connection: one session, one link, messages as fast as credit allows or at a
-//! paced rate; with unsettled sends it waits for every outcome before closing.
+//! paced rate; with unsettled sends it waits for every outcome before closing, timing each
+//! from its send to the peer's accepting it (the confirm latency).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
+use hdrhistogram::Histogram;
 use sluice_codec::messaging::{Source, Target};
 use sluice_codec::transport::{
     Attach, AttachTarget, DeliveryState, DeliveryTag, ReceiverSettleMode, Role as LinkRole,
@@ -12,9 +14,11 @@ use sluice_codec::transport::{
 };
 use sluice_engine::{Connection, Event, LinkId};
 
+use crate::confirm::Confirms;
 use crate::driver::{Role, describe};
 use crate::message::Template;
 use crate::pace::Pacer;
+use crate::report::latency_histogram;
 use crate::run::Shared;
 
 /// Most messages sent per wake-up, so reads (dispositions, flow) are not starved.
@@ -34,7 +38,7 @@ pub(crate) enum Until {
 }
 
 /// What a sender did.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub(crate) struct SenderStats {
     pub(crate) sent: u64,
     /// Sent after the warm-up.
@@ -43,7 +47,23 @@ pub(crate) struct SenderStats {
     pub(crate) accepted: u64,
     /// Outcomes other than accepted, by name.
     pub(crate) refused: Vec<(String, u64)>,
+    /// Confirm latency of measured messages (sent unsettled, then accepted), microseconds.
+    pub(crate) confirm: Histogram<u64>,
     pub(crate) errors: Vec<String>,
+}
+
+impl SenderStats {
+    fn new() -> Self {
+        SenderStats {
+            sent: 0,
+            measured: 0,
+            last_send: None,
+            accepted: 0,
+            refused: Vec::new(),
+            confirm: latency_histogram(),
+            errors: Vec::new(),
+        }
+    }
 }
 
 pub(crate) struct Sender {
@@ -58,6 +78,8 @@ pub(crate) struct Sender {
     until: Until,
     link: Option<LinkId>,
     settled: u64,
+    /// Send times of the deliveries waiting for their outcome.
+    confirms: Confirms,
     /// Paced: the broker's credit left due messages unsent at the last wake-up.
     held_back: bool,
     done_sending: bool,
@@ -91,11 +113,12 @@ impl Sender {
             until,
             link: None,
             settled: 0,
+            confirms: Confirms::new(),
             held_back: false,
             done_sending: false,
             stopped: false,
             shared,
-            stats: SenderStats::default(),
+            stats: SenderStats::new(),
         }
     }
 
@@ -147,6 +170,11 @@ impl Sender {
         }
     }
 
+    /// `at` in nanoseconds since the run's epoch, the clock message trailers use.
+    fn nanos(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+
     fn sending_over(&self, now: Instant) -> bool {
         match self.until {
             Until::Count(n) => self.stats.sent >= n,
@@ -184,6 +212,15 @@ impl Role for Sender {
             } => {
                 let count = u64::from(last.wrapping_sub(first)) + 1;
                 self.shared.settled.fetch_add(count, Ordering::Relaxed);
+                let accepted = matches!(state, Some(DeliveryState::Accepted(_)));
+                self.confirms.settled(
+                    first,
+                    last,
+                    accepted,
+                    self.nanos(now),
+                    self.nanos(self.warm_end),
+                    &mut self.stats.confirm,
+                );
                 self.record_outcome(count, state.as_ref());
             }
             _ => {}
@@ -210,7 +247,7 @@ impl Role for Sender {
         if let Until::Count(n) = self.until {
             room = room.min(n - self.stats.sent);
         }
-        let sent_ns = now.duration_since(self.epoch).as_nanos() as u64;
+        let sent_ns = self.nanos(now);
         let measured = now >= self.warm_end;
         let before = self.stats.sent;
         for _ in 0..room {
@@ -225,17 +262,19 @@ impl Role for Sender {
                 _ => sent_ns,
             };
             let payload = self.template.fill(self.index << 48 | n, stamp);
-            if engine
-                .send(
-                    link,
-                    DeliveryTag::from_u64(n),
-                    payload,
-                    self.presettled,
-                    now,
-                )
-                .is_err()
-            {
+            let Ok(id) = engine.send(
+                link,
+                DeliveryTag::from_u64(n),
+                payload,
+                self.presettled,
+                now,
+            ) else {
                 break;
+            };
+            if !self.presettled {
+                // Timed from the send itself, not from when a paced message was due: the
+                // confirm is the broker's part alone.
+                self.confirms.sent(id, sent_ns);
             }
             self.stats.sent += 1;
             if engine.output_len() >= WRITE_CHUNK {
