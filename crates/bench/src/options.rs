@@ -12,8 +12,9 @@ pub struct BenchArgs {
     /// Sender/receiver pairs, each side on its own connection; pair i uses address i.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub pairs: u32,
-    /// Receivers per address.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    /// Receivers per address; 0 only sends (to fill a queue: the run ends once every message
+    /// is answered).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=1000))]
     pub receivers: u32,
     /// Every receiver of an address gets every message (topics, multicast); otherwise they
     /// share them (queues, anycast).

@@ -301,7 +301,11 @@ async fn run_async(args: &BenchArgs, url: Option<BenchUrl>) -> Result<Report, St
         }
     }
     let sent: u64 = sent_stats.iter().map(|s| s.sent).sum();
-    let fanout = if args.fanout { receivers_per as u64 } else { 1 };
+    let fanout = match (receivers_per, args.fanout) {
+        (0, _) => 0,
+        (n, true) => n as u64,
+        (_, false) => 1,
+    };
     let expected = sent * fanout;
 
     // What is still in flight arrives, or nothing more comes for a while.
