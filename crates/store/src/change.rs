@@ -1,5 +1,6 @@
 //! What a durable queue tells its journal: every change to a durable message, in the order it
-//! happened, so that replaying them rebuilds the queue with its delivery counts.
+//! happened, so that replaying them rebuilds the queue with its delivery counts; and the
+//! messages it pages out of memory, durable or not, so that it can read them back.
 //!
 //! A queue logs only the changes it makes on its own. A message it hands back for another
 //! address ([`crate::Forward`], dead-lettered or expired) is not logged as removed here: the
@@ -20,6 +21,14 @@ pub enum Change {
         /// The message.
         payload: Bytes,
     },
+    /// A message that is not durable was taken out of memory: `payload` is written to the
+    /// journal so the queue can read it back, and a restart forgets it.
+    Paged {
+        /// Its id in the queue.
+        id: MessageId,
+        /// The message.
+        payload: Bytes,
+    },
     /// A failed delivery raised its delivery count to `count`.
     DeliveryCount {
         /// Its id in the queue.
@@ -27,7 +36,7 @@ pub enum Change {
         /// The new count.
         count: u32,
     },
-    /// It left the queue: acknowledged, or dropped (rejected, expired or past its delivery
+    /// It left the queue (a durable or a paged one): acknowledged, or dropped (rejected, expired or past its delivery
     /// attempts with no target to go to).
     Removed {
         /// Its id in the queue.

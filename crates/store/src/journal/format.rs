@@ -19,6 +19,7 @@ const KIND_BIND: u8 = 1;
 const KIND_STORED: u8 = 2;
 const KIND_COUNT: u8 = 3;
 const KIND_REMOVED: u8 = 4;
+const KIND_PAGED: u8 = 5;
 
 /// A queue's number within one segment, given by a [`Body::Bind`] record earlier in it.
 pub(crate) type LocalQueue = u32;
@@ -29,11 +30,14 @@ pub(crate) enum Body<'a> {
     /// From here on in this segment, `queue` is the queue with this address.
     Bind { queue: LocalQueue, name: &'a str },
     /// A message was stored (or rewritten by compaction, with the count it had reached).
+    /// `paged`: a message that is not durable, written only so its queue need not hold it in
+    /// memory (kind 5); recovery leaves it out, as a restart loses non-durable messages.
     Stored {
         queue: LocalQueue,
         id: MessageId,
         delivery_count: u32,
         payload: &'a [u8],
+        paged: bool,
     },
     /// A failed delivery raised a message's count.
     Count {
@@ -131,8 +135,9 @@ pub(crate) fn encode(out: &mut Vec<u8>, seq: u64, body: &Body<'_>) -> usize {
             id,
             delivery_count,
             payload,
+            paged,
         } => {
-            out.push(KIND_STORED);
+            out.push(if *paged { KIND_PAGED } else { KIND_STORED });
             out.extend_from_slice(&queue.to_le_bytes());
             out.extend_from_slice(&id.0.to_le_bytes());
             out.extend_from_slice(&delivery_count.to_le_bytes());
@@ -199,11 +204,12 @@ pub(crate) fn decode(bytes: &[u8], record_max: usize) -> Result<Decoded<'_>, Bad
                 name: std::str::from_utf8(name).map_err(|_| Bad::Name)?,
             }
         }
-        KIND_STORED => Body::Stored {
+        KIND_STORED | KIND_PAGED => Body::Stored {
             queue: u32_at(rest, 0),
             id: MessageId(u64_at(rest, 4)),
             delivery_count: u32_at(rest, 12),
             payload: rest.get(16..).ok_or(Bad::Layout(kind))?,
+            paged: kind == KIND_PAGED,
         },
         KIND_COUNT => {
             fixed(16)?;
@@ -265,6 +271,14 @@ mod tests {
                 id: MessageId(77),
                 delivery_count: 2,
                 payload: b"\x00Sp\xc0\x01\x00hello",
+                paged: false,
+            },
+            Body::Stored {
+                queue: 3,
+                id: MessageId(78),
+                delivery_count: 0,
+                payload: b"\x00Sp\xc0\x01\x00paged",
+                paged: true,
             },
             Body::Count {
                 queue: 3,
@@ -302,6 +316,7 @@ mod tests {
                 id: MessageId(1),
                 delivery_count: 0,
                 payload: b"payload",
+                paged: false,
             },
         );
         for byte in 0..out.len() {

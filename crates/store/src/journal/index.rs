@@ -22,6 +22,8 @@ pub(crate) struct Loc {
     pub(crate) len: u32,
     /// The delivery count it has reached.
     pub(crate) count: u32,
+    /// A paged record (kind 5): a message that is not durable.
+    pub(crate) paged: bool,
 }
 
 impl Loc {

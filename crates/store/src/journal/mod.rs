@@ -37,6 +37,7 @@
 //! | 2    | stored  | queue `u32`, message id `u64`, delivery count `u32`, the message as received (the rest) |
 //! | 3    | count   | queue `u32`, message id `u64`, delivery count `u32`              |
 //! | 4    | removed | queue `u32`, message id `u64`                                   |
+//! | 5    | paged   | as stored: a message that is not durable, written only to take it out of memory |
 //!
 //! A queue number means what the segment's own earlier bind record says, so every segment can
 //! be read, kept or deleted on its own; a queue is identified across restarts by its address.
@@ -44,7 +45,8 @@
 //! Replay applies every record in order: a stored record adds a message (a second copy of the
 //! same id, which compaction writes, replaces the first), count sets its delivery count, and
 //! removed drops it; count and removed of a message not there are ignored (compaction deleted
-//! its history). What is left is every queue's messages, by id.
+//! its history). A paged record is skipped: a restart loses non-durable messages, wherever
+//! they were. What is left is every queue's messages, by id.
 //!
 //! # Recovery
 //!
@@ -78,7 +80,7 @@ use bytes::Bytes;
 pub use fs::FsStorage;
 pub use index::QueueRef;
 pub use mem::{MemStorage, Op};
-pub use recover::{RecoveredMessage, Recovery, RecoveryReport, Truncation};
+pub use recover::{PagedMessage, RecoveredMessage, Recovery, RecoveryReport, Truncation};
 pub use storage::Storage;
 
 use crate::change::Change;
@@ -104,6 +106,9 @@ pub struct JournalConfig {
     pub segment_bytes: u64,
     /// The largest record accepted (a message and 25 bytes).
     pub record_bytes_max: usize,
+    /// At recovery, the most bytes of each queue's messages read into memory, oldest first;
+    /// the rest stay on disk as [`PagedMessage`]s.
+    pub load_bytes_per_queue: u64,
     /// When to sync.
     pub sync: SyncPolicy,
 }
@@ -121,6 +126,7 @@ impl Default for JournalConfig {
         Self {
             segment_bytes: SEGMENT_BYTES_DEFAULT,
             record_bytes_max: RECORD_BYTES_MAX_DEFAULT,
+            load_bytes_per_queue: u64::MAX,
             sync: SyncPolicy::Always,
         }
     }
@@ -261,7 +267,8 @@ impl<S: Storage> Journal<S> {
     /// big for a record is refused; nothing here touches the disk.
     pub fn append(&mut self, queue: QueueRef, change: &Change) -> Result<(), JournalError> {
         match change {
-            Change::Stored { id, payload } => self.store(queue, *id, 0, payload),
+            Change::Stored { id, payload } => self.store(queue, *id, 0, payload, false),
+            Change::Paged { id, payload } => self.store(queue, *id, 0, payload, true),
             Change::DeliveryCount { id, count } => {
                 self.record(queue, 40, &|q| Body::Count {
                     queue: q,
@@ -285,6 +292,7 @@ impl<S: Storage> Journal<S> {
         id: MessageId,
         delivery_count: u32,
         payload: &[u8],
+        paged: bool,
     ) -> Result<(), JournalError> {
         let size = format::stored_size(payload.len());
         let len = u32::try_from(payload.len()).ok();
@@ -299,12 +307,14 @@ impl<S: Storage> Journal<S> {
             id,
             delivery_count,
             payload,
+            paged,
         });
         let loc = Loc {
             segment: self.tail_now(),
             offset: at + format::STORED_PAYLOAD_AT as u64,
             len,
             count: delivery_count,
+            paged,
         };
         self.index.stored((queue, id), loc);
         Ok(())
@@ -524,10 +534,27 @@ impl<S: Storage> Journal<S> {
             self.storage
                 .read_at(segment, loc.offset, &mut payload)
                 .map_err(JournalError::io("read", segment))?;
-            self.store(queue, id, loc.count, &payload)?;
+            self.store(queue, id, loc.count, &payload, loc.paged)?;
             bytes += u64::from(loc.len);
         }
         self.flush()
+    }
+
+    /// Reads back messages of `queue` that are in the journal (stored or paged), for a queue
+    /// that holds only their references. Ids the journal does not hold are left out. Call it
+    /// after the flush that wrote them.
+    pub fn read(
+        &mut self,
+        queue: QueueRef,
+        ids: &[MessageId],
+    ) -> Result<Vec<(MessageId, Bytes)>, JournalError> {
+        let found: Vec<(MessageId, Loc)> = ids
+            .iter()
+            .filter_map(|id| self.index.live.get(&(queue, *id)).map(|loc| (*id, *loc)))
+            .collect();
+        let locs: Vec<Loc> = found.iter().map(|(_, loc)| *loc).collect();
+        let payloads = read_locs(&mut self.storage, &locs)?;
+        Ok(found.into_iter().map(|(id, _)| id).zip(payloads).collect())
     }
 
     /// Writes and syncs everything, deletes the segments that can go, and closes.
@@ -555,6 +582,55 @@ impl<S: Storage> Journal<S> {
     pub fn storage(&self) -> &S {
         &self.storage
     }
+}
+
+/// Records closer than this are read with one read (the bytes between are read and dropped).
+const READ_GAP_BYTES: u64 = 4 << 10;
+/// The most one read takes.
+const READ_RUN_BYTES: u64 = 8 << 20;
+
+/// Reads the payloads at `locs` (in any order; returned in the same order), a run of records
+/// close together in one segment with one read. A payload is a slice of its run's buffer when
+/// most of that buffer is payloads, else a copy of its own, so a few messages never hold much
+/// more than their own bytes.
+fn read_locs<S: Storage>(storage: &mut S, locs: &[Loc]) -> Result<Vec<Bytes>, JournalError> {
+    let mut order: Vec<usize> = (0..locs.len()).collect();
+    order.sort_unstable_by_key(|&i| locs.get(i).map(|l| (l.segment, l.offset)));
+    let mut out = vec![Bytes::new(); locs.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let first = order.get(start).and_then(|&i| locs.get(i)).copied();
+        let Some(first) = first else { break };
+        let mut end_at = first.offset + u64::from(first.len);
+        let mut end = start + 1;
+        let mut payload_bytes = u64::from(first.len);
+        while let Some(next) = order.get(end).and_then(|&i| locs.get(i)) {
+            let next_end = next.offset + u64::from(next.len);
+            if next.segment != first.segment
+                || next.offset > end_at + READ_GAP_BYTES
+                || next_end - first.offset > READ_RUN_BYTES
+            {
+                break;
+            }
+            end_at = end_at.max(next_end);
+            payload_bytes += u64::from(next.len);
+            end += 1;
+        }
+        let mut buf = vec![0u8; (end_at - first.offset) as usize];
+        storage
+            .read_at(first.segment, first.offset, &mut buf)
+            .map_err(JournalError::io("read", first.segment))?;
+        let buffer = Bytes::from(buf);
+        let copy = payload_bytes * 2 < buffer.len() as u64;
+        for &i in order.get(start..end).unwrap_or_default() {
+            if let (Some(loc), Some(slot)) = (locs.get(i), out.get_mut(i)) {
+                let from = (loc.offset - first.offset) as usize;
+                *slot = keep(&buffer, from, loc.len as usize, copy);
+            }
+        }
+        start = end;
+    }
+    Ok(out)
 }
 
 /// A payload kept by recovery: a slice of its segment's buffer, or a copy of its own when

@@ -7,8 +7,8 @@ use std::fmt;
 use bytes::Bytes;
 
 use super::format::{self, Bad, Body, Decoded};
-use super::index::{Index, Key, Loc, QueueRef, Segment};
-use super::{Journal, JournalConfig, JournalError, Storage, keep};
+use super::index::{Index, Loc, QueueRef, Segment};
+use super::{Journal, JournalConfig, JournalError, Storage, read_locs};
 use crate::queue::MessageId;
 
 /// A message the journal kept.
@@ -18,6 +18,19 @@ pub struct RecoveredMessage {
     pub id: MessageId,
     /// The message as it was received.
     pub payload: Bytes,
+    /// The delivery count it had reached.
+    pub delivery_count: u32,
+}
+
+/// A message the journal kept whose payload recovery left on disk (past
+/// [`JournalConfig::load_bytes_per_queue`]): its queue holds only this and reads the rest when
+/// it needs it ([`Journal::read`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PagedMessage {
+    /// Its id in its queue.
+    pub id: MessageId,
+    /// The size of the message as received.
+    pub size: u32,
     /// The delivery count it had reached.
     pub delivery_count: u32,
 }
@@ -48,6 +61,8 @@ pub struct RecoveryReport {
     pub bytes: u64,
     /// A torn tail, if the last segment had one.
     pub truncated: Option<Truncation>,
+    /// Of the messages, those left on disk (past the load budget).
+    pub paged: u64,
 }
 
 impl fmt::Display for RecoveryReport {
@@ -57,6 +72,9 @@ impl fmt::Display for RecoveryReport {
             "{} messages ({} bytes) from {} records in {} segments",
             self.messages, self.bytes, self.records, self.segments
         )?;
+        if self.paged > 0 {
+            write!(f, ", {} of them left on disk", self.paged)?;
+        }
         if let Some(t) = &self.truncated {
             write!(
                 f,
@@ -71,8 +89,11 @@ impl fmt::Display for RecoveryReport {
 /// Every queue's messages, by address, in id order, and the report.
 #[derive(Debug, Default)]
 pub struct Recovery {
-    /// The messages of each queue.
+    /// The messages of each queue, read into memory: its oldest, up to the load budget.
     pub queues: BTreeMap<String, Vec<RecoveredMessage>>,
+    /// The rest of each queue's messages, left on disk; every one is newer than all of the
+    /// queue's messages in [`Recovery::queues`].
+    pub paged: BTreeMap<String, Vec<PagedMessage>>,
     /// What was found.
     pub report: RecoveryReport,
 }
@@ -83,8 +104,6 @@ struct Replay {
     names: Vec<String>,
     by_name: HashMap<String, QueueRef>,
     index: Index,
-    payloads: HashMap<Key, (usize, usize)>,
-    buffers: HashMap<u64, Bytes>,
     seq: u64,
     records: u64,
 }
@@ -124,29 +143,29 @@ impl Replay {
                 id,
                 delivery_count,
                 payload,
+                paged,
             } => {
                 let key = (local(bound, *queue)?, *id);
-                let at = offset + format::STORED_PAYLOAD_AT;
-                self.index.stored(
-                    key,
-                    Loc {
+                let len = u32::try_from(payload.len()).map_err(|e| e.to_string())?;
+                // A paged message was not durable: the restart has lost it.
+                if !paged {
+                    let at = offset + format::STORED_PAYLOAD_AT;
+                    let loc = Loc {
                         segment,
                         offset: at as u64,
-                        len: u32::try_from(payload.len()).map_err(|e| e.to_string())?,
+                        len,
                         count: *delivery_count,
-                    },
-                );
-                self.payloads.insert(key, (at, payload.len()));
+                        paged: false,
+                    };
+                    self.index.stored(key, loc);
+                }
             }
             Body::Count { queue, id, count } => {
                 self.index
                     .counted(segment, (local(bound, *queue)?, *id), *count);
             }
             Body::Removed { queue, id } => {
-                let key = (local(bound, *queue)?, *id);
-                if self.index.removed(segment, key) {
-                    self.payloads.remove(&key);
-                }
+                self.index.removed(segment, (local(bound, *queue)?, *id));
             }
         }
         self.seq = record.seq;
@@ -232,9 +251,8 @@ impl<S: Storage> Journal<S> {
                     reason,
                 });
             }
-            replay.buffers.insert(segment, bytes);
         }
-        let queues = recovered(&replay, &mut report);
+        let (queues, paged) = recovered(&mut storage, &replay, &config, &mut report)?;
         let next_segment = segments.last().map_or(1, |s| s + 1);
         let journal = Journal {
             storage,
@@ -249,7 +267,14 @@ impl<S: Storage> Journal<S> {
             pending: VecDeque::new(),
             spare: Vec::new(),
         };
-        Ok((journal, Recovery { queues, report }))
+        Ok((
+            journal,
+            Recovery {
+                queues,
+                paged,
+                report,
+            },
+        ))
     }
 }
 
@@ -289,35 +314,68 @@ fn replay_segment(
     Ok(())
 }
 
-/// The live messages, by queue and id, with their payloads.
-fn recovered(
+/// The live messages, by queue and id: each queue's oldest read into memory up to the load
+/// budget, the rest as references to their records.
+#[allow(clippy::type_complexity)]
+fn recovered<S: Storage>(
+    storage: &mut S,
     replay: &Replay,
+    config: &JournalConfig,
     report: &mut RecoveryReport,
-) -> BTreeMap<String, Vec<RecoveredMessage>> {
-    let mut queues: BTreeMap<String, Vec<RecoveredMessage>> = BTreeMap::new();
-    for (key, loc) in &replay.index.live {
-        let (Some(buffer), Some(&(at, len)), Some(name), Some(segment)) = (
-            replay.buffers.get(&loc.segment),
-            replay.payloads.get(key),
-            replay.names.get(key.0.0 as usize),
-            replay.index.segments.get(&loc.segment),
-        ) else {
+) -> Result<
+    (
+        BTreeMap<String, Vec<RecoveredMessage>>,
+        BTreeMap<String, Vec<PagedMessage>>,
+    ),
+    JournalError,
+> {
+    let mut by_queue: BTreeMap<QueueRef, Vec<(MessageId, Loc)>> = BTreeMap::new();
+    for (&(queue, id), &loc) in &replay.index.live {
+        by_queue.entry(queue).or_default().push((id, loc));
+    }
+    let mut queues = BTreeMap::new();
+    let mut paged = BTreeMap::new();
+    for (queue, mut messages) in by_queue {
+        let Some(name) = replay.names.get(queue.0 as usize) else {
             continue;
         };
-        let copy = segment.live_bytes * 2 < segment.len;
-        report.messages += 1;
-        report.bytes += len as u64;
-        queues
-            .entry(name.clone())
-            .or_default()
-            .push(RecoveredMessage {
-                id: key.1,
-                payload: keep(buffer, at, len, copy),
+        messages.sort_unstable_by_key(|(id, _)| *id);
+        let mut budget = config.load_bytes_per_queue;
+        let split = messages
+            .iter()
+            .position(|(_, loc)| {
+                let fits = u64::from(loc.len) <= budget;
+                budget = budget.saturating_sub(u64::from(loc.len));
+                !fits
+            })
+            .unwrap_or(messages.len());
+        let (load, rest) = messages.split_at(split);
+        let locs: Vec<Loc> = load.iter().map(|(_, loc)| *loc).collect();
+        let payloads = read_locs(storage, &locs)?;
+        report.messages += messages.len() as u64;
+        report.bytes += messages.iter().map(|(_, l)| u64::from(l.len)).sum::<u64>();
+        report.paged += rest.len() as u64;
+        let loaded = load
+            .iter()
+            .zip(payloads)
+            .map(|((id, loc), payload)| RecoveredMessage {
+                id: *id,
+                payload,
                 delivery_count: loc.count,
-            });
+            })
+            .collect();
+        queues.insert(name.clone(), loaded);
+        if !rest.is_empty() {
+            let refs = rest
+                .iter()
+                .map(|(id, loc)| PagedMessage {
+                    id: *id,
+                    size: loc.len,
+                    delivery_count: loc.count,
+                })
+                .collect();
+            paged.insert(name.clone(), refs);
+        }
     }
-    for messages in queues.values_mut() {
-        messages.sort_unstable_by_key(|m| m.id);
-    }
-    queues
+    Ok((queues, paged))
 }

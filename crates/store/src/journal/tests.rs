@@ -57,6 +57,25 @@ fn state_of(recovery: &Recovery) -> State {
         .collect()
 }
 
+/// The recovered state, reading back what recovery left on disk.
+fn state_with_paged(journal: &mut Journal<MemStorage>, recovery: &Recovery) -> State {
+    let mut state = state_of(recovery);
+    for (name, refs) in &recovery.paged {
+        let q = journal.queue(name);
+        let ids: Vec<MessageId> = refs.iter().map(|m| m.id).collect();
+        let read = journal.read(q, &ids).unwrap();
+        assert_eq!(read.len(), refs.len(), "every paged message reads back");
+        let into = state.entry(name.clone()).or_default();
+        let newest_loaded = into.keys().next_back().copied();
+        for ((id, payload), m) in read.into_iter().zip(refs) {
+            assert!(newest_loaded.is_none_or(|n| n < id.0), "paged are newer than loaded");
+            into.insert(id.0, (payload.to_vec(), m.delivery_count));
+        }
+    }
+    state.retain(|_, m| !m.is_empty());
+    state
+}
+
 fn apply(state: &mut State, queue: &str, change: &Change) {
     let q = state.entry(queue.to_string()).or_default();
     match change {
@@ -71,6 +90,8 @@ fn apply(state: &mut State, queue: &str, change: &Change) {
         Change::Removed { id } => {
             q.remove(&id.0);
         }
+        // Not durable: a restart forgets it, so the state after one never has it.
+        Change::Paged { .. } => {}
     }
     state.retain(|_, m| !m.is_empty());
 }
@@ -476,6 +497,12 @@ enum Step {
     Store {
         queue: usize,
         len: usize,
+        /// A paged (non-durable) message rather than a stored one.
+        paged: bool,
+    },
+    /// Read back a live message, durable or paged, once everything is flushed.
+    Read {
+        pick: usize,
     },
     Count {
         pick: usize,
@@ -498,7 +525,9 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        4 => (0..3usize, 0..300usize).prop_map(|(queue, len)| Step::Store { queue, len }),
+        4 => (0..3usize, 0..300usize, prop::bool::weighted(0.25))
+            .prop_map(|(queue, len, paged)| Step::Store { queue, len, paged }),
+        1 => any::<usize>().prop_map(|pick| Step::Read { pick }),
         1 => (any::<usize>(), 1..5u32).prop_map(|(pick, count)| Step::Count { pick, count }),
         3 => any::<usize>().prop_map(|pick| Step::Remove { pick }),
         3 => Just(Step::Flush),
@@ -527,6 +556,8 @@ proptest! {
         let mut log: Vec<(usize, Change)> = Vec::new();
         let mut synced = 0usize;
         let mut next_id = 0u64;
+        // Paged messages live in this run: (queue, id) → payload.
+        let mut paged_live: BTreeMap<(usize, u64), Vec<u8>> = BTreeMap::new();
         for step in steps {
             let mut current = known.clone();
             for (q, c) in &log {
@@ -539,22 +570,40 @@ proptest! {
                     m.keys().map(move |id| (q, *id))
                 })
                 .collect();
+            let removable: Vec<(usize, u64)> =
+                live.iter().copied().chain(paged_live.keys().copied()).collect();
             match step {
-                Step::Store { queue, len } => {
+                Step::Store { queue, len, paged } => {
                     let payload: Vec<u8> = (0..len).map(|i| (i as u64 + next_id) as u8).collect();
-                    let c = stored(next_id, &payload);
+                    let c = if paged {
+                        paged_live.insert((queue, next_id), payload.clone());
+                        Change::Paged { id: MessageId(next_id), payload: Bytes::from(payload) }
+                    } else {
+                        stored(next_id, &payload)
+                    };
                     next_id += 1;
                     j.append(refs[queue], &c).unwrap();
                     log.push((queue, c));
                 }
+                Step::Read { pick } if !removable.is_empty() && !j.is_dirty() => {
+                    let (q, id) = removable[pick % removable.len()];
+                    let want = paged_live.get(&(q, id)).cloned().unwrap_or_else(|| {
+                        current[QUEUES[q]][&id].0.clone()
+                    });
+                    let got = j.read(refs[q], &[MessageId(id)]).unwrap();
+                    prop_assert_eq!(got.len(), 1);
+                    prop_assert_eq!(&got[0].1[..], &want[..]);
+                }
+                Step::Read { .. } => {}
                 Step::Count { pick, count: n } if !live.is_empty() => {
                     let (q, id) = live[pick % live.len()];
                     let c = count(id, n);
                     j.append(refs[q], &c).unwrap();
                     log.push((q, c));
                 }
-                Step::Remove { pick } if !live.is_empty() => {
-                    let (q, id) = live[pick % live.len()];
+                Step::Remove { pick } if !removable.is_empty() => {
+                    let (q, id) = removable[pick % removable.len()];
+                    paged_live.remove(&(q, id));
                     let c = removed(id);
                     j.append(refs[q], &c).unwrap();
                     log.push((q, c));
@@ -574,8 +623,14 @@ proptest! {
                 Step::Crash { keep } => {
                     storage.heal();
                     let crashed = storage.crash(|_, unsynced| unsynced * keep / 4);
-                    let (j2, r) = open(&crashed, config);
-                    let found = state_of(&r);
+                    // Sometimes with a load budget: what recovery leaves on disk reads back.
+                    let budget = JournalConfig {
+                        load_bytes_per_queue: if keep % 2 == 0 { u64::MAX } else { 400 },
+                        ..config
+                    };
+                    let (mut j2, r) = open(&crashed, budget);
+                    let found = state_with_paged(&mut j2, &r);
+                    paged_live.clear();
                     let mut candidate = known.clone();
                     let mut matched = None;
                     for k in 0..=log.len() {
