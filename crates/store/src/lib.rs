@@ -5,8 +5,9 @@
 //! the unsettled deliveries of a consumer that goes away, message expiry from the header TTL or
 //! `absolute-expiry-time` clamped by the address's `messageTtl` policy, the redelivery limit,
 //! dead-letter and expiry hand-off ([`Forward`]), the depth and byte limits, the counters the
-//! broker exports as metrics, and the [`Change`]s a durable queue's journal must record (the
-//! journal itself, which writes them, will live here too).
+//! broker exports as metrics, paging (a queue past its memory budget keeps only references to
+//! messages whose bodies are in the journal), the [`Change`]s a durable queue's journal must
+//! record, and the [`journal`] that writes them.
 //!
 //! Must not depend on: tokio, sockets, files, a clock or any Sluice crate but `sluice-codec`.
 //! The current time comes in as `now_ms` (milliseconds since the Unix epoch, as AMQP timestamps
@@ -35,5 +36,6 @@ pub use policy::{
     BYTES_MAX_DEFAULT, MESSAGES_MAX_DEFAULT, QueuePolicy, TtlPolicy, expiry_instant_ms,
 };
 pub use queue::{
-    ConsumerId, Delivery, Forward, ForwardReason, MessageId, Outcome, Queue, QueueCounters,
+    ConsumerId, Delivery, Forward, ForwardReason, MessageId, Outcome, PAGE_IN_BYTES_MAX, Queue,
+    QueueCounters,
 };

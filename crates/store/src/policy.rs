@@ -41,6 +41,13 @@ pub struct QueuePolicy {
     /// Whether the queue keeps its durable messages (header `durable`) across a restart: every
     /// change to one is logged as a [`crate::Change`] for the journal.
     pub durable: bool,
+    /// Whether the queue may page: take messages' bodies out of memory into the journal
+    /// (durable messages as [`crate::Change::Stored`], others as [`crate::Change::Paged`]) and
+    /// read them back when consumers come to them. Only a queue with a journal may.
+    pub paging: bool,
+    /// Most bytes of messages held in memory, available and in flight; past it a queue that
+    /// may page keeps new messages on disk. Without paging it has no effect.
+    pub memory_max: usize,
 }
 
 impl Default for QueuePolicy {
@@ -53,6 +60,8 @@ impl Default for QueuePolicy {
             dead_letter_target: false,
             expiry_target: false,
             durable: false,
+            paging: false,
+            memory_max: usize::MAX,
         }
     }
 }

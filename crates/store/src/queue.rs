@@ -99,9 +99,10 @@ pub struct Forward {
     pub reason: ForwardReason,
     /// The encoded message, its header carrying the delivery count it reached.
     pub payload: Bytes,
-    /// Whether it was a durable message of a durable queue: its removal from this queue is
-    /// for the broker to log, once the target has stored it (see [`Change`]).
-    pub durable: bool,
+    /// Whether this queue's journal holds it (a durable message of a durable queue, or one
+    /// that was paged): its removal from this queue is for the broker to log, once the target
+    /// has stored it (see [`Change`]).
+    pub journaled: bool,
 }
 
 /// The queue's counters, for metrics. Every message that leaves the queue is counted in
@@ -148,6 +149,8 @@ struct Stored {
     refused_by: Vec<ConsumerId>,
     /// A durable message in a durable queue: its changes are logged.
     durable: bool,
+    /// The journal holds it (durable, or paged out and read back): its removal is logged.
+    journaled: bool,
 }
 
 impl Stored {
@@ -201,7 +204,18 @@ pub struct Queue {
     next_consumer: usize,
     /// The sum of the consumers' credit, so dispatch stops at once when it is spent.
     credit_total: u64,
+    /// Bytes held: in memory and paged.
     bytes: usize,
+    /// Bytes of the available messages in memory.
+    available_bytes: usize,
+    /// Messages whose bodies are on disk only, oldest first; all newer than every message in
+    /// memory (see [`paged`]).
+    paged: VecDeque<paged::PagedRef>,
+    paged_bytes: usize,
+    /// The newest message of the page-in read outstanding.
+    reading: Option<MessageId>,
+    /// The broker is over its memory budget: new messages are paged.
+    memory_pressure: bool,
     forwards: VecDeque<Forward>,
     /// Changes to durable messages since the broker last took them.
     changes: Vec<Change>,
@@ -221,6 +235,11 @@ impl Queue {
             next_consumer: 0,
             credit_total: 0,
             bytes: 0,
+            available_bytes: 0,
+            paged: VecDeque::new(),
+            paged_bytes: 0,
+            reading: None,
+            memory_pressure: false,
             forwards: VecDeque::new(),
             changes: Vec::new(),
             counters: QueueCounters::default(),
@@ -289,6 +308,13 @@ impl Queue {
         self.next_id = self.next_id.saturating_add(1);
         let delivery_count = message.header.as_ref().map_or(0, |h| h.delivery_count);
         let durable = self.policy.durable && message.header.as_ref().is_some_and(|h| h.durable);
+        if self.pages(size_bytes) {
+            self.page_out(id, &message, expiry_ms, delivery_count, durable);
+            self.bytes += size_bytes;
+            self.counters.enqueued += 1;
+            self.debug_check();
+            return Ok(id);
+        }
         if durable {
             self.changes.push(Change::Stored {
                 id,
@@ -305,6 +331,7 @@ impl Queue {
                 acquired_before: false,
                 refused_by: Vec::new(),
                 durable,
+                journaled: durable,
             },
         );
         self.bytes += size_bytes;
@@ -343,6 +370,7 @@ impl Queue {
                 acquired_before: delivery_count > 0,
                 refused_by: Vec::new(),
                 durable: true,
+                journaled: true,
             },
         );
         self.bytes += size_bytes;
@@ -560,19 +588,38 @@ impl Queue {
             && self.bytes.saturating_add(bytes) <= self.policy.bytes_max
     }
 
+    /// Drops the oldest available messages (in memory, then paged) until a message of
+    /// `bytes` fits, for an address whose full policy is to drop the oldest; each is counted
+    /// as dropped. Returns whether it fits now (it may not, if the rest is in flight).
+    pub fn drop_oldest_for(&mut self, bytes: usize) -> bool {
+        while !self.has_room(bytes) {
+            if let Some((id, _)) = self.available.first_from(0) {
+                let id = MessageId(id);
+                if let Some(stored) = self.take_available(id) {
+                    self.counters.dropped += 1;
+                    self.remove(id, &stored);
+                }
+            } else if !self.drop_paged_front() {
+                return false;
+            }
+        }
+        self.debug_check();
+        true
+    }
+
     /// Whether messages wait in [`Queue::poll_forward`].
     pub fn has_forwards(&self) -> bool {
         !self.forwards.is_empty()
     }
 
-    /// Messages held: available and in flight.
+    /// Messages held: available (in memory or paged) and in flight.
     pub fn depth(&self) -> usize {
-        self.available.len() + self.in_flight.len()
+        self.available.len() + self.in_flight.len() + self.paged.len()
     }
 
-    /// Messages waiting for a consumer.
+    /// Messages waiting for a consumer, in memory or paged.
     pub fn available(&self) -> usize {
-        self.available.len()
+        self.available.len() + self.paged.len()
     }
 
     /// Messages handed out and not yet settled.
@@ -580,9 +627,15 @@ impl Queue {
         self.in_flight.len()
     }
 
-    /// Bytes held, available and in flight, as charged against `bytes_max`.
+    /// Bytes held, available (in memory or paged) and in flight, as charged against
+    /// `bytes_max`.
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Bytes of the messages held in memory (what the broker's memory budget counts).
+    pub fn memory_bytes(&self) -> usize {
+        self.bytes - self.paged_bytes
     }
 
     /// How many consumers are attached.
@@ -626,11 +679,13 @@ impl Queue {
         if let Some(at) = stored.expiry_ms {
             self.expiring.insert((at, id));
         }
+        self.available_bytes += stored.size_bytes;
         self.available.insert(id.0, stored);
     }
 
     fn take_available(&mut self, id: MessageId) -> Option<Stored> {
         let stored = self.available.remove(id.0)?;
+        self.available_bytes -= stored.size_bytes;
         if let Some(at) = stored.expiry_ms {
             self.expiring.remove(&(at, id));
         }
@@ -678,7 +733,7 @@ impl Queue {
     /// A message leaves the queue for good (acknowledged or dropped).
     fn remove(&mut self, id: MessageId, stored: &Stored) {
         self.bytes -= stored.size_bytes;
-        if stored.durable {
+        if stored.journaled {
             self.changes.push(Change::Removed { id });
         }
     }
@@ -735,7 +790,7 @@ impl Queue {
             id,
             reason,
             payload,
-            durable: stored.durable,
+            journaled: stored.journaled,
         });
     }
 }
@@ -763,5 +818,8 @@ fn pick_consumer(
 }
 
 mod available;
+mod paged;
+
+pub use paged::PAGE_IN_BYTES_MAX;
 #[cfg(test)]
 mod tests;

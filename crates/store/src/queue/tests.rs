@@ -674,7 +674,7 @@ fn a_forwarded_durable_message_is_not_logged_as_removed_by_its_queue() {
         "the broker logs it once the target holds it"
     );
     let forward = q.poll_forward().unwrap();
-    assert!(forward.durable);
+    assert!(forward.journaled);
 }
 
 #[test]
