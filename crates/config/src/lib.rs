@@ -19,6 +19,7 @@
 
 mod diagnostic;
 mod fs;
+mod limits;
 mod load;
 mod model;
 pub mod resources;
@@ -31,6 +32,7 @@ pub use diagnostic::{Diagnostic, Severity};
 /// no manifest's address can start with it.
 pub const TEMPORARY_ADDRESS_PREFIX: &str = "_sluice.tmp.";
 pub use fs::{ConfigError, load_paths, read_paths};
+pub use limits::{AddressFullPolicy, StoreLimits, parse_address_full_policy, parse_size};
 pub use load::{Located, Manifests, Origin, Source, parse_sources};
 pub use model::{
     Checked, Config, DEAD_LETTER_DELIVERY_ATTEMPTS_DEFAULT, PendingAddress, ResolvedAddress,

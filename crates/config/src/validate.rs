@@ -140,6 +140,9 @@ pub fn resolve(manifests: &Manifests, diagnostics: &mut Vec<Diagnostic>) -> Conf
     let standard_infra = index("StandardInfraConfig", &manifests.standard_infra_configs, d);
     let brokered_infra = index("BrokeredInfraConfig", &manifests.brokered_infra_configs, d);
 
+    for infra in standard_infra.iter().chain(&brokered_infra) {
+        crate::limits::check(infra, d);
+    }
     for plan in &space_plans {
         check_space_plan(plan, &address_plans, &standard_infra, &brokered_infra, d);
     }
