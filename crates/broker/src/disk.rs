@@ -7,11 +7,15 @@
 //! goes out (`accepted` is never sent for a record not on disk) and senders of durable
 //! messages get no credit back; the thread logs the fault once, retries with a growing pause,
 //! and says when the disk works again. Nothing appended is dropped while it retries.
+//!
+//! Paging queues' reads come down the same channel as the records, so a read always follows
+//! the write of the messages it asks for: the writer serves the reads of a round after its
+//! flush, and hands what it found back to the driver beside the durable mark.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError, TryRecvError};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -22,8 +26,8 @@ use sluice_store::journal::{
 };
 use tokio::sync::Notify;
 
-use crate::core::Record;
-use crate::journal::Journal;
+use crate::core::{PageRead, Record};
+use crate::journal::{Journal, PagedIn};
 
 /// How long the writer waits for records before it compacts.
 const IDLE: Duration = Duration::from_millis(100);
@@ -55,7 +59,16 @@ pub(crate) fn open(
 #[derive(Debug, Default)]
 struct Mark {
     durable: AtomicU64,
+    /// Reads served, for the driver to take (held only to push or take, never across IO).
+    paged_in: Mutex<Vec<PagedIn>>,
     moved: Notify,
+}
+
+/// What the driver sends the writer.
+#[derive(Debug)]
+enum Work {
+    Records(Vec<Record>),
+    Reads(Vec<PageRead>),
 }
 
 /// The driver's side of the writer thread.
@@ -64,7 +77,7 @@ pub(crate) struct DiskJournal {
     /// Unbounded, but what it carries is bounded by the core: every stored record's message is
     /// one the core holds against its queue's limits, and publishers get no credit back while
     /// their answers wait for the writer.
-    tx: Option<mpsc::Sender<Vec<Record>>>,
+    tx: Option<mpsc::Sender<Work>>,
     mark: Arc<Mark>,
     thread: Option<JoinHandle<Result<(), JournalError>>>,
 }
@@ -86,6 +99,7 @@ impl DiskJournal {
             refs,
             mark: mark.clone(),
             last: 0,
+            reads: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name("sluice-journal".into())
@@ -112,19 +126,37 @@ impl DiskJournal {
     }
 }
 
-impl Journal for DiskJournal {
-    fn write(&mut self, records: Vec<Record>) {
+impl DiskJournal {
+    fn send(&mut self, work: Work) {
         if let Some(tx) = &self.tx
-            && tx.send(records).is_err()
+            && tx.send(work).is_err()
         {
             // The writer is gone (it only stops when told to, or panics): nothing more is
             // durable, so nothing that waits for it is answered.
             tracing::error!("the journal writer has stopped: durable messages are not accepted");
         }
     }
+}
+
+impl Journal for DiskJournal {
+    fn write(&mut self, records: Vec<Record>) {
+        self.send(Work::Records(records));
+    }
 
     fn durable(&self) -> u64 {
         self.mark.durable.load(Ordering::Acquire)
+    }
+
+    fn read(&mut self, reads: Vec<PageRead>) {
+        self.send(Work::Reads(reads));
+    }
+
+    fn take_paged_in(&mut self) -> Vec<PagedIn> {
+        self.mark
+            .paged_in
+            .lock()
+            .map(|mut p| std::mem::take(&mut *p))
+            .unwrap_or_default()
     }
 
     async fn changed(&mut self) {
@@ -138,15 +170,17 @@ struct Writer {
     mark: Arc<Mark>,
     /// The core's number of the last record appended.
     last: u64,
+    /// Reads to serve after the next flush.
+    reads: Vec<PageRead>,
 }
 
 impl Writer {
-    fn run(mut self, rx: &mpsc::Receiver<Vec<Record>>) -> Result<(), JournalError> {
+    fn run(mut self, rx: &mpsc::Receiver<Work>) -> Result<(), JournalError> {
         let mut wait = IDLE;
         let mut segments = self.journal.stats().segments;
         loop {
             match rx.recv_timeout(wait) {
-                Ok(batch) => self.append(batch),
+                Ok(work) => self.take(work),
                 Err(RecvTimeoutError::Timeout) => {
                     wait = match self.journal.compact() {
                         Ok(true) => Duration::ZERO,
@@ -178,13 +212,65 @@ impl Writer {
     }
 
     /// Appends every batch waiting; returns whether the driver is still there.
-    fn drain(&mut self, rx: &mpsc::Receiver<Vec<Record>>) -> bool {
+    fn drain(&mut self, rx: &mpsc::Receiver<Work>) -> bool {
         loop {
             match rx.try_recv() {
-                Ok(batch) => self.append(batch),
+                Ok(work) => self.take(work),
                 Err(TryRecvError::Empty) => return true,
                 Err(TryRecvError::Disconnected) => return false,
             }
+        }
+    }
+
+    fn take(&mut self, work: Work) {
+        match work {
+            Work::Records(batch) => self.append(batch),
+            Work::Reads(reads) => self.reads.extend(reads),
+        }
+    }
+
+    /// Serves the reads waiting (their messages were written by the flush before), retrying
+    /// a failing disk as a flush does, and hands the results to the driver.
+    fn serve_reads(&mut self) {
+        if self.reads.is_empty() {
+            return;
+        }
+        let mut served = Vec::with_capacity(self.reads.len());
+        for read in std::mem::take(&mut self.reads) {
+            let Some(queue) = self.refs.get(&read.node).copied() else {
+                // Not a journaled queue: it cannot have paged; it gets nothing back.
+                served.push(PagedIn {
+                    node: read.node,
+                    found: Vec::new(),
+                });
+                continue;
+            };
+            let mut pause = RETRY_FIRST;
+            let mut failures = 0u32;
+            let found = loop {
+                match self.journal.read(queue, &read.ids) {
+                    Ok(found) => break found,
+                    Err(e) => {
+                        failures += 1;
+                        if failures == 1 {
+                            tracing::error!(error = %e, "the journal cannot read paged messages back: their consumers wait until the disk works again");
+                        }
+                        if failures > RETRIES_AT_SHUTDOWN * 10 {
+                            tracing::error!(error = %e, "giving up reading paged messages: they are dropped from memory, and stay in the journal until the next start");
+                            break Vec::new();
+                        }
+                        std::thread::sleep(pause);
+                        pause = (pause * 2).min(RETRY_MAX);
+                    }
+                }
+            };
+            served.push(PagedIn {
+                node: read.node,
+                found,
+            });
+        }
+        if let Ok(mut p) = self.mark.paged_in.lock() {
+            p.extend(served);
         }
     }
 
@@ -209,7 +295,7 @@ impl Writer {
 
     /// Writes and syncs until it works, then moves the durable mark. While the disk fails,
     /// new batches keep joining the retry.
-    fn flush(&mut self, rx: &mpsc::Receiver<Vec<Record>>, mut open: bool) {
+    fn flush(&mut self, rx: &mpsc::Receiver<Work>, mut open: bool) {
         let mut pause = RETRY_FIRST;
         let mut failures = 0u32;
         while let Err(e) = self.journal.flush() {
@@ -234,6 +320,7 @@ impl Writer {
             tracing::info!(failures, "the journal writes again");
         }
         self.mark.durable.store(self.last, Ordering::Release);
+        self.serve_reads();
         self.mark.moved.notify_one();
     }
 }

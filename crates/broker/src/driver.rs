@@ -68,11 +68,20 @@ pub(crate) async fn run<J: Journal>(
                 }
             }
             () = sleep_until_ms(next_timer) => core.handle_timeout(now_ms()),
-            () = journal.changed() => {}
+            () = journal.changed() => {
+                let paged = journal.take_paged_in();
+                if !paged.is_empty() {
+                    let now = now_ms();
+                    for p in paged {
+                        core.page_in(p.node, p.found, now);
+                    }
+                }
+            }
         }
         while let Some(output) = core.poll_output() {
             match output {
                 Output::Journal(records) => journal.write(records),
+                Output::Read(reads) => journal.read(reads),
                 Output::Conn {
                     conn,
                     answers,
@@ -162,6 +171,10 @@ mod tests {
         fn durable(&self) -> u64 {
             self.durable.load(Ordering::SeqCst)
         }
+        fn read(&mut self, _reads: Vec<crate::core::PageRead>) {}
+        fn take_paged_in(&mut self) -> Vec<crate::journal::PagedIn> {
+            Vec::new()
+        }
         async fn changed(&mut self) {
             self.moved.notified().await;
         }
@@ -200,6 +213,7 @@ mod tests {
             dead_letter: None,
             expiry: None,
             max_consumers: None,
+            full: crate::core::AddressFullPolicy::Block,
         }));
         let core = Core::new(vec![(NodeId::first(0), queue)]);
         let gate = Gate::default();

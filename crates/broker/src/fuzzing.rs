@@ -34,6 +34,7 @@ fn nodes() -> Vec<(NodeId, Node)> {
         dead_letter_target: true,
         expiry_target: true,
         durable: true,
+        ..QueuePolicy::default()
     };
     let queue = |address: &str, policy, dead_letter: Option<u32>| {
         Node::Queue(QueueNode::new(QueuePlan {
@@ -42,6 +43,7 @@ fn nodes() -> Vec<(NodeId, Node)> {
             dead_letter: dead_letter.map(NodeId::first),
             expiry: dead_letter.map(NodeId::first),
             max_consumers: Some(2),
+            full: crate::core::AddressFullPolicy::Block,
         }))
     };
     let dlq = QueuePolicy {

@@ -9,7 +9,18 @@
 
 use std::future::Future;
 
-use crate::core::Record;
+use bytes::Bytes;
+use sluice_router::NodeId;
+use sluice_store::MessageId;
+
+use crate::core::{PageRead, Record};
+
+/// What a page-in read found: the messages of `node` the journal holds, in the order asked.
+#[derive(Debug)]
+pub(crate) struct PagedIn {
+    pub(crate) node: NodeId,
+    pub(crate) found: Vec<(MessageId, Bytes)>,
+}
 use crate::disk::DiskJournal;
 
 /// Where the core's records go to become durable.
@@ -19,6 +30,13 @@ pub(crate) trait Journal: Send {
 
     /// The number of the last record known to be durable (0 before any).
     fn durable(&self) -> u64;
+
+    /// Asks for messages to be read back, after every record written before.
+    fn read(&mut self, reads: Vec<PageRead>);
+
+    /// What reads have found since the last call; [`Journal::changed`] completes when there
+    /// is some.
+    fn take_paged_in(&mut self) -> Vec<PagedIn>;
 
     /// Completes when [`Journal::durable`] may have moved on.
     fn changed(&mut self) -> impl Future<Output = ()> + Send;
@@ -39,6 +57,15 @@ impl Journal for NoJournal {
 
     fn durable(&self) -> u64 {
         self.last
+    }
+
+    fn read(&mut self, reads: Vec<PageRead>) {
+        // Nothing pages without a journal (the plan allows it only with one).
+        debug_assert!(reads.is_empty(), "a page-in read without a journal");
+    }
+
+    fn take_paged_in(&mut self) -> Vec<PagedIn> {
+        Vec::new()
     }
 
     async fn changed(&mut self) {
@@ -66,6 +93,20 @@ impl Journal for AnyJournal {
         match self {
             Self::Memory(j) => j.durable(),
             Self::Disk(j) => j.durable(),
+        }
+    }
+
+    fn read(&mut self, reads: Vec<PageRead>) {
+        match self {
+            Self::Memory(j) => j.read(reads),
+            Self::Disk(j) => j.read(reads),
+        }
+    }
+
+    fn take_paged_in(&mut self) -> Vec<PagedIn> {
+        match self {
+            Self::Memory(j) => j.take_paged_in(),
+            Self::Disk(j) => j.take_paged_in(),
         }
     }
 

@@ -67,6 +67,25 @@ pub struct Durability {
     pub data_dir: Option<PathBuf>,
     /// When the journal syncs.
     pub sync: SyncPolicy,
+    /// The memory budget: the most bytes of messages all queues hold in memory together.
+    /// Above it, queues with a journal keep new messages on disk and publishers to the others
+    /// wait for credit. `None`: no budget.
+    pub max_memory: Option<usize>,
+}
+
+/// The most bytes of messages one queue that pages holds in memory: as Artemis pages an
+/// address past its `max-size-bytes`, so a long backlog costs its references, not its bodies.
+pub const QUEUE_MEMORY_DEFAULT: usize = 32 << 20;
+
+impl Durability {
+    /// How the plan stores messages.
+    fn storage(&self) -> plan::Storage {
+        let budget = self.max_memory.map_or(usize::MAX, |m| m / 4);
+        plan::Storage {
+            paging: self.data_dir.is_some(),
+            queue_memory_max: QUEUE_MEMORY_DEFAULT.min(budget).max(1 << 20),
+        }
+    }
 }
 
 /// Serves `space` on `listener` until `shutdown` completes. With a data directory, the
@@ -78,12 +97,18 @@ pub async fn serve(
     durability: Durability,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
-    let plan = plan::plan(space).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    let core = Core::new(plan.nodes);
+    let storage = durability.storage();
+    let plan =
+        plan::plan(space, storage).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut core = Core::new(plan.nodes);
+    if let Some(max) = durability.max_memory {
+        core.set_memory_max(max);
+    }
     let (core, journal) = match durability.data_dir {
         Some(dir) => {
+            let load = storage.queue_memory_max as u64;
             let (core, disk) =
-                tokio::task::spawn_blocking(move || recover(&dir, durability.sync, core))
+                tokio::task::spawn_blocking(move || recover(&dir, durability.sync, load, core))
                     .await
                     .map_err(io::Error::other)??;
             (core, AnyJournal::Disk(disk))
@@ -120,10 +145,16 @@ pub async fn serve(
 
 /// Replays the journal under `dir` into `core`'s durable queues and starts its writer.
 /// Blocking.
-fn recover(dir: &Path, sync: SyncPolicy, mut core: Core) -> io::Result<(Core, DiskJournal)> {
+fn recover(
+    dir: &Path,
+    sync: SyncPolicy,
+    load_bytes_per_queue: u64,
+    mut core: Core,
+) -> io::Result<(Core, DiskJournal)> {
     let started = Instant::now();
     let config = JournalConfig {
         sync,
+        load_bytes_per_queue,
         ..JournalConfig::default()
     };
     let (journal, recovery) = disk::open(dir, config).map_err(|e| {
@@ -136,9 +167,11 @@ fn recover(dir: &Path, sync: SyncPolicy, mut core: Core) -> io::Result<(Core, Di
         )
     })?;
     let now = driver::now_ms();
+    let mut paged = recovery.paged;
     for (address, messages) in recovery.queues {
         let count = messages.len();
-        match core.restore(&address, messages, now) {
+        let on_disk = paged.remove(&address).unwrap_or_default();
+        match core.restore(&address, messages, on_disk, now) {
             Ok(undecodable) => {
                 for (id, reason) in undecodable {
                     tracing::error!(%address, id = id.0, %reason, "a journaled message does not decode: it is not served, and stays in the journal");

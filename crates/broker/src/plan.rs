@@ -2,6 +2,11 @@
 //! numbers every address, builds the core's node for it, and the router's entry for the same
 //! node, from the same pass.
 //!
+//! A stored address's size limit is EnMasse's: the infra config's `globalMaxSize` times its
+//! plan's broker credit; without them, [`BYTES_MAX_DEFAULT`]. What a full one does follows
+//! `addressFullPolicy` (block by default); `PAGE` lifts the size limit of a queue that pages
+//! (it is bounded by the disk, and by [`PAGED_MESSAGES_MAX`]).
+//!
 //! A named subscription takes its topic's dead-letter and expiry targets when it has none of
 //! its own, and its topic's TTL clamp (EnMasse applied a topic's `deadletter`, `expiry` and
 //! `messageTtl` to its subscriptions).
@@ -11,9 +16,9 @@ use std::sync::Arc;
 use rustc_hash::FxHashMap;
 
 use sluice_config::resources::AddressType;
-use sluice_config::{ResolvedAddress, ResolvedAddressSpace};
+use sluice_config::{AddressFullPolicy, ResolvedAddress, ResolvedAddressSpace, StoreLimits};
 use sluice_router::{AddressTable, NodeId, NodeKind, NodeSpec, RouteError};
-use sluice_store::{QueuePolicy, TtlPolicy};
+use sluice_store::{BYTES_MAX_DEFAULT, QueuePolicy, TtlPolicy};
 
 use crate::core::{AnycastNode, MulticastNode, Node, QueueNode, QueuePlan, TopicNode};
 
@@ -23,12 +28,60 @@ pub(crate) struct Plan {
     pub(crate) nodes: Vec<(NodeId, Node)>,
 }
 
+/// Most messages a queue that pages holds (a reference in memory costs some 50 bytes).
+pub(crate) const PAGED_MESSAGES_MAX: usize = 10_000_000;
+
+/// How the broker stores messages, beyond what the configuration says.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Storage {
+    /// There is a journal: durable queues may page.
+    pub(crate) paging: bool,
+    /// Bytes of messages each queue that pages holds in memory before it pages.
+    pub(crate) queue_memory_max: usize,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            paging: false,
+            queue_memory_max: usize::MAX,
+        }
+    }
+}
+
 /// The store policy of an address: its plan's and its own TTL clamp and redelivery limit,
-/// whether it has dead-letter and expiry targets, and whether it is durable.
-fn policy(address: &ResolvedAddress) -> QueuePolicy {
+/// whether it has dead-letter and expiry targets, whether it is durable and pages, and its
+/// size limit.
+fn policy(address: &ResolvedAddress, limits: &StoreLimits, storage: Storage) -> QueuePolicy {
     let spec = &address.address.resource.spec;
     let ttl = address.message_ttl();
+    let durable = matches!(
+        address.address_type(),
+        AddressType::Queue | AddressType::Subscription | AddressType::Deadletter
+    );
+    let paging = durable && storage.paging;
+    let sized = match (limits.global_max_size, address.broker_credit()) {
+        (Some(global), Some(credit)) if credit > 0.0 => {
+            Some(((global as f64) * credit).min(usize::MAX as f64) as usize)
+        }
+        _ => None,
+    };
+    let page = limits.address_full_policy == Some(AddressFullPolicy::Page) && paging;
+    let bytes_max = if page {
+        usize::MAX
+    } else {
+        sized.unwrap_or(BYTES_MAX_DEFAULT)
+    };
+    let defaults = QueuePolicy::default();
     QueuePolicy {
+        bytes_max,
+        messages_max: if paging {
+            PAGED_MESSAGES_MAX
+        } else {
+            defaults.messages_max
+        },
+        paging,
+        memory_max: storage.queue_memory_max,
         delivery_attempts_max: address.maximum_delivery_attempts(),
         ttl: TtlPolicy {
             minimum_ms: ttl.minimum,
@@ -36,16 +89,18 @@ fn policy(address: &ResolvedAddress) -> QueuePolicy {
         },
         dead_letter_target: spec.deadletter.is_some(),
         expiry_target: spec.expiry.is_some(),
-        durable: matches!(
-            address.address_type(),
-            AddressType::Queue | AddressType::Subscription | AddressType::Deadletter
-        ),
-        ..QueuePolicy::default()
+        durable,
     }
 }
 
 /// Numbers and builds every address of `space`.
-pub(crate) fn plan(space: &ResolvedAddressSpace) -> Result<Plan, RouteError> {
+pub(crate) fn plan(space: &ResolvedAddressSpace, storage: Storage) -> Result<Plan, RouteError> {
+    let limits = space.store_limits();
+    let full = match limits.address_full_policy.unwrap_or_default() {
+        AddressFullPolicy::Page => AddressFullPolicy::Block,
+        other => other,
+    };
+    let policy = |a: &ResolvedAddress| policy(a, &limits, storage);
     let ids: FxHashMap<&str, NodeId> = space
         .addresses
         .iter()
@@ -71,6 +126,7 @@ pub(crate) fn plan(space: &ResolvedAddressSpace) -> Result<Plan, RouteError> {
                 dead_letter: id_of(dead_letter),
                 expiry: id_of(expiry),
                 max_consumers,
+                full,
             }))
         };
         let (kind, node) = match a.address_type() {

@@ -9,6 +9,7 @@
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod check;
+mod memory;
 mod serve;
 
 use std::path::PathBuf;

@@ -41,6 +41,12 @@ pub(crate) struct ServeArgs {
     /// the OS had not written; for benchmarks).
     #[arg(long, value_enum, default_value = "always", value_name = "POLICY")]
     journal_sync: JournalSync,
+    /// The memory budget: the most bytes of messages the queues hold in memory together (e.g.
+    /// 512Mi, 2G). Above it, queues with a journal keep new messages on disk and publishers to
+    /// the others wait for credit until memory falls. Default: 40% of the container's cgroup
+    /// memory limit, or of the machine's memory.
+    #[arg(long, value_name = "SIZE", value_parser = sluice_config::parse_size)]
+    max_memory: Option<u64>,
     /// Threads that run connections and the core (default: the CPUs available, less one,
     /// and at least one).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -143,9 +149,31 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     // Held for the life of the process: the lock goes when the file is closed.
     let _data_lock = data_dir.as_deref().map(lock_data_dir).transpose()?;
+    let max_memory = match args.max_memory {
+        Some(max) => {
+            tracing::info!(max_memory_bytes = max, "memory budget from --max-memory");
+            Some(max)
+        }
+        None => match crate::memory::default_max_memory() {
+            Some((max, source)) => {
+                tracing::info!(
+                    max_memory_bytes = max,
+                    "memory budget: 40% of {source} (--max-memory sets it)"
+                );
+                Some(max)
+            }
+            None => {
+                tracing::warn!(
+                    "no cgroup limit or machine memory to read: no memory budget (give --max-memory)"
+                );
+                None
+            }
+        },
+    };
     let durability = sluice_broker::Durability {
         data_dir,
         sync: args.journal_sync.into(),
+        max_memory: max_memory.map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
     };
     let default_amqp = if args.config.is_empty() {
         DEFAULT_AMQP

@@ -109,6 +109,17 @@ impl<T> Slab<T> {
             s.value.as_ref().map(|v| (id, v))
         })
     }
+
+    /// Every id and value, to change.
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (NodeId, &mut T)> {
+        self.slots.iter_mut().enumerate().filter_map(|(i, s)| {
+            let id = NodeId {
+                index: i as u32,
+                generation: s.generation,
+            };
+            s.value.as_mut().map(|v| (id, v))
+        })
+    }
 }
 
 #[cfg(test)]

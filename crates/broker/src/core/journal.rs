@@ -3,7 +3,7 @@
 //! writer, and holds the answers that depend on them until the writer says it is durable up to
 //! their number.
 
-use sluice_store::{Change, Queue};
+use sluice_store::{Change, MessageId, Queue};
 
 use super::ids::NodeId;
 
@@ -17,10 +17,18 @@ pub(crate) struct Record {
     pub(crate) change: Change,
 }
 
-/// The records of a wake-up, in the order the changes were made.
+/// Messages a paging queue wants read back from the journal, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PageRead {
+    pub(crate) node: NodeId,
+    pub(crate) ids: Vec<MessageId>,
+}
+
+/// The records of a wake-up, in the order the changes were made, and the reads asked for.
 #[derive(Debug, Default)]
 pub(crate) struct Journal {
     records: Vec<Record>,
+    reads: Vec<PageRead>,
     /// The number of the last record made.
     last: u64,
 }
@@ -55,5 +63,15 @@ impl Journal {
     /// The records made since the last call.
     pub(crate) fn drain(&mut self) -> Option<Vec<Record>> {
         (!self.records.is_empty()).then(|| std::mem::take(&mut self.records))
+    }
+
+    /// Asks for `ids` of `node` to be read back (after every record made so far is written).
+    pub(crate) fn read(&mut self, node: NodeId, ids: Vec<MessageId>) {
+        self.reads.push(PageRead { node, ids });
+    }
+
+    /// The reads asked for since the last call.
+    pub(crate) fn drain_reads(&mut self) -> Option<Vec<PageRead>> {
+        (!self.reads.is_empty()).then(|| std::mem::take(&mut self.reads))
     }
 }

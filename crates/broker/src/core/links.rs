@@ -49,6 +49,7 @@ impl Core {
                     Slot {
                         node: Node::Queue(QueueNode::temporary(name, key)),
                         dirty: false,
+                        memory: 0,
                         timer: None,
                     }
                 });
@@ -222,11 +223,12 @@ impl Core {
     }
 
     fn remove_node(&mut self, id: NodeId) {
-        if let Some(Slot {
-            timer: Some(at), ..
-        }) = self.nodes.remove(id)
-        {
-            self.timers.remove(&(at, id));
+        if let Some(slot) = self.nodes.remove(id) {
+            if let Some(at) = slot.timer {
+                self.timers.remove(&(at, id));
+            }
+            // What it held in memory (as of its last pump) goes with it.
+            self.memory.used -= slot.memory;
         }
         self.holding.remove(&id);
     }

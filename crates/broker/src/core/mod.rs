@@ -48,9 +48,9 @@ use sluice_engine::LinkId;
 pub(crate) use anycast::AnycastNode;
 pub(crate) use command::{Attached, Command, Filter, Origin, Route, Source, ToConn};
 pub(crate) use ids::{ConnId, LinkKey, NodeId};
-pub(crate) use journal::Record;
+pub(crate) use journal::{PageRead, Record};
 pub(crate) use multicast::MulticastNode;
-pub(crate) use queue::{QueueNode, QueuePlan};
+pub(crate) use queue::{AddressFullPolicy, QueueNode, QueuePlan};
 pub(crate) use topic::TopicNode;
 
 use crate::error::Refusal;
@@ -101,6 +101,8 @@ struct Slot {
     node: Node,
     /// Touched in this wake-up: pumped at its end.
     dirty: bool,
+    /// The bytes of messages it held in memory when last pumped.
+    memory: usize,
     /// When its expiry timer is set for.
     timer: Option<i64>,
 }
@@ -110,6 +112,9 @@ struct Slot {
 pub(crate) enum Output {
     /// Journal records to write, in order.
     Journal(Vec<Record>),
+    /// Messages to read back from the journal, once the records before are written; the
+    /// driver hands what was found to [`Core::page_in`].
+    Read(Vec<PageRead>),
     /// A batch for a connection. `after`: send it only once the journal is durable up to this
     /// record.
     Conn {
@@ -142,7 +147,31 @@ pub(crate) struct Core {
     next_consumer: u64,
     /// The time of the latest input.
     now: i64,
+    memory: Memory,
 }
+
+/// The broker's memory budget: the bytes of messages the queues hold in memory. Above it,
+/// queues that page keep new messages on disk and the others hold their publishers back;
+/// it is lifted once use falls below [`MEMORY_RESUME_PERCENT`] of the budget.
+#[derive(Debug)]
+struct Memory {
+    max: usize,
+    used: usize,
+    over: bool,
+}
+
+impl Default for Memory {
+    fn default() -> Self {
+        Memory {
+            max: usize::MAX,
+            used: 0,
+            over: false,
+        }
+    }
+}
+
+/// Below this share of the budget, a broker over it is under it again (so it does not flap).
+const MEMORY_RESUME_PERCENT: usize = 90;
 
 impl Core {
     /// A core serving `nodes`, numbered as the address space's plan numbered them.
@@ -154,6 +183,7 @@ impl Core {
                 Slot {
                     node,
                     dirty: false,
+                    memory: 0,
                     timer: None,
                 },
             );
@@ -241,6 +271,9 @@ impl Core {
             if let Some(records) = self.journal.drain() {
                 self.ready.push_back(Output::Journal(records));
             }
+            if let Some(reads) = self.journal.drain_reads() {
+                self.ready.push_back(Output::Read(reads));
+            }
             let last = self.journal.last();
             let ready = &mut self.ready;
             self.out.flush(|batch| {
@@ -263,6 +296,7 @@ impl Core {
             steps,
             joins,
             now,
+            memory,
             ..
         } = self;
         let ctx = Ctx {
@@ -271,6 +305,7 @@ impl Core {
             steps,
             joins,
             now: *now,
+            memory_over: memory.over,
         };
         (nodes, ctx)
     }
@@ -341,7 +376,88 @@ impl Core {
             for id in std::mem::take(&mut self.dirty) {
                 self.pump_node(id);
             }
+            self.check_memory();
         }
+    }
+
+    /// Sets the memory budget (bytes of messages held in memory by every queue together).
+    pub(crate) fn set_memory_max(&mut self, max: usize) {
+        self.memory.max = max;
+    }
+
+    /// Whether the broker is over its memory budget, the bytes it holds, and the budget.
+    #[cfg(test)]
+    pub(crate) fn memory(&self) -> (bool, usize, usize) {
+        (self.memory.over, self.memory.used, self.memory.max)
+    }
+
+    /// Turns the memory pressure on past the budget and off below its resume mark; on a
+    /// change, tells every queue, and when it lifts, wakes the nodes holding publishes.
+    fn check_memory(&mut self) {
+        let m = &mut self.memory;
+        let over = if m.over {
+            m.used as u128 * 100 >= m.max as u128 * MEMORY_RESUME_PERCENT as u128
+        } else {
+            m.used > m.max
+        };
+        if over == m.over {
+            return;
+        }
+        m.over = over;
+        if over {
+            tracing::warn!(
+                used_bytes = m.used,
+                max_bytes = m.max,
+                "over the memory budget (--max-memory): queues with a journal keep new messages on disk, and publishers to the others wait for credit until memory falls"
+            );
+        } else {
+            tracing::info!(
+                used_bytes = m.used,
+                max_bytes = m.max,
+                "under the memory budget again: publishers get credit"
+            );
+        }
+        let mut wake = Vec::new();
+        for (id, slot) in self.nodes.iter_mut() {
+            if let Node::Queue(q) = &mut slot.node {
+                q.set_memory_pressure(over);
+                if !over && !q.waiting.is_empty() {
+                    wake.push(id);
+                }
+            }
+        }
+        for id in wake {
+            self.mark(id);
+        }
+    }
+
+    /// What a page-in read of `node` found, read at `now`.
+    pub(crate) fn page_in(
+        &mut self,
+        node: NodeId,
+        found: Vec<(sluice_store::MessageId, bytes::Bytes)>,
+        now: i64,
+    ) {
+        self.now = now;
+        let (nodes, mut ctx) = self.ctx();
+        if let Some(Slot {
+            node: Node::Queue(q),
+            ..
+        }) = nodes.get_mut(node)
+        {
+            let found = found
+                .into_iter()
+                .map(|(id, payload)| match ScannedMessage::scan(payload) {
+                    Ok(m) => (id, Some(Box::new(m))),
+                    Err(e) => {
+                        tracing::error!(queue = %q.address, id = id.0, error = %e, "a message read back from the journal does not decode: it is dropped");
+                        (id, None)
+                    }
+                })
+                .collect();
+            q.page_in(node, found, &mut ctx);
+        }
+        self.mark(node);
     }
 
     fn run_step(&mut self, step: Forward) {
@@ -378,17 +494,21 @@ impl Core {
         };
         slot.dirty = false;
         let mut due = None;
+        let before = slot.memory;
         match &mut slot.node {
             Node::Queue(q) => {
                 q.pump(id, &mut ctx);
                 due = q.next_expiry();
+                slot.memory = q.memory_bytes();
             }
             Node::Topic(t) => t.pump(&mut ctx),
             Node::Anycast(a) => a.route(ctx.out),
             Node::Multicast(_) => {}
         }
+        let after = slot.memory;
         let holding = slot.node.is_holding();
         let timer = std::mem::replace(&mut slot.timer, due);
+        self.memory.used = self.memory.used - before + after;
         if timer != due {
             if let Some(at) = timer {
                 self.timers.remove(&(at, id));
@@ -434,6 +554,7 @@ impl Core {
         &mut self,
         address: &str,
         messages: Vec<sluice_store::journal::RecoveredMessage>,
+        on_disk: Vec<sluice_store::journal::PagedMessage>,
         now: i64,
     ) -> Result<Vec<(sluice_store::MessageId, String)>, RestoreError> {
         let node = self
@@ -453,6 +574,10 @@ impl Core {
                     Ok(message) => q.restore(m.id, message, m.delivery_count, now),
                     Err(e) => undecodable.push((m.id, e.to_string())),
                 }
+            }
+            // Left on disk past the load budget: read back as consumers come to them.
+            for m in on_disk {
+                q.restore_paged(m.id, m.size, m.delivery_count);
             }
         }
         self.mark(node);

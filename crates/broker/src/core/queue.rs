@@ -20,6 +20,8 @@ use sluice_codec::transport::{Accepted, DeliveryState, Released};
 use sluice_engine::LinkId;
 use sluice_store::{Change, ConsumerId, MessageId, Outcome, Queue, QueuePolicy, StoreError};
 
+pub(crate) use sluice_config::AddressFullPolicy;
+
 use super::command::ToConn;
 use super::ids::{ConnId, LinkKey, NodeId};
 use super::step::{Answer, Arrival, Ctx, Forward, Joins, Via};
@@ -111,6 +113,8 @@ pub(crate) struct QueueNode {
     pub(crate) waiting: Waiting,
     /// A temporary queue: the receiver that made it, with which it goes.
     pub(crate) owner: Option<LinkKey>,
+    /// What happens to a publish when the queue is full.
+    full: AddressFullPolicy,
 }
 
 /// A stored node as its plan describes it.
@@ -121,6 +125,9 @@ pub(crate) struct QueuePlan {
     pub(crate) dead_letter: Option<NodeId>,
     pub(crate) expiry: Option<NodeId>,
     pub(crate) max_consumers: Option<u32>,
+    /// At its limits: hold publishers back (block), refuse (fail) or drop the oldest (drop).
+    /// Page is block with no byte limit but the disk's, set in the policy.
+    pub(crate) full: AddressFullPolicy,
 }
 
 impl QueueNode {
@@ -135,6 +142,7 @@ impl QueueNode {
             draining: Vec::new(),
             waiting: Waiting::default(),
             owner: None,
+            full: plan.full,
         }
     }
 
@@ -146,6 +154,7 @@ impl QueueNode {
             dead_letter: None,
             expiry: None,
             max_consumers: None,
+            full: AddressFullPolicy::Block,
         });
         node.owner = Some(owner);
         node
@@ -166,6 +175,43 @@ impl QueueNode {
         self.queue.restore(id, message, count, now);
     }
 
+    /// Puts back a message the journal kept on disk (see [`Queue::restore_paged`]).
+    pub(crate) fn restore_paged(&mut self, id: MessageId, size: u32, count: u32) {
+        self.queue.restore_paged(id, size, count);
+    }
+
+    /// Bytes of messages held in memory.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.queue.memory_bytes()
+    }
+
+    /// Whether the queue takes messages out of memory into the journal.
+    pub(crate) fn pages(&self) -> bool {
+        self.queue.policy().paging
+    }
+
+    /// Over the broker's memory budget, a queue that pages keeps new messages on disk.
+    pub(crate) fn set_memory_pressure(&mut self, over: bool) {
+        self.queue.set_memory_pressure(over);
+    }
+
+    /// What a page-in read found (`None`: read, but it does not decode).
+    pub(crate) fn page_in(
+        &mut self,
+        id: NodeId,
+        found: Vec<(MessageId, Option<Box<ScannedMessage>>)>,
+        ctx: &mut Ctx<'_>,
+    ) {
+        self.queue.page_in(found, ctx.now);
+        ctx.journal.take(id, &mut self.queue);
+    }
+
+    /// Whether an arrival of `size` bytes cannot be stored now: the queue is full, or the
+    /// broker is over its memory budget and this queue cannot page.
+    fn is_full_for(&self, size: usize, ctx: &Ctx<'_>) -> bool {
+        !self.queue.has_room(size) || (ctx.memory_over && !self.pages())
+    }
+
     /// A message arriving: stored if there is room, else waiting for it.
     pub(crate) fn arrive(&mut self, id: NodeId, arrival: Arrival, ctx: &mut Ctx<'_>) {
         let size = arrival.message.raw().len();
@@ -178,7 +224,24 @@ impl QueueNode {
             };
             return refuse(&arrival, &refusal, ctx);
         }
-        if !self.waiting.is_empty() || !self.queue.has_room(size) {
+        if self.waiting.is_empty() && !self.queue.has_room(size) {
+            match self.full {
+                AddressFullPolicy::Fail if arrival.via == Via::Publish => {
+                    let refusal = Refusal::Store(StoreError::BytesLimit {
+                        message_bytes: size,
+                        bytes_max,
+                    });
+                    return refuse(&arrival, &refusal, ctx);
+                }
+                AddressFullPolicy::Drop => {
+                    // What it could not drop (in flight) it waits for, as a block would.
+                    let _fits = self.queue.drop_oldest_for(size);
+                    ctx.journal.take(id, &mut self.queue);
+                }
+                _ => {}
+            }
+        }
+        if !self.waiting.is_empty() || self.is_full_for(size, ctx) {
             if arrival.via == Via::Publish && !self.waiting.has_room(size) {
                 let refusal = Refusal::WaitingFull {
                     address: self.address.to_string(),
@@ -221,7 +284,7 @@ impl QueueNode {
     /// Places waiting messages, oldest first, while there is room.
     fn place_waiting(&mut self, id: NodeId, ctx: &mut Ctx<'_>) {
         while let Some(front) = self.waiting.items.front() {
-            if !self.queue.has_room(front.message.raw().len()) {
+            if self.is_full_for(front.message.raw().len(), ctx) {
                 break;
             }
             let Some(arrival) = self.waiting.pop() else {
@@ -332,6 +395,9 @@ impl QueueNode {
                 );
             }
         }
+        if let Some(ids) = self.queue.poll_page_in() {
+            ctx.journal.read(id, ids);
+        }
         ctx.journal.take(id, &mut self.queue);
         self.forward(id, ctx);
         self.finish_drains(ctx);
@@ -345,7 +411,7 @@ impl QueueNode {
             } else {
                 self.dead_letter
             };
-            let from = f.durable.then_some((id, f.id));
+            let from = f.journaled.then_some((id, f.id));
             match (target, ScannedMessage::scan(f.payload).map(Box::new)) {
                 (Some(to), Ok(message)) => ctx.steps.push_back(Forward {
                     to,

@@ -129,6 +129,8 @@ pub(crate) struct Ctx<'a> {
     pub(crate) steps: &'a mut VecDeque<Forward>,
     pub(crate) joins: &'a mut Joins,
     pub(crate) now: i64,
+    /// The broker is over its memory budget: nodes that cannot page hold new messages back.
+    pub(crate) memory_over: bool,
 }
 
 impl Ctx<'_> {

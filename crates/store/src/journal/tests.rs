@@ -68,7 +68,10 @@ fn state_with_paged(journal: &mut Journal<MemStorage>, recovery: &Recovery) -> S
         let into = state.entry(name.clone()).or_default();
         let newest_loaded = into.keys().next_back().copied();
         for ((id, payload), m) in read.into_iter().zip(refs) {
-            assert!(newest_loaded.is_none_or(|n| n < id.0), "paged are newer than loaded");
+            assert!(
+                newest_loaded.is_none_or(|n| n < id.0),
+                "paged are newer than loaded"
+            );
             into.insert(id.0, (payload.to_vec(), m.delivery_count));
         }
     }

@@ -1,7 +1,4 @@
 //! What the journal is told, and the answers that wait for it.
-
-use sluice_store::Change;
-
 use super::topic::rejected_with;
 use super::*;
 
@@ -30,6 +27,7 @@ fn changes(h: &Harness) -> Vec<(NodeId, String)> {
                 Change::Stored { payload, .. } => format!("stored {}", text(payload)),
                 Change::DeliveryCount { count, .. } => format!("count {count}"),
                 Change::Removed { .. } => "removed".to_string(),
+                Change::Paged { payload, .. } => format!("paged {}", text(payload)),
             };
             (r.node, what)
         })
@@ -129,6 +127,7 @@ fn a_topic_publish_with_a_durable_subscription_waits_for_the_journal() {
         dead_letter: None,
         expiry: None,
         max_consumers: Some(1),
+        full: AddressFullPolicy::Block,
     }));
     let mut h = Harness::new(vec![topic("t", vec![at(1)]), sub]);
     h.conn(1);

@@ -5,6 +5,7 @@ mod anycast;
 mod durable;
 mod limits;
 mod model;
+mod paging;
 mod queue;
 mod topic;
 
@@ -15,7 +16,7 @@ use sluice_codec::Encode;
 use sluice_codec::messaging::{Body, Header, Message, Properties, ScannedMessage};
 use sluice_codec::transport::{Accepted, DeliveryState, Rejected};
 use sluice_engine::{LinkId, SessionId};
-use sluice_store::{MessageId, QueuePolicy};
+use sluice_store::{Change, MessageId, QueuePolicy};
 
 use super::*;
 
@@ -73,6 +74,7 @@ pub(super) fn queue_with(
         dead_letter,
         expiry,
         max_consumers: None,
+        full: AddressFullPolicy::Block,
     }))
 }
 
@@ -108,6 +110,10 @@ pub(super) struct Harness {
     /// Every batch's `after`, per connection, in order.
     pub(super) afters: HashMap<ConnId, Vec<Option<u64>>>,
     pub(super) now: i64,
+    /// What the journal holds, for page-in reads: stored and paged messages not removed.
+    pub(super) disk: HashMap<(NodeId, MessageId), Bytes>,
+    /// Page-in reads served.
+    pub(super) reads: usize,
 }
 
 impl Harness {
@@ -124,6 +130,8 @@ impl Harness {
             journal: Vec::new(),
             afters: HashMap::new(),
             now: NOW,
+            disk: HashMap::new(),
+            reads: 0,
         }
     }
 
@@ -144,9 +152,24 @@ impl Harness {
 
     /// Polls every output of the wake-up.
     pub(super) fn flush(&mut self) {
+        let mut reads = Vec::new();
         while let Some(output) = self.core.poll_output() {
             match output {
-                Output::Journal(records) => self.journal.extend(records),
+                Output::Journal(records) => {
+                    for r in &records {
+                        match &r.change {
+                            Change::Stored { id, payload } | Change::Paged { id, payload } => {
+                                self.disk.insert((r.node, *id), payload.clone());
+                            }
+                            Change::Removed { id } => {
+                                self.disk.remove(&(r.node, *id));
+                            }
+                            Change::DeliveryCount { .. } => {}
+                        }
+                    }
+                    self.journal.extend(records);
+                }
+                Output::Read(r) => reads.extend(r),
                 Output::Conn {
                     conn,
                     answers,
@@ -156,6 +179,19 @@ impl Harness {
                     self.answers.entry(conn).or_default().extend(answers);
                 }
             }
+        }
+        // The journal serves reads after the records before them, as the writer does.
+        if !reads.is_empty() {
+            for read in reads {
+                let found = read
+                    .ids
+                    .iter()
+                    .filter_map(|id| self.disk.get(&(read.node, *id)).map(|p| (*id, p.clone())))
+                    .collect();
+                self.reads += 1;
+                self.core.page_in(read.node, found, self.now);
+            }
+            self.flush();
         }
     }
 

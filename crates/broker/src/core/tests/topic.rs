@@ -225,6 +225,7 @@ fn a_named_subscription_keeps_messages_and_limits_its_consumers() {
         dead_letter: None,
         expiry: None,
         max_consumers: Some(1),
+        full: AddressFullPolicy::Block,
     }));
     let mut h = Harness::new(vec![topic("t", vec![at(1)]), sub]);
     h.conn(1);
@@ -263,6 +264,7 @@ fn a_topic_publish_is_answered_once_every_named_subscription_has_it() {
             dead_letter: None,
             expiry: None,
             max_consumers: Some(1),
+            full: AddressFullPolicy::Block,
         }))
     };
     let mut h = Harness::new(vec![

@@ -117,7 +117,9 @@ fn past_its_budget_a_queue_keeps_new_messages_on_disk_and_delivers_all_in_order(
     }
     assert_eq!(f.q.depth(), 10);
     assert_eq!(f.q.paged(), 7);
-    let bytes: usize = (0..10).map(|n| message(n, n % 2 == 0, None).raw().len()).sum();
+    let bytes: usize = (0..10)
+        .map(|n| message(n, n % 2 == 0, None).raw().len())
+        .sum();
     assert_eq!(f.q.bytes(), bytes);
     let changes = f.sync();
     // Durable ones are stored; the paged one that is not durable is written as paged; the
@@ -139,7 +141,10 @@ fn past_its_budget_a_queue_keeps_new_messages_on_disk_and_delivers_all_in_order(
     assert_eq!(f.drain(), (0..10).collect::<Vec<u8>>());
     assert_eq!(f.q.depth(), 0);
     assert_eq!(f.q.bytes(), 0);
-    assert!(f.disk.is_empty(), "every journaled message was logged removed");
+    assert!(
+        f.disk.is_empty(),
+        "every journaled message was logged removed"
+    );
 }
 
 #[test]
@@ -188,7 +193,11 @@ fn a_message_the_read_does_not_find_is_dropped_and_counted() {
     f.q.add_consumer(C).unwrap();
     f.q.set_credit(C, 10).unwrap();
     let _first = f.q.next_deliveries(NOW);
-    assert_eq!(f.serve_read(), 0, "the read asks for the oldest, which is gone");
+    assert_eq!(
+        f.serve_read(),
+        0,
+        "the read asks for the oldest, which is gone"
+    );
     assert_eq!(f.q.counters().dropped, 1);
     assert_eq!(f.q.paged(), 1);
     assert_eq!(f.serve_read(), 1, "the next read goes on from there");
