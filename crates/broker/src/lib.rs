@@ -191,6 +191,7 @@ fn recover(
         bytes = recovery.report.bytes,
         records = recovery.report.records,
         segments = recovery.report.segments,
+        left_on_disk = recovery.report.paged,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "journal recovered"
     );

@@ -252,6 +252,7 @@ impl<S: Storage> Journal<S> {
                 });
             }
         }
+        report.records = replay.records;
         let (queues, paged) = recovered(&mut storage, &replay, &config, &mut report)?;
         let next_segment = segments.last().map_or(1, |s| s + 1);
         let journal = Journal {
