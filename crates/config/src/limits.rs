@@ -21,7 +21,9 @@ pub enum AddressFullPolicy {
     Block,
     /// Refuse the message with `amqp:resource-limit-exceeded` (EnMasse's shipped default).
     Fail,
-    /// Make room by dropping the oldest messages, counted as dropped.
+    /// Make room by dropping the oldest messages, counted as dropped. (Artemis's `DROP`
+    /// discards the arriving message instead; Sluice keeps the newest, as a bounded buffer of
+    /// recent messages is what an address configured to drop is for.)
     Drop,
 }
 
@@ -62,15 +64,21 @@ pub fn parse_size(value: &str) -> Result<u64, String> {
     let text = value.trim();
     let digits = text.bytes().take_while(u8::is_ascii_digit).count();
     let (number, suffix) = text.split_at(digits);
+    if text.starts_with('-') {
+        return Err(bad("it is negative"));
+    }
     if number.is_empty() {
         return Err(bad("it does not start with a whole number"));
     }
+    if suffix.starts_with('.') {
+        return Err(bad("fractions are not accepted"));
+    }
     let shift = match suffix.to_ascii_lowercase().as_str() {
         "" | "b" => 0,
-        "k" | "kb" | "ki" => 10,
-        "m" | "mb" | "mi" => 20,
-        "g" | "gb" | "gi" => 30,
-        "t" | "tb" | "ti" => 40,
+        "k" | "kb" | "ki" | "kib" => 10,
+        "m" | "mb" | "mi" | "mib" => 20,
+        "g" | "gb" | "gi" | "gib" => 30,
+        "t" | "tb" | "ti" | "tib" => 40,
         _ => return Err(bad(&format!("unknown unit {suffix:?}"))),
     };
     let n: u64 = number.parse().map_err(|_| bad("too large"))?;
@@ -152,6 +160,7 @@ mod tests {
             ("10kb", 10 << 10),
             ("2Ti", 2 << 40),
             (" 7b ", 7),
+            ("512MiB", 512 << 20),
         ] {
             assert_eq!(parse_size(text), Ok(bytes), "{text}");
         }
@@ -161,9 +170,9 @@ mod tests {
     fn bad_sizes_are_refused_with_the_reason() {
         for (text, why) in [
             ("", "whole number"),
-            ("-1", "whole number"),
+            ("-1", "negative"),
             ("0", "more than 0"),
-            ("1.5G", "unknown unit"),
+            ("1.5G", "fractions"),
             ("10Pb", "unknown unit"),
             ("99999999999999999999", "too large"),
             ("99999999999T", "too large"),
@@ -226,5 +235,70 @@ spec:
                 .any(|e| e.contains("spec.broker.addressFullPolicy") && e.contains("spill")),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn good_values_reach_the_address_space_and_the_plan_gives_the_broker_credit() {
+        let yaml = "apiVersion: admin.enmasse.io/v1beta1
+kind: StandardInfraConfig
+metadata:
+  name: infra
+spec:
+  broker:
+    globalMaxSize: 1048576
+    addressFullPolicy: Fail
+---
+apiVersion: admin.enmasse.io/v1beta2
+kind: AddressPlan
+metadata:
+  name: small-queue
+spec:
+  addressType: queue
+  resources:
+    router: 0.01
+    broker: 0.25
+---
+apiVersion: admin.enmasse.io/v1beta2
+kind: AddressSpacePlan
+metadata:
+  name: plan
+spec:
+  addressSpaceType: standard
+  infraConfigRef: infra
+  resourceLimits:
+    router: 10.0
+    broker: 10.0
+    aggregate: 10.0
+  addressPlans:
+    - small-queue
+---
+apiVersion: enmasse.io/v1beta1
+kind: AddressSpace
+metadata:
+  name: space
+spec:
+  type: standard
+  plan: plan
+---
+apiVersion: enmasse.io/v1beta1
+kind: Address
+metadata:
+  name: space.q
+spec:
+  address: q
+  type: queue
+  plan: small-queue
+";
+        let checked = crate::check(&[crate::Source::new("space.yaml", yaml)]);
+        assert!(checked.is_valid(), "{:?}", checked.diagnostics);
+        let space = checked.config.address_space("space").unwrap();
+        assert_eq!(
+            space.store_limits(),
+            StoreLimits {
+                global_max_size: Some(1 << 20),
+                address_full_policy: Some(AddressFullPolicy::Fail),
+            }
+        );
+        assert_eq!(space.address("q").unwrap().broker_credit(), Some(0.25));
     }
 }

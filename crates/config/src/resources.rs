@@ -669,6 +669,7 @@ pub struct BrokerInfra {
     /// `PAGE | BLOCK | FAIL | DROP`.
     pub address_full_policy: Option<String>,
     /// Memory for all addresses, e.g. `64Mb`.
+    #[serde(default, deserialize_with = "text_or_number")]
     pub global_max_size: Option<String>,
     /// `{memory, storage}`; kept as written.
     pub resources: Option<Value>,
@@ -694,6 +695,24 @@ pub struct BrokerInfra {
     pub java_opts: Option<String>,
     /// Pod template; kept as written.
     pub pod_template: Option<Value>,
+}
+
+/// A field written as text or as a plain number (`globalMaxSize: 1048576`), kept as text.
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum TextOrNumber {
+        Text(String),
+        Unsigned(u64),
+        Signed(i64),
+        Float(f64),
+    }
+    Ok(Option::<TextOrNumber>::deserialize(d)?.map(|v| match v {
+        TextOrNumber::Text(t) => t,
+        TextOrNumber::Unsigned(n) => n.to_string(),
+        TextOrNumber::Signed(n) => n.to_string(),
+        TextOrNumber::Float(n) => n.to_string(),
+    }))
 }
 
 /// `InfraConfig.spec.router`.
