@@ -100,6 +100,7 @@ impl DiskJournal {
             mark: mark.clone(),
             last: 0,
             reads: Vec::new(),
+            read_failing: false,
         };
         let thread = std::thread::Builder::new()
             .name("sluice-journal".into())
@@ -170,8 +171,10 @@ struct Writer {
     mark: Arc<Mark>,
     /// The core's number of the last record appended.
     last: u64,
-    /// Reads to serve after the next flush.
+    /// Reads to serve after the next flush (or again, after the disk failed them).
     reads: Vec<PageRead>,
+    /// A read failed and none has worked since (logged once).
+    read_failing: bool,
 }
 
 impl Writer {
@@ -182,6 +185,10 @@ impl Writer {
             match rx.recv_timeout(wait) {
                 Ok(work) => self.take(work),
                 Err(RecvTimeoutError::Timeout) => {
+                    // Reads the disk failed before are tried again on every idle tick.
+                    if self.serve_reads() {
+                        self.mark.moved.notify_one();
+                    }
                     wait = match self.journal.compact() {
                         Ok(true) => Duration::ZERO,
                         Ok(false) => IDLE,
@@ -229,13 +236,16 @@ impl Writer {
         }
     }
 
-    /// Serves the reads waiting (their messages were written by the flush before), retrying
-    /// a failing disk as a flush does, and hands the results to the driver.
-    fn serve_reads(&mut self) {
+    /// Serves the reads waiting (their messages were written by the flush before) and hands
+    /// what they found to the driver. A read the disk fails stays waiting and is tried again
+    /// at the next round or idle tick: its messages stay in the journal and in their queue's
+    /// references, and only that queue's consumers wait. Returns whether any was served.
+    fn serve_reads(&mut self) -> bool {
         if self.reads.is_empty() {
-            return;
+            return false;
         }
         let mut served = Vec::with_capacity(self.reads.len());
+        let mut failed = Vec::new();
         for read in std::mem::take(&mut self.reads) {
             let Some(queue) = self.refs.get(&read.node).copied() else {
                 // Not a journaled queue: it cannot have paged; it gets nothing back.
@@ -245,33 +255,30 @@ impl Writer {
                 });
                 continue;
             };
-            let mut pause = RETRY_FIRST;
-            let mut failures = 0u32;
-            let found = loop {
-                match self.journal.read(queue, &read.ids) {
-                    Ok(found) => break found,
-                    Err(e) => {
-                        failures += 1;
-                        if failures == 1 {
-                            tracing::error!(error = %e, "the journal cannot read paged messages back: their consumers wait until the disk works again");
-                        }
-                        if failures > RETRIES_AT_SHUTDOWN * 10 {
-                            tracing::error!(error = %e, "giving up reading paged messages: they are dropped from memory, and stay in the journal until the next start");
-                            break Vec::new();
-                        }
-                        std::thread::sleep(pause);
-                        pause = (pause * 2).min(RETRY_MAX);
+            match self.journal.read(queue, &read.ids) {
+                Ok(found) => served.push(PagedIn {
+                    node: read.node,
+                    found,
+                }),
+                Err(e) => {
+                    if !self.read_failing {
+                        tracing::error!(error = %e, "the journal cannot read paged messages back: their consumers wait until the disk works again");
+                        self.read_failing = true;
                     }
+                    failed.push(read);
                 }
-            };
-            served.push(PagedIn {
-                node: read.node,
-                found,
-            });
+            }
         }
-        if let Ok(mut p) = self.mark.paged_in.lock() {
+        if failed.is_empty() && self.read_failing {
+            tracing::info!("the journal reads again");
+            self.read_failing = false;
+        }
+        self.reads = failed;
+        let any = !served.is_empty();
+        if any && let Ok(mut p) = self.mark.paged_in.lock() {
             p.extend(served);
         }
+        any
     }
 
     fn append(&mut self, batch: Vec<Record>) {

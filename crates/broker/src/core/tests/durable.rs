@@ -2,16 +2,6 @@
 use super::topic::rejected_with;
 use super::*;
 
-fn durable_body(text: &str) -> Bytes {
-    encoded(
-        text,
-        Some(Header {
-            durable: true,
-            ..Default::default()
-        }),
-    )
-}
-
 fn durable_policy() -> QueuePolicy {
     QueuePolicy {
         durable: true,

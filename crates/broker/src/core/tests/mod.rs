@@ -44,6 +44,17 @@ pub(super) fn encoded(text: &str, header: Option<Header>) -> Bytes {
     .freeze()
 }
 
+/// A message with header `durable` true.
+pub(super) fn durable_body(text: &str) -> Bytes {
+    encoded(
+        text,
+        Some(Header {
+            durable: true,
+            ..Default::default()
+        }),
+    )
+}
+
 pub(super) fn text(payload: &Bytes) -> String {
     let m = Message::decode(payload).unwrap();
     match m.body {

@@ -7,16 +7,6 @@ use sluice_codec::transport::conditions;
 use super::*;
 use crate::core::AddressFullPolicy;
 
-fn durable_body(text: &str) -> Bytes {
-    encoded(
-        text,
-        Some(Header {
-            durable: true,
-            ..Default::default()
-        }),
-    )
-}
-
 fn size() -> usize {
     durable_body("m0").len()
 }
