@@ -70,6 +70,20 @@ pub(crate) enum Refusal {
     /// A sending link asked for a dynamic target.
     #[error("dynamic targets are not served: attach a dynamic receiver for a temporary queue")]
     DynamicTarget,
+    /// The peer has no right to this address in this direction (why, for the client).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A receiver for a temporary queue another link created.
+    #[error("'{0}' is a temporary queue of another link: only its creator may receive from it")]
+    NotOwner(String),
+    /// The connection has its most links of this kind.
+    #[error("the connection already has its limit of {max} {kind}")]
+    TooManyLinks {
+        /// "senders" or "receivers".
+        kind: &'static str,
+        /// The limit.
+        max: u32,
+    },
     /// A transfer on a link where the broker sends: the engine refuses those first, so this is
     /// only the type system's completeness.
     #[error("this link carries messages the other way")]
@@ -91,6 +105,8 @@ impl Refusal {
             Refusal::NoTo | Refusal::NoSource => conditions::INVALID_FIELD,
             Refusal::DynamicTarget => conditions::NOT_IMPLEMENTED,
             Refusal::WrongDirection => conditions::NOT_ALLOWED,
+            Refusal::Unauthorized(_) | Refusal::NotOwner(_) => conditions::UNAUTHORIZED_ACCESS,
+            Refusal::TooManyLinks { .. } => conditions::RESOURCE_LIMIT_EXCEEDED,
         }
     }
 
@@ -120,6 +136,21 @@ mod tests {
                 "amqp:resource-limit-exceeded",
             ),
             (Refusal::NoTo, "amqp:invalid-field"),
+            (
+                Refusal::Unauthorized("user 'a' may not send to 'q'".into()),
+                "amqp:unauthorized-access",
+            ),
+            (
+                Refusal::NotOwner("_sluice.tmp.1.0".into()),
+                "amqp:unauthorized-access",
+            ),
+            (
+                Refusal::TooManyLinks {
+                    kind: "senders",
+                    max: 1,
+                },
+                "amqp:resource-limit-exceeded",
+            ),
             (Refusal::DynamicTarget, "amqp:not-implemented"),
         ];
         for (refusal, condition) in cases {

@@ -31,8 +31,11 @@ mod driver;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod gate;
 mod journal;
+mod listen;
 mod plan;
+mod security;
 
 use std::future::Future;
 use std::io;
@@ -42,9 +45,7 @@ use std::time::{Duration, Instant};
 
 use sluice_config::ResolvedAddressSpace;
 use sluice_engine::Config;
-use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
 
 use sluice_store::journal::JournalConfig;
 pub use sluice_store::journal::SyncPolicy;
@@ -52,8 +53,10 @@ pub use sluice_store::journal::SyncPolicy;
 use crate::core::Core;
 use crate::disk::DiskJournal;
 use crate::journal::{AnyJournal, NoJournal};
+pub use listen::Listeners;
+pub use security::{AUTH_FAILURE_DELAY, EXTERNAL_PROBE_INTERVAL, Security};
 
-/// How long a shutdown waits for connections to finish closing.
+/// How long a shutdown waits for the core to hand the journal back.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 /// Command batches (one per connection wake-up) queued for the core before connections wait.
@@ -88,13 +91,15 @@ impl Durability {
     }
 }
 
-/// Serves `space` on `listener` until `shutdown` completes. With a data directory, the
-/// journal is replayed into the durable queues first, and synced and closed last.
+/// Serves `space` on `listeners` until `shutdown` completes, letting in whom `security`
+/// says. With a data directory, the journal is replayed into the durable queues first, and
+/// synced and closed last.
 pub async fn serve(
-    listener: TcpListener,
+    listeners: Listeners,
     space: &ResolvedAddressSpace,
     container_id: String,
     durability: Durability,
+    security: Security,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
     let storage = durability.storage();
@@ -117,16 +122,25 @@ pub async fn serve(
     };
     let (core_tx, core_rx) = mpsc::channel(CORE_CHANNEL);
     let driver = tokio::spawn(driver::run(core, core_rx, journal));
+    let limits = space.connection_limits();
     let mut config = Config::server(container_id);
     // Senders with a null target route each message by its `to` (part 2 of the AMQP
     // addressing draft; what every client library looks for).
     config.offered_capabilities = vec![sluice_codec::types::Symbol::from_static("ANONYMOUS-RELAY")];
+    config.handshake_timeout = limits.handshake_timeout;
+    config.channel_max =
+        u16::try_from(limits.sessions_per_connection_max.saturating_sub(1)).unwrap_or(u16::MAX);
+    let external_mechanisms = security::probe_external(&security).await;
     let shared = connection::Shared {
         config,
         table: Arc::new(plan.table),
         core: core_tx,
+        security: Arc::new(security),
+        external_mechanisms,
+        senders_max: limits.senders_per_connection_max,
+        receivers_max: limits.receivers_per_connection_max,
     };
-    accept(listener, shared, shutdown).await;
+    listen::accept(listeners, gate::Gate::new(limits), shared, shutdown).await;
     // Every connection is gone, so the driver ends and hands the journal back.
     match tokio::time::timeout(SHUTDOWN_GRACE, driver).await {
         Ok(Ok(AnyJournal::Disk(disk))) => {
@@ -197,56 +211,4 @@ fn recover(
     );
     let disk = DiskJournal::start(journal, &core.durable_queues())?;
     Ok((core, disk))
-}
-
-/// Accepts connections until `shutdown`, then closes them all.
-async fn accept(
-    listener: TcpListener,
-    shared: connection::Shared,
-    shutdown: impl Future<Output = ()>,
-) {
-    tokio::pin!(shutdown);
-    let (stop, stopping) = watch::channel(false);
-    let mut connections = JoinSet::new();
-    let mut next_conn: u64 = 0;
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "accept failed");
-                        continue;
-                    }
-                };
-                // Without it every request/response step (attach, credit, disposition) waits
-                // out Nagle.
-                if let Err(e) = stream.set_nodelay(true) {
-                    tracing::debug!(%peer, error = %e, "TCP_NODELAY not set");
-                }
-                next_conn += 1;
-                tracing::debug!(%peer, conn = next_conn, "connection accepted");
-                connections.spawn(connection::run(stream, next_conn, shared.clone(), stopping.clone()));
-            }
-            // Reap finished connections as we go, so the set holds only live ones.
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            () = &mut shutdown => break,
-        }
-    }
-    // Every connection closes with `amqp:connection:forced` and waits for its peer's close;
-    // those that do not finish within the grace period are dropped.
-    drop(listener);
-    // Nobody listening means every connection is already gone.
-    let _none_left = stop.send(true);
-    let open = connections.len();
-    let all_closed = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(SHUTDOWN_GRACE, all_closed)
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            open,
-            "connections still open after the shutdown grace period"
-        );
-    }
 }

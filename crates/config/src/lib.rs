@@ -17,6 +17,7 @@
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+mod connections;
 mod diagnostic;
 mod fs;
 mod limits;
@@ -26,6 +27,12 @@ pub mod resources;
 mod validate;
 mod yaml;
 
+pub use connections::{
+    CONNECTIONS_MAX_DEFAULT, CONNECTIONS_PER_HOST_MAX_DEFAULT, CONNECTIONS_PER_USER_MAX_DEFAULT,
+    ConnectionLimits, HANDSHAKE_TIMEOUT_DEFAULT, RECEIVERS_PER_CONNECTION_MAX_DEFAULT,
+    SENDERS_PER_CONNECTION_MAX_DEFAULT, SESSIONS_PER_CONNECTION_MAX_DEFAULT,
+    UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT,
+};
 pub use diagnostic::{Diagnostic, Severity};
 
 /// The prefix of the temporary queues the broker creates for dynamic receivers; reserved, so

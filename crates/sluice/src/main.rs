@@ -10,6 +10,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod check;
 mod memory;
+mod secure;
 mod serve;
 
 use std::path::PathBuf;

@@ -54,6 +54,8 @@ pub(crate) struct ServeArgs {
     /// Log format.
     #[arg(long, value_enum, default_value = "human")]
     log_format: LogFormat,
+    #[command(flatten)]
+    security: crate::secure::SecurityArgs,
 }
 
 /// The default worker threads: one CPU is left to the clients and the rest of the pod. Every
@@ -184,6 +186,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(a) => a,
         None => default_amqp.parse().context("default listen address")?,
     };
+    let tls = args.security.tls(durability.data_dir.as_deref())?;
+    let (security, users_tx) = args.security.security(space)?;
     let workers = args
         .worker_threads
         .map_or_else(default_worker_threads, usize::from);
@@ -194,14 +198,88 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let listener = TcpListener::bind(amqp).await.with_context(|| format!("listening on {amqp}"))?;
         let local = listener.local_addr()?;
-        // Tests and scripts read this line to learn the port of `--amqp 127.0.0.1:0`.
+        let amqps = bind(args.security.amqps(), "amqps").await?;
+        let wss = bind(args.security.amqp_wss(), "amqp-wss").await?;
+        // Tests and scripts read these lines to learn the ports of `--amqp 127.0.0.1:0`.
+        if let Some(l) = &amqps {
+            println!("amqps on {}", l.local_addr()?);
+        }
+        if let Some(l) = &wss {
+            println!("amqp-wss on {}", l.local_addr()?);
+        }
         println!("listening on {local}");
+        if let Some(tls) = &tls {
+            crate::secure::SecurityArgs::watch(tls);
+        }
         tracing::info!(address_space = %space.name, %local, addresses = space.addresses.len(), "serving");
-        sluice_broker::serve(listener, space, format!("sluice-{}", space.name), durability, shutdown_signal()).await?;
+        tokio::spawn(reload_users_on_sighup(args.config.clone(), space.name.clone(), security.settings.clone(), users_tx));
+        let listeners = sluice_broker::Listeners { amqp: Some(listener), amqps, wss, tls };
+        sluice_broker::serve(listeners, space, format!("sluice-{}", space.name), durability, security, shutdown_signal()).await?;
         tracing::info!("shut down");
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Binds an extra listener, if asked for.
+async fn bind(addr: Option<SocketAddr>, what: &str) -> anyhow::Result<Option<TcpListener>> {
+    match addr {
+        Some(a) => Ok(Some(
+            TcpListener::bind(a)
+                .await
+                .with_context(|| format!("listening for {what} on {a}"))?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// On SIGHUP, reads the configuration again and gives the connections the address space's
+/// new users: changed rights apply to new attaches, and links that lost theirs are detached.
+/// An invalid configuration is refused as a whole and the old users stay. (Addresses are not
+/// reloaded yet.)
+async fn reload_users_on_sighup(
+    paths: Vec<PathBuf>,
+    space: String,
+    settings: sluice_auth::AuthSettings,
+    users: tokio::sync::watch::Sender<std::sync::Arc<sluice_auth::Users>>,
+) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            if paths.is_empty() {
+                tracing::info!("SIGHUP: the embedded configuration has nothing to reload");
+                continue;
+            }
+            match reload_users(&paths, &space, &settings) {
+                Ok(new) => {
+                    tracing::info!(users = new.len(), "SIGHUP: users reloaded");
+                    users.send_replace(std::sync::Arc::new(new));
+                }
+                Err(e) => tracing::error!("SIGHUP: the configuration is not reloaded: {e:#}"),
+            }
+        }
+    }
+}
+
+fn reload_users(
+    paths: &[PathBuf],
+    space: &str,
+    settings: &sluice_auth::AuthSettings,
+) -> anyhow::Result<sluice_auth::Users> {
+    let checked = sluice_config::load_paths(paths).context("reading the configuration")?;
+    if !checked.is_valid() {
+        report_problems(&checked);
+        bail!("it has errors (logged above)");
+    }
+    let space = checked
+        .config
+        .address_space(space)
+        .with_context(|| format!("the address space {space:?} is no longer defined"))?;
+    crate::secure::users(space, settings)
 }
 
 /// Name of the lock file in `--data-dir`.

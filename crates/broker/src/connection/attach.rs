@@ -10,8 +10,7 @@ use sluice_engine::LinkId;
 use sluice_router::{Direction, NodeKind, Resolution};
 
 use super::State;
-use super::links::{Binding, LinkEntry};
-use super::sasl::Identity;
+use super::links::{Authorized, Binding, LinkEntry};
 use crate::core::{Command, Filter, NodeId, Route, Source, temporary_node};
 use crate::error::Refusal;
 
@@ -42,15 +41,17 @@ enum Kind {
 impl State {
     /// Resolves `address` for a link in `direction`, and checks the peer may use it.
     fn resolve(&self, address: &str, direction: Direction) -> Result<Resolved, Refusal> {
-        self.authorize(address, direction)?;
         if let Some(node) = temporary_node(address) {
             // Temporary queues are not in the address table: their address is their node.
+            // Anyone authenticated may send to one (it is a reply-to address); only the link
+            // that created it may receive from it, which the core enforces.
             return Ok(Resolved::Node {
                 node,
                 filter: Filter::All,
                 kind: Kind::Other,
             });
         }
+        self.authorize(address, direction)?;
         Ok(match self.table.resolve(address, direction)? {
             Resolution::Node(node) => Resolved::Node {
                 node: node.id,
@@ -76,14 +77,6 @@ impl State {
                 kind: Kind::Other,
             },
         })
-    }
-
-    /// Whether the peer may use `address` in `direction`. Authentication `none` grants every
-    /// right to everyone.
-    fn authorize(&self, _address: &str, _direction: Direction) -> Result<(), Refusal> {
-        match self.identity {
-            Identity::Anonymous => Ok(()),
-        }
     }
 
     /// Where a sender's messages to `address` go.
@@ -112,7 +105,7 @@ impl State {
             Role::Sender => self.attach_sender(link, attach, now),
             // The peer receives: we send from the source's address, once the core has
             // subscribed the link (it may refuse, e.g. a subscription's `maxConsumers`).
-            Role::Receiver => self.attach_receiver(link, attach),
+            Role::Receiver => self.attach_receiver(link, attach, now),
         };
         if let Err(refusal) = result {
             self.engine.refuse_link(link, refusal.to_amqp(), now);
@@ -131,6 +124,16 @@ impl State {
         };
         let address = target.and_then(|t| t.address.as_ref()).map(|a| a.as_str());
         let dynamic = target.is_some_and(|t| t.dynamic);
+        let (senders, _) = self.links.counts();
+        if senders >= self.senders_max {
+            return Err(Refusal::TooManyLinks {
+                kind: "senders",
+                max: self.senders_max,
+            });
+        }
+        if address == Some(super::cbs::CBS_ADDRESS) {
+            return self.attach_cbs_requests(link, attach, now);
+        }
         let binding = match (address, dynamic) {
             (None, false) => Binding::Relay,
             (None, true) => return Err(Refusal::DynamicTarget),
@@ -148,15 +151,34 @@ impl State {
         } else {
             self.engine.grant_credit(link, PUBLISH_CREDIT, false, now);
         }
-        self.links.insert(link, LinkEntry::new(binding));
+        let authorized = Authorized {
+            address: address.filter(|a| temporary_node(a).is_none()).map(Arc::from),
+            send: true,
+        };
+        self.links.insert(link, LinkEntry::new(binding, authorized));
         Ok(())
     }
 
-    fn attach_receiver(&mut self, link: LinkId, attach: &Attach) -> Result<(), Refusal> {
+    fn attach_receiver(
+        &mut self,
+        link: LinkId,
+        attach: &Attach,
+        now: Instant,
+    ) -> Result<(), Refusal> {
         let source = attach.source.as_ref();
         let dynamic = source.is_some_and(|s| s.dynamic)
             || matches!(&attach.target, Some(AttachTarget::Target(t)) if t.dynamic);
         let address = source.and_then(|s| s.address.as_ref()).map(|a| a.as_str());
+        let (_, receivers) = self.links.counts();
+        if receivers >= self.receivers_max {
+            return Err(Refusal::TooManyLinks {
+                kind: "receivers",
+                max: self.receivers_max,
+            });
+        }
+        if address == Some(super::cbs::CBS_ADDRESS) {
+            return self.attach_cbs_replies(link, attach, now);
+        }
         let (source, multicast) = match address {
             None if dynamic => (Source::Temporary, false),
             None => return Err(Refusal::NoSource),
@@ -173,7 +195,12 @@ impl State {
                 ),
             },
         };
-        let mut entry = LinkEntry::new(Binding::Receiver);
+        let authorized = Authorized {
+            // A temporary queue is its creator's: nothing to check again.
+            address: address.filter(|a| temporary_node(a).is_none()).map(Arc::from),
+            send: false,
+        };
+        let mut entry = LinkEntry::new(Binding::Receiver, authorized);
         entry.reply = Some(reply_to(attach, multicast));
         self.links.insert(link, entry);
         self.push(Command::AttachReceiver { link, source });
@@ -185,7 +212,7 @@ impl State {
 /// on it goes pre-settled (multicast). A source's filters are not echoed: the reply names only
 /// the filters in force, and none is applied yet, so a client never believes it filters when
 /// it does not.
-fn reply_to(attach: &Attach, settled: bool) -> Attach {
+pub(super) fn reply_to(attach: &Attach, settled: bool) -> Attach {
     let mut source = attach.source.clone();
     if let Some(s) = source.as_mut() {
         s.filter = None;

@@ -1,6 +1,8 @@
 //! The links of a connection: one entry per link, holding everything the connection keeps for
 //! it, so a link that goes takes all of it at once.
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap;
 
 use sluice_codec::transport::Attach;
@@ -21,12 +23,28 @@ pub(super) enum Binding {
     Relay,
     /// The client receives; the core knows from what.
     Receiver,
+    /// The client sends `$cbs` put-token requests; the connection answers them itself.
+    CbsRequests,
+    /// The client receives the `$cbs` answers.
+    CbsReplies,
+}
+
+/// What a link was authorized for at attach, so a change of rights (a reload, an expired
+/// token) can check it again.
+#[derive(Debug, Clone)]
+pub(super) struct Authorized {
+    /// The address, or none for an anonymous relay (each message's `to` is checked).
+    pub(super) address: Option<Arc<str>>,
+    /// Whether the client sends (else receives).
+    pub(super) send: bool,
 }
 
 /// One link.
 #[derive(Debug)]
 pub(super) struct LinkEntry {
     pub(super) binding: Binding,
+    /// What it was authorized for.
+    pub(super) authorized: Authorized,
     /// A receiver's attach reply, sent once the core has subscribed it.
     pub(super) reply: Option<Attach>,
     /// A publisher's publishes the core has not answered yet.
@@ -39,9 +57,10 @@ pub(super) struct LinkEntry {
 }
 
 impl LinkEntry {
-    pub(super) fn new(binding: Binding) -> Self {
+    pub(super) fn new(binding: Binding, authorized: Authorized) -> Self {
         LinkEntry {
             binding,
+            authorized,
             reply: None,
             unanswered: 0,
             stalled: None,
@@ -50,6 +69,11 @@ impl LinkEntry {
 
     pub(super) fn is_stalled(&self) -> bool {
         self.stalled.is_some()
+    }
+
+    /// Whether it is a `$cbs` link, which the core never hears of.
+    pub(super) fn is_cbs(&self) -> bool {
+        matches!(self.binding, Binding::CbsRequests | Binding::CbsReplies)
     }
 
     pub(super) fn is_receiver(&self) -> bool {
@@ -68,6 +92,10 @@ pub(super) struct Links {
     links: FxHashMap<LinkId, LinkEntry>,
     /// How many receivers are stalled, so a wake-up without any costs nothing.
     stalled: usize,
+    /// Links the client sends on, and receives on: each counted against its per-connection
+    /// limit.
+    senders: u32,
+    receivers: u32,
 }
 
 impl Links {
@@ -80,11 +108,37 @@ impl Links {
     }
 
     pub(super) fn insert(&mut self, link: LinkId, entry: LinkEntry) {
-        self.links.insert(link, entry);
+        self.count(&entry, true);
+        if let Some(old) = self.links.insert(link, entry) {
+            self.count(&old, false);
+        }
+    }
+
+    fn count(&mut self, entry: &LinkEntry, add: bool) {
+        let n = if entry.authorized.send {
+            &mut self.senders
+        } else {
+            &mut self.receivers
+        };
+        *n = if add { *n + 1 } else { n.saturating_sub(1) };
+    }
+
+    /// Links the client sends on, and receives on.
+    pub(super) fn counts(&self) -> (u32, u32) {
+        (self.senders, self.receivers)
+    }
+
+    /// Every link with what it was authorized for.
+    pub(super) fn authorized(&self) -> Vec<(LinkId, Authorized)> {
+        self.links
+            .iter()
+            .map(|(l, e)| (*l, e.authorized.clone()))
+            .collect()
     }
 
     pub(super) fn remove(&mut self, link: LinkId) -> Option<LinkEntry> {
         let entry = self.links.remove(&link)?;
+        self.count(&entry, false);
         if entry.stalled.is_some() {
             self.stalled -= 1;
         }

@@ -9,8 +9,11 @@
 
 mod attach;
 mod backlog;
+mod cbs;
 mod links;
 mod read;
+pub(crate) mod refuse;
+mod rights;
 mod sasl;
 mod transfer;
 
@@ -23,16 +26,19 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, watch};
 
 use sluice_codec::transport::{Error, conditions};
-use sluice_engine::{Config, Connection, Event, LinkId};
+use sluice_engine::{Config, Connection, Event, LinkId, SaslConfig};
 use sluice_router::AddressTable;
 use sluice_store::MessageId;
+use sluice_transport::PeerInfo;
 
 use crate::core::{Command, ConnId, ToConn};
 use crate::driver::{CoreTx, ToCore};
+use crate::gate::Admission;
+use crate::security::Security;
 use backlog::Backlog;
 use links::Links;
 use read::ReadBuffer;
-use sasl::{Authenticator, Identity, Step};
+use sasl::{Auth, Pending, PendingFuture};
 
 /// Output written at once while answers from the core wait: a consumer's batch of large
 /// messages (a thousand of 64 KiB) goes out in pieces of about this size through one reused
@@ -45,6 +51,12 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     pub(crate) table: Arc<AddressTable>,
     pub(crate) core: CoreTx,
+    pub(crate) security: Arc<Security>,
+    /// What the external authentication server offers, asked periodically.
+    pub(crate) external_mechanisms: watch::Receiver<Arc<Vec<String>>>,
+    /// Most links of each direction per connection.
+    pub(crate) senders_max: u32,
+    pub(crate) receivers_max: u32,
 }
 
 struct State {
@@ -52,9 +64,14 @@ struct State {
     engine: Connection,
     table: Arc<AddressTable>,
     core: CoreTx,
-    auth: Authenticator,
-    /// Who the peer is, once SASL (or its absence) has said.
-    identity: Identity,
+    /// Who the peer is and what it may do.
+    auth: Auth,
+    /// Its places in the broker's connection counts.
+    admission: Admission,
+    /// Rights gained by `$cbs` put-token, and the `$cbs` links.
+    cbs: cbs::Cbs,
+    senders_max: u32,
+    receivers_max: u32,
     links: Links,
     /// Deliveries we sent and await an outcome for: by (session, delivery id).
     sent: FxHashMap<(u16, u32), (LinkId, MessageId)>,
@@ -73,8 +90,10 @@ struct State {
 /// Serves one accepted stream until the connection ends.
 pub(crate) async fn run<S>(
     stream: S,
+    peer: PeerInfo,
     conn: ConnId,
     shared: Shared,
+    admission: Admission,
     mut stopping: watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -84,13 +103,24 @@ pub(crate) async fn run<S>(
         return;
     }
     let (mut rd, mut wr) = tokio::io::split(stream);
+    let auth = Auth::new(Arc::clone(&shared.security), peer);
+    let mut config = shared.config;
+    config.sasl = SaslConfig::Server {
+        mechanisms: auth.mechanisms(&shared.external_mechanisms.borrow()),
+        allow_no_sasl: auth.allows_no_sasl(),
+    };
+    let mut users = shared.security.users.clone();
+    let mut pending: Option<PendingFuture> = None;
     let mut state = State {
         conn,
-        engine: Connection::server(shared.config, Instant::now()),
+        engine: Connection::server(config, Instant::now()),
         table: shared.table,
         core: shared.core,
-        auth: Authenticator,
-        identity: Identity::Anonymous,
+        auth,
+        admission,
+        cbs: cbs::Cbs::default(),
+        senders_max: shared.senders_max,
+        receivers_max: shared.receivers_max,
         links: Links::default(),
         sent: FxHashMap::default(),
         accepting: None,
@@ -117,7 +147,11 @@ pub(crate) async fn run<S>(
             state.apply_answers(Instant::now());
             continue;
         }
+        if let Some(p) = state.auth.pending.take().or_else(|| state.cbs.pending.take()) {
+            pending = Some(p);
+        }
         let deadline = state.engine.poll_timeout();
+        let expiry = state.next_expiry();
         tokio::select! {
             read = buf.read_from(&mut rd), if !state.engine.is_output_full() => match read {
                 Ok(bytes) if !bytes.is_empty() => state.engine.handle_input(bytes, Instant::now()),
@@ -134,6 +168,16 @@ pub(crate) async fn run<S>(
                 None => break,
             },
             () = sleep_until(deadline) => state.engine.handle_timeout(Instant::now()),
+            done = poll_pending(&mut pending) => {
+                pending = None;
+                state.on_pending(done, Instant::now());
+            }
+            () = sleep_until_ms(expiry) => state.on_expiry(Instant::now()),
+            // A reload sent new rights: links that lost theirs are detached.
+            Ok(()) = users.changed() => {
+                let snapshot = Arc::clone(&users.borrow_and_update());
+                state.on_rights_changed(snapshot, Instant::now());
+            }
             // The broker is shutting down: close, then keep reading until the peer's close.
             Ok(()) = stopping.changed() => {
                 let error = Error::new(conditions::CONNECTION_FORCED, "Sluice is shutting down");
@@ -147,6 +191,25 @@ pub(crate) async fn run<S>(
     };
     // A core that has gone needs no goodbye.
     let _core_gone = state.core.send(gone).await;
+}
+
+/// The result of the future authentication waits on; never, without one.
+async fn poll_pending(pending: &mut Option<PendingFuture>) -> Pending {
+    match pending {
+        Some(future) => future.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sleeps until a Unix time in milliseconds (a token's expiry); never, without one.
+async fn sleep_until_ms(at_ms: Option<i64>) {
+    match at_ms {
+        Some(at) => {
+            let wait = u64::try_from(at.saturating_sub(sasl::now_ms())).unwrap_or(0);
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -185,14 +248,9 @@ impl State {
                     mechanism,
                     initial_response,
                     ..
-                } => {
-                    let step = self.auth.init(&mechanism, initial_response.as_deref());
-                    self.sasl_step(step, now);
-                }
-                Event::SaslResponse { response } => {
-                    let step = self.auth.respond(&response);
-                    self.sasl_step(step, now);
-                }
+                } => self.on_sasl_init(mechanism.as_str(), initial_response, now),
+                Event::SaslResponse { response } => self.on_sasl_response(response, now),
+                Event::Opened { .. } => self.on_opened(now),
                 Event::LinkAttached {
                     link,
                     attach,
@@ -229,18 +287,32 @@ impl State {
         }
         self.resume_stalled();
         self.send_backlog(now);
+        self.send_cbs_answers(now);
     }
 
-    fn sasl_step(&mut self, step: Step, now: Instant) {
-        match step {
-            Step::Done { code, identity } => {
-                if code == sluice_codec::SaslCode::Ok {
-                    self.identity = identity;
-                }
-                self.engine.sasl_outcome(code, now);
-            }
+    /// The open exchange is done: a connection that skipped SASL (service `none`) is
+    /// anonymous; one over a limit learns why and closes.
+    fn on_opened(&mut self, now: Instant) {
+        if self.auth.principal.is_none() && !self.auth.allows_no_sasl() {
+            // The engine lets a client skip SASL when no mechanism was offered; only service
+            // `none` lets anyone in.
+            let error = Error::new(
+                conditions::UNAUTHORIZED_ACCESS,
+                "authentication is required: no mechanism is available",
+            );
+            self.engine.close(Some(error), now);
+            return;
+        }
+        if self.auth.principal.is_none() {
+            let principal = Auth::anonymous();
+            self.admit(&principal);
+            self.auth.principal = Some(principal);
+        }
+        if let Some(error) = self.auth.refused_at_open.take() {
+            self.engine.close(Some(error), now);
         }
     }
+
 
     /// A link goes: everything the connection kept for it goes with it, and the core
     /// forgets it (a receiver stops consuming, a sender's waiting publishes are dropped).
@@ -248,6 +320,10 @@ impl State {
         let Some(entry) = self.links.remove(link) else {
             return;
         };
+        if entry.is_cbs() {
+            self.forget_cbs_link(link);
+            return;
+        }
         if entry.is_receiver() {
             self.sent.retain(|_, (l, _)| *l != link);
             self.backlog.forget(link);

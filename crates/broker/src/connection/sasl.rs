@@ -1,48 +1,320 @@
 //! The SASL step of a connection: who the peer is.
 //!
-//! The engine reports the client's `sasl-init` and responses; this decides what to answer and
-//! which [`Identity`] the connection has from then on, so authorization has a place to look.
-//! With authentication `none` (the only service served so far) every mechanism offered
-//! succeeds at once, and the identity is anonymous with every right.
+//! The engine reports the client's `sasl-init` and responses; the address space's
+//! authentication service judges them. Services `none` and `standard` run in
+//! [`sluice_auth::Exchange`], a sans-IO state machine; what needs the network (a
+//! service-account token's TokenReview, the exchange with an external authentication server)
+//! is started here as a future the connection's loop polls beside its socket, and its result
+//! is fed back. Input waits meanwhile: the engine reads nothing past the SASL frame it
+//! reported until it has an answer.
+//!
+//! A failed authentication is answered after [`crate::AUTH_FAILURE_DELAY`], on this
+//! connection only; the engine's handshake deadline bounds the whole exchange.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use sluice_auth::{
+    Exchange, FailureCode, Grants, Mechanism, Principal, ReviewFailure, Reviewed, Rights, Step,
+    Users,
+};
 use sluice_codec::SaslCode;
+use sluice_codec::transport::{Error, conditions};
 use sluice_codec::types::Symbol;
+use sluice_extauth::{Delegation, ExtAuthError, ExtStep};
+use sluice_tokenreview::ReviewError;
+use sluice_transport::PeerInfo;
 
-/// Who the peer of a connection is.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Identity {
-    /// Not authenticated (authentication `none`, or no SASL layer at all).
-    Anonymous,
+use super::State;
+use crate::security::Security;
+
+/// What a future the connection waits on yields.
+pub(super) enum Pending {
+    /// A TokenReview's answer.
+    Reviewed(Result<Reviewed, ReviewFailure>),
+    /// The external server's next step, with the exchange to go on with.
+    External(Result<(Delegation, ExtStep), ExtAuthError>),
+    /// The delay before a failure's outcome is over.
+    FailureDue(SaslCode),
+    /// A `$cbs` token's review.
+    Cbs(Box<super::cbs::CbsReviewed>),
 }
 
-/// What to answer the client's SASL frame with. (Challenges, and answers that wait for an
-/// external check, come with the mechanisms that need them.)
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Step {
-    /// The exchange is over with this outcome; `Ok` brings `identity`.
-    Done { code: SaslCode, identity: Identity },
+/// A future the connection loop polls while authentication waits on the network.
+pub(super) type PendingFuture = Pin<Box<dyn Future<Output = Pending> + Send>>;
+
+/// One connection's authentication.
+pub(crate) struct Auth {
+    security: Arc<Security>,
+    /// The rights in force, refreshed when a reload sends new ones.
+    pub(super) users: Arc<Users>,
+    exchange: Exchange,
+    /// The exchange relayed to the external server, between its steps.
+    delegation: Option<Delegation>,
+    /// The mechanism the client chose, for the log.
+    mechanism: Option<String>,
+    /// A future to poll; taken by the loop.
+    pub(super) pending: Option<PendingFuture>,
+    /// Who the peer is, once authenticated.
+    pub(super) principal: Option<Principal>,
+    /// Why to close the connection once open (a limit the user is over).
+    pub(super) refused_at_open: Option<Error>,
+    /// What the transport said about the peer.
+    pub(super) peer: PeerInfo,
 }
 
-/// The authentication of one connection, for the address space's authentication service.
-#[derive(Debug, Default)]
-pub(crate) struct Authenticator;
-
-impl Authenticator {
-    /// The client chose `mechanism` (one we offered) with an initial response.
-    pub(crate) fn init(&mut self, _mechanism: &Symbol, _response: Option<&[u8]>) -> Step {
-        // Authentication `none`: any mechanism we offer, any credentials.
-        Step::Done {
-            code: SaslCode::Ok,
-            identity: Identity::Anonymous,
+impl Auth {
+    pub(super) fn new(security: Arc<Security>, peer: PeerInfo) -> Auth {
+        let users = Arc::clone(&security.users.borrow());
+        let transport = sluice_auth::Transport {
+            tls: peer.tls,
+            client_subject: peer.client_subject.clone(),
+        };
+        let exchange = Exchange::new(Arc::clone(&users), &security.settings, transport);
+        Auth {
+            security,
+            users,
+            exchange,
+            delegation: None,
+            mechanism: None,
+            pending: None,
+            principal: None,
+            refused_at_open: None,
+            peer,
         }
     }
 
-    /// The client answered a challenge. No mechanism served so far challenges, so a response
-    /// is out of turn.
-    pub(crate) fn respond(&mut self, _response: &[u8]) -> Step {
-        Step::Done {
-            code: SaslCode::Auth,
-            identity: Identity::Anonymous,
+    /// The mechanisms to offer this connection.
+    pub(super) fn mechanisms(&self, external: &[String]) -> Vec<Symbol> {
+        match self.security.settings.service {
+            sluice_auth::Service::External => external
+                .iter()
+                .filter_map(|m| Symbol::try_from(m.as_str()).ok())
+                .collect(),
+            _ => self
+                .exchange
+                .mechanisms()
+                .into_iter()
+                .map(Symbol::from_static)
+                .collect(),
         }
     }
+
+    /// Whether a client may skip SASL: only when anyone may connect.
+    pub(super) fn allows_no_sasl(&self) -> bool {
+        self.security.settings.service == sluice_auth::Service::None
+    }
+
+    /// The principal of a connection that skipped SASL (service `none`).
+    pub(super) fn anonymous() -> Principal {
+        Principal {
+            username: Arc::from("anonymous"),
+            mechanism: Mechanism::Anonymous,
+            grants: Grants::All,
+            expires_at_ms: None,
+        }
+    }
+
+    pub(super) fn security(&self) -> &Security {
+        &self.security
+    }
+
+    /// When the principal's credentials expire, if they do.
+    pub(super) fn expires_at_ms(&self) -> Option<i64> {
+        self.principal.as_ref().and_then(|p| p.expires_at_ms)
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(super) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl State {
+    pub(super) fn on_sasl_init(&mut self, mechanism: &str, response: Option<Bytes>, now: Instant) {
+        self.auth.mechanism = Some(mechanism.to_string());
+        if self.auth.security.settings.service == sluice_auth::Service::External {
+            let Some(server) = self.auth.security.external.clone() else {
+                self.sasl_failed(FailureCode::Sys, "no external server configured".into());
+                return;
+            };
+            let mechanism = mechanism.to_string();
+            self.auth.pending = Some(Box::pin(async move {
+                Pending::External(Delegation::start(&server, &mechanism, response).await)
+            }));
+            return;
+        }
+        let step = self.auth.exchange.init(mechanism, response.as_deref(), now_ms());
+        self.sasl_step(step, now);
+    }
+
+    pub(super) fn on_sasl_response(&mut self, response: Bytes, now: Instant) {
+        if let Some(mut delegation) = self.auth.delegation.take() {
+            self.auth.pending = Some(Box::pin(async move {
+                let step = delegation.respond(response).await;
+                Pending::External(step.map(|s| (delegation, s)))
+            }));
+            return;
+        }
+        let step = self.auth.exchange.respond(&response, now_ms());
+        self.sasl_step(step, now);
+    }
+
+    pub(super) fn on_pending(&mut self, pending: Pending, now: Instant) {
+        match pending {
+            Pending::Reviewed(result) => {
+                let step = self.auth.exchange.reviewed(result, now_ms());
+                self.sasl_step(step, now);
+            }
+            Pending::External(Ok((delegation, step))) => match step {
+                ExtStep::Challenge(challenge) => {
+                    self.auth.delegation = Some(delegation);
+                    self.engine.sasl_challenge(challenge, now);
+                }
+                ExtStep::Authenticated(identity) => {
+                    let space = self.auth.security.space_type;
+                    let mut rights = Rights::default();
+                    for (pattern, operations) in identity.address_authz.iter().flatten() {
+                        let send = operations.iter().any(|o| o == "send");
+                        let recv = operations.iter().any(|o| o == "recv");
+                        rights.grant(pattern, send, recv, space);
+                    }
+                    let username = identity
+                        .preferred_username
+                        .or(identity.sub)
+                        .unwrap_or_else(|| "external".to_string());
+                    let principal = Principal {
+                        username: Arc::from(username.as_str()),
+                        mechanism: Mechanism::Plain,
+                        grants: Grants::Explicit(rights),
+                        expires_at_ms: None,
+                    };
+                    self.sasl_succeeded(principal, None, now);
+                }
+                ExtStep::Refused(code) => {
+                    let reason = format!("the external server refused ({code:?})");
+                    self.sasl_failed(failure_code(code), reason);
+                }
+            },
+            Pending::External(Err(e)) => {
+                self.sasl_failed(FailureCode::SysTemp, format!("external server: {e}"));
+            }
+            Pending::FailureDue(code) => self.engine.sasl_outcome(code, now),
+            Pending::Cbs(answer) => self.on_cbs_reviewed(answer, now),
+        }
+    }
+
+    fn sasl_step(&mut self, step: Step, now: Instant) {
+        match step {
+            Step::Challenge(challenge) => self.engine.sasl_challenge(challenge, now),
+            Step::Success {
+                principal,
+                additional_data,
+            } => self.sasl_succeeded(principal, additional_data, now),
+            Step::Failure { code, reason } => self.sasl_failed(code, reason),
+            Step::Review { token } => match self.auth.security.reviewer.clone() {
+                Some(reviewer) => {
+                    self.auth.pending = Some(Box::pin(async move {
+                        let reviewed = reviewer.review(&token).await;
+                        Pending::Reviewed(
+                            reviewed
+                                .map(|r| Reviewed {
+                                    username: r.username,
+                                    expires_at_ms: expiry_ms(r.expires_at),
+                                })
+                                .map_err(review_failure),
+                        )
+                    }));
+                }
+                None => self.sasl_failed(
+                    FailureCode::SysTemp,
+                    "a service-account token, but no Kubernetes API server to review it \
+                     (in-cluster configuration or --kubeconfig)"
+                        .into(),
+                ),
+            },
+        }
+    }
+
+    fn sasl_succeeded(&mut self, principal: Principal, additional: Option<Bytes>, now: Instant) {
+        tracing::info!(
+            conn = self.conn,
+            peer = %self.auth.peer.addr,
+            user = %principal.username,
+            mechanism = principal.mechanism.name(),
+            tls = self.auth.peer.tls,
+            "authenticated"
+        );
+        self.admit(&principal);
+        self.auth.principal = Some(principal);
+        self.engine
+            .sasl_outcome_with(SaslCode::Ok, additional, now);
+    }
+
+    /// Counts the connection against its user's limit; over it, the connection is closed
+    /// once open, with the reason.
+    pub(super) fn admit(&mut self, principal: &Principal) {
+        if let Err(refused) = self.admission.authenticated(Arc::clone(&principal.username)) {
+            tracing::warn!(conn = self.conn, peer = %self.auth.peer.addr, "connection refused: {refused}");
+            self.auth.refused_at_open = Some(Error::new(
+                conditions::RESOURCE_LIMIT_EXCEEDED,
+                refused.to_string(),
+            ));
+        }
+    }
+
+    /// Logs the failure now and answers after the failure delay.
+    fn sasl_failed(&mut self, code: FailureCode, reason: String) {
+        tracing::warn!(
+            conn = self.conn,
+            peer = %self.auth.peer.addr,
+            mechanism = self.auth.mechanism.as_deref().unwrap_or(""),
+            %reason,
+            "authentication failed"
+        );
+        let code = sasl_code(code);
+        let delay = self.auth.security.failure_delay;
+        self.auth.pending = Some(Box::pin(async move {
+            tokio::time::sleep(delay).await;
+            Pending::FailureDue(code)
+        }));
+    }
+}
+
+fn sasl_code(code: FailureCode) -> SaslCode {
+    match code {
+        FailureCode::Auth => SaslCode::Auth,
+        FailureCode::Sys => SaslCode::Sys,
+        FailureCode::SysPerm => SaslCode::SysPerm,
+        FailureCode::SysTemp => SaslCode::SysTemp,
+    }
+}
+
+fn failure_code(code: SaslCode) -> FailureCode {
+    match code {
+        SaslCode::Sys => FailureCode::Sys,
+        SaslCode::SysPerm => FailureCode::SysPerm,
+        SaslCode::SysTemp => FailureCode::SysTemp,
+        _ => FailureCode::Auth,
+    }
+}
+
+/// A TokenReview's error, as the exchange judges it: the API server's "no" is a refusal,
+/// not being able to ask is a temporary failure (fail closed, and say so).
+fn review_failure(e: ReviewError) -> ReviewFailure {
+    match e {
+        ReviewError::Unavailable(why) => ReviewFailure::Unavailable(why),
+        other => ReviewFailure::Rejected(other.to_string()),
+    }
+}
+
+/// A reviewed token's expiry in Unix milliseconds.
+fn expiry_ms(at: Option<SystemTime>) -> Option<i64> {
+    at.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -33,6 +33,10 @@ impl State {
         let Some(entry) = self.links.get(link) else {
             return;
         };
+        if matches!(entry.binding, Binding::CbsRequests) {
+            self.on_cbs_request(link, delivery_id, settled, payload, now);
+            return;
+        }
         let routed = ScannedMessage::scan(payload)
             .map(Box::new)
             .map_err(Refusal::from)
@@ -40,7 +44,9 @@ impl State {
                 let route = match &entry.binding {
                     Binding::Publisher(route) | Binding::AnycastSender(route) => route.clone(),
                     Binding::Relay => self.relay_route(&message)?,
-                    Binding::Receiver => return Err(Refusal::WrongDirection),
+                    Binding::Receiver | Binding::CbsReplies | Binding::CbsRequests => {
+                        return Err(Refusal::WrongDirection);
+                    }
                 };
                 Ok((route, message))
             });
@@ -197,7 +203,7 @@ impl State {
     }
 
     /// Settles the deliveries `first..=last` the client sent us on `session`, with `state`.
-    fn settle_received(
+    pub(super) fn settle_received(
         &mut self,
         session: SessionId,
         (first, last): (u32, u32),
@@ -300,7 +306,7 @@ impl State {
         let _dropped = self.backlog.push(link, payload);
     }
 
-    fn send_settled(
+    pub(super) fn send_settled(
         &mut self,
         link: LinkId,
         payload: &[u8],

@@ -304,6 +304,11 @@ impl QueueNode {
 
     /// A receiver attaches as a consumer.
     pub(crate) fn attach(&mut self, key: LinkKey, consumer: ConsumerId) -> Result<(), Refusal> {
+        // A temporary queue is its creating link's alone: anyone may send to it (it is a
+        // reply-to address), but no other link may read the replies.
+        if self.owner.is_some_and(|owner| owner != key) {
+            return Err(Refusal::NotOwner(self.address.to_string()));
+        }
         if let Some(max) = self.max_consumers
             && self.queue.consumer_count() >= max as usize
         {

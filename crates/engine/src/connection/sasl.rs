@@ -22,12 +22,18 @@ impl Connection {
     /// Server: answers the SASL exchange. `Ok` lets the client go on to AMQP; any other code
     /// ends the connection once the outcome is written.
     pub fn sasl_outcome(&mut self, code: SaslCode, now: Instant) {
+        self.sasl_outcome_with(code, None, now);
+    }
+
+    /// Server: answers the SASL exchange with additional data for the client (SCRAM's
+    /// server-final message, which proves the server knew the password).
+    pub fn sasl_outcome_with(&mut self, code: SaslCode, additional_data: Option<Bytes>, now: Instant) {
         if self.side != Side::Server || self.state != (State::Sasl { waiting: true }) {
             return;
         }
         let outcome = SaslFrame::Outcome(SaslOutcome {
             code,
-            additional_data: None,
+            additional_data,
         });
         self.write_sasl(&outcome, now);
         self.state = if code == SaslCode::Ok {
