@@ -68,6 +68,9 @@ impl FakeToken {
 pub enum FakeBehaviour {
     /// As the real API server does.
     Answer,
+    /// As an authenticator that is not audience-aware: `spec.audiences` is ignored and
+    /// `status.audiences` left out (an old API server or a webhook).
+    IgnoreAudiences,
     /// Reads the request and never answers.
     Stall,
     /// Answers every request with this HTTP status and a Kubernetes `Status` body.
@@ -264,7 +267,7 @@ async fn handle(
         .lock()
         .unwrap_or_else(PoisonError::into_inner);
     match behaviour {
-        FakeBehaviour::Answer => {}
+        FakeBehaviour::Answer | FakeBehaviour::IgnoreAudiences => {}
         FakeBehaviour::Stall => std::future::pending::<()>().await,
         FakeBehaviour::Fail(code) => {
             let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -300,7 +303,8 @@ async fn handle(
     let Ok(review) = serde_json::from_slice::<Value>(&body.to_bytes()) else {
         return api_status(StatusCode::BAD_REQUEST, "the request body is not JSON");
     };
-    match token_review(state, &review) {
+    let audience_aware = behaviour != FakeBehaviour::IgnoreAudiences;
+    match token_review(state, &review, audience_aware) {
         Ok(answer) => json_response(StatusCode::CREATED, &answer),
         Err(message) => api_status(StatusCode::BAD_REQUEST, &message),
     }
@@ -324,7 +328,7 @@ struct SpecIn {
 }
 
 /// The TokenReview the real API server would return for `review`.
-fn token_review(state: &State, review: &Value) -> Result<Value, String> {
+fn token_review(state: &State, review: &Value, audience_aware: bool) -> Result<Value, String> {
     let review = ReviewIn::deserialize(review).map_err(|error| error.to_string())?;
     if review.kind != "TokenReview" || review.api_version != "authentication.k8s.io/v1" {
         return Err("not an authentication.k8s.io/v1 TokenReview".to_owned());
@@ -343,25 +347,7 @@ fn token_review(state: &State, review: &Value) -> Result<Value, String> {
         .unwrap_or_else(PoisonError::into_inner)
         .get(token)
         .cloned();
-    let status = match known {
-        None => json!({"user": {}, "error": "[invalid bearer token, token lookup failed]"}),
-        Some(fake) => {
-            let both: Vec<&String> = requested
-                .iter()
-                .filter(|a| fake.audiences.contains(a))
-                .collect();
-            if both.is_empty() {
-                json!({"user": {}, "error": format!(
-                    "[invalid bearer token, token audiences {:?} is invalid for the target audiences {:?}]",
-                    fake.audiences, requested)})
-            } else {
-                json!({"authenticated": true, "user": {"username": fake.username,
-                    "uid": "00000000-0000-0000-0000-000000000000",
-                    "groups": ["system:serviceaccounts", "system:authenticated"]},
-                    "audiences": both})
-            }
-        }
-    };
+    let status = review_status(known, &requested, audience_aware);
     Ok(json!({
         "kind": "TokenReview",
         "apiVersion": "authentication.k8s.io/v1",
@@ -369,6 +355,30 @@ fn token_review(state: &State, review: &Value) -> Result<Value, String> {
         "spec": review.spec,
         "status": status,
     }))
+}
+
+/// `status` of a TokenReview of a token the fake knows as `known` (or not), for `requested`
+/// audiences.
+fn review_status(known: Option<FakeToken>, requested: &[String], audience_aware: bool) -> Value {
+    let Some(fake) = known else {
+        return json!({"user": {}, "error": "[invalid bearer token, token lookup failed]"});
+    };
+    let user = json!({"username": fake.username,
+        "uid": "00000000-0000-0000-0000-000000000000",
+        "groups": ["system:serviceaccounts", "system:authenticated"]});
+    if !audience_aware {
+        return json!({"authenticated": true, "user": user});
+    }
+    let both: Vec<&String> = requested
+        .iter()
+        .filter(|a| fake.audiences.contains(a))
+        .collect();
+    if both.is_empty() {
+        return json!({"user": {}, "error": format!(
+            "[invalid bearer token, token audiences {:?} is invalid for the target audiences {:?}]",
+            fake.audiences, requested)});
+    }
+    json!({"authenticated": true, "user": user, "audiences": both})
 }
 
 fn api_status(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
