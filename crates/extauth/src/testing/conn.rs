@@ -7,6 +7,7 @@
 //! client, feeding it those same bytes.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -33,7 +34,7 @@ pub(super) async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut io: S, shared: 
     let Some((name, user)) = sasl(&mut io, &shared).await else {
         return;
     };
-    amqp(&mut io, &name, &user).await;
+    amqp(&mut io, &name, &user, &shared).await;
 }
 
 /// Where the SASL exchange stands.
@@ -143,7 +144,12 @@ fn plain(response: &[u8]) -> Option<(String, String)> {
 }
 
 /// The open exchange and the close, for an authenticated user.
-async fn amqp<S: AsyncRead + AsyncWrite + Unpin>(io: &mut S, name: &str, user: &FakeUser) {
+async fn amqp<S: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut S,
+    name: &str,
+    user: &FakeUser,
+    shared: &Shared,
+) {
     let mut input = BytesMut::new();
     let mut buf = vec![0u8; READ_BYTES];
     let open = loop {
@@ -173,7 +179,11 @@ async fn amqp<S: AsyncRead + AsyncWrite + Unpin>(io: &mut S, name: &str, user: &
     let mut engine = Connection::server(config, Instant::now());
     engine.handle_input(&input, Instant::now());
     loop {
-        while engine.poll_event().is_some() {}
+        while let Some(event) = engine.poll_event() {
+            if matches!(event, Event::RemoteClose { .. }) {
+                shared.closes.fetch_add(1, Ordering::SeqCst);
+            }
+        }
         let out = engine.take_output();
         if io.write_all(&out).await.is_err() || engine.is_done() {
             return;

@@ -102,6 +102,7 @@ impl FakeConfig {
 struct Shared {
     config: FakeConfig,
     connections: AtomicUsize,
+    closes: AtomicUsize,
     hostnames: Mutex<Vec<Option<String>>>,
 }
 
@@ -121,6 +122,7 @@ impl FakeServer {
         let shared = Arc::new(Shared {
             config,
             connections: AtomicUsize::new(0),
+            closes: AtomicUsize::new(0),
             hostnames: Mutex::new(Vec::new()),
         });
         let accept = tokio::spawn(accept(listener, shared.clone()));
@@ -144,6 +146,11 @@ impl FakeServer {
     /// Connections accepted so far.
     pub fn connections(&self) -> usize {
         self.shared.connections.load(Ordering::SeqCst)
+    }
+
+    /// Authenticated connections the client ended with an AMQP `close`.
+    pub fn closes(&self) -> usize {
+        self.shared.closes.load(Ordering::SeqCst)
     }
 
     /// The SASL hostname of each `sasl-init` received, in order.
