@@ -27,13 +27,15 @@ mod reviewer;
 mod server;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod wire;
 
 pub use error::ReviewError;
 pub use http::TOKENREVIEWS_PATH;
 pub use kubeconfig::KubeconfigOptions;
 pub use reviewer::{
-    CACHE_ENTRIES_MAX_DEFAULT, CACHE_TTL_DEFAULT, ERROR_TEXT_CHARS_MAX, REQUEST_TIMEOUT_DEFAULT,
+    CACHE_ENTRIES_MAX_DEFAULT, CACHE_TTL_DEFAULT, REQUEST_TIMEOUT_DEFAULT,
     RESPONSE_BYTES_MAX_DEFAULT, REVIEWS_IN_FLIGHT_MAX_DEFAULT, Reviewed, Reviewer,
     ReviewerSettings, TOKEN_BYTES_MAX_DEFAULT, audience_warning,
 };
 pub use server::{ApiServer, Credential, IN_CLUSTER_DIR, in_cluster_from};
+pub use wire::ERROR_TEXT_CHARS_MAX;

@@ -9,6 +9,24 @@ use common::{API, fake, jwt, later, now_whole};
 use sluice_tokenreview::testing::{FakeBehaviour, FakeToken};
 use sluice_tokenreview::{ApiServer, Credential, ReviewError, Reviewer, ReviewerSettings};
 
+/// Asserts that `result` is [`ReviewError::Unavailable`] saying `text`.
+#[track_caller]
+fn unavailable<T: std::fmt::Debug>(result: Result<T, ReviewError>, text: &str) {
+    match result {
+        Err(ReviewError::Unavailable(m)) if m.contains(text) => {}
+        other => panic!("wanted Unavailable saying {text:?}, got {other:?}"),
+    }
+}
+
+/// Asserts that `result` is [`ReviewError::Rejected`] saying `text`.
+#[track_caller]
+fn rejected<T: std::fmt::Debug>(result: Result<T, ReviewError>, text: &str) {
+    match result {
+        Err(ReviewError::Rejected(m)) if m.contains(text) => {}
+        other => panic!("wanted Rejected saying {text:?}, got {other:?}"),
+    }
+}
+
 fn reviewer(server: ApiServer, settings: ReviewerSettings) -> Reviewer {
     Reviewer::new(server, settings).unwrap()
 }
@@ -41,11 +59,7 @@ async fn the_configured_audience_is_asked_for_and_required() {
     let reviewed = reviewer.review("for-amqp").await.unwrap();
     assert_eq!(reviewed.audiences, ["amqp"], "the intersection");
     // An audience-aware API server refuses a token for other audiences itself.
-    let error = reviewer.review("for-api").await.unwrap_err();
-    assert!(
-        matches!(&error, ReviewError::Rejected(m) if m.contains("audiences")),
-        "{error}"
-    );
+    rejected(reviewer.review("for-api").await, "audiences");
     // One that is not audience-aware authenticates it but names no audience: refused here.
     fake.set_behaviour(FakeBehaviour::IgnoreAudiences);
     let error = reviewer.review("for-api").await.unwrap_err();
@@ -74,11 +88,7 @@ async fn an_expired_jwt_is_refused_without_a_call() {
 async fn an_unknown_token_is_rejected() {
     let fake = fake(&[("tok-a", "ns:app", &[API])]).await;
     let reviewer = reviewer(fake.api_server().unwrap(), ReviewerSettings::default());
-    let error = reviewer.review("tok-unknown").await.unwrap_err();
-    assert!(
-        matches!(&error, ReviewError::Rejected(m) if m.contains("invalid bearer token")),
-        "{error}"
-    );
+    rejected(reviewer.review("tok-unknown").await, "invalid bearer token");
     // Refusals are not cached: the token may be valid by the next try.
     fake.insert_token(
         "tok-unknown",
@@ -112,23 +122,11 @@ async fn api_server_errors_and_silence_fail_closed() {
     };
     let reviewer = reviewer(fake.api_server().unwrap(), settings);
     fake.set_behaviour(FakeBehaviour::Fail(500));
-    let error = reviewer.review("tok-a").await.unwrap_err();
-    assert!(
-        matches!(&error, ReviewError::Unavailable(m) if m.contains("500")),
-        "{error}"
-    );
+    unavailable(reviewer.review("tok-a").await, "500");
     fake.set_behaviour(FakeBehaviour::Fail(403));
-    let error = reviewer.review("tok-a").await.unwrap_err();
-    assert!(
-        matches!(&error, ReviewError::Unavailable(m) if m.contains("our own credential")),
-        "{error}"
-    );
+    unavailable(reviewer.review("tok-a").await, "our own credential");
     fake.set_behaviour(FakeBehaviour::Stall);
-    let error = reviewer.review("tok-a").await.unwrap_err();
-    assert!(
-        matches!(&error, ReviewError::Unavailable(m) if m.contains("within")),
-        "{error}"
-    );
+    unavailable(reviewer.review("tok-a").await, "within");
     fake.set_behaviour(FakeBehaviour::Answer);
     assert!(
         reviewer.review("tok-a").await.is_ok(),
@@ -145,14 +143,8 @@ async fn our_own_credential_is_required() {
         Credential::Token("not-the-bearer".into()),
     )
     .unwrap();
-    let error = reviewer(wrong, ReviewerSettings::default())
-        .review("tok-a")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&error, ReviewError::Unavailable(m) if m.contains("401")),
-        "{error}"
-    );
+    let reviewer = reviewer(wrong, ReviewerSettings::default());
+    unavailable(reviewer.review("tok-a").await, "401");
 }
 
 #[tokio::test]
@@ -191,11 +183,7 @@ async fn the_token_file_is_read_at_every_request() {
     let reviewer = reviewer(server, settings);
     reviewer.review("tok-a").await.unwrap();
     std::fs::write(&token_file, "rotated-to-something-the-fake-refuses").unwrap();
-    let error = reviewer.review("tok-a").await.unwrap_err();
-    assert!(
-        matches!(&error, ReviewError::Unavailable(m) if m.contains("401")),
-        "{error}"
-    );
+    unavailable(reviewer.review("tok-a").await, "401");
 }
 
 #[tokio::test]
@@ -343,13 +331,7 @@ async fn a_server_certificate_from_another_ca_is_refused() {
         Credential::Token(fake.bearer_token().to_owned()),
     )
     .unwrap();
-    let error = reviewer(server, ReviewerSettings::default())
-        .review("tok-a")
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&error, ReviewError::Unavailable(m) if m.contains("TLS")),
-        "{error}"
-    );
+    let reviewer = reviewer(server, ReviewerSettings::default());
+    unavailable(reviewer.review("tok-a").await, "TLS");
     assert_eq!(fake.calls(), 0);
 }
