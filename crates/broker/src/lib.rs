@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 
 use sluice_config::ResolvedAddressSpace;
 use sluice_engine::Config;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
 use sluice_store::journal::JournalConfig;
 pub use sluice_store::journal::SyncPolicy;

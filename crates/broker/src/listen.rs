@@ -118,9 +118,9 @@ pub(crate) async fn accept(
             () = &mut shutdown => break,
         };
         let (kind, (stream, peer)) = match accepted {
-            (_, Ok(a)) => {
+            (kind, Ok(a)) => {
                 backoff = ACCEPT_BACKOFF_MIN;
-                a
+                (kind, a)
             }
             (_, Err(e)) => {
                 // EMFILE and its kin: waiting lets connections end and free descriptors.

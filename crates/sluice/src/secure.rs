@@ -8,9 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use sluice_auth::{AuthSettings, SasKey, Service, Users};
+use sluice_auth::{AuthSettings, Rights, SasKey, Service, Users};
 use sluice_config::ResolvedAddressSpace;
-use sluice_config::resources::{AuthenticationServiceType, UserAuthenticationType};
+use sluice_config::resources::{
+    AddressSpaceType, AuthenticationServiceType, UserAuthenticationType,
+};
 use sluice_transport::{CertSource, Tls, TlsSettings};
 use tokio::sync::watch;
 
@@ -187,7 +189,7 @@ impl SecurityArgs {
             users: rx,
             reviewer,
             external,
-            sas_keys: Arc::new(self.sas_keys()?),
+            sas_keys: Arc::new(self.sas_keys(space.space_type)?),
             failure_delay: Duration::from_millis(self.auth_failure_delay_ms),
             space_type: space.space_type,
         };
@@ -225,8 +227,9 @@ impl SecurityArgs {
             .context("authentication type external needs an AuthenticationService")?;
         let Some(external) = &service.resource.spec.external else {
             bail!(
-                "{}: AuthenticationService {} of type external has no spec.external (host and port)",
-                service.origin,
+                "{} (document {}): AuthenticationService {} of type external has no spec.external (host and port)",
+                service.origin.file,
+                service.origin.document,
                 service.resource.metadata.name
             );
         };
@@ -252,11 +255,11 @@ impl SecurityArgs {
             port: external.port,
             realm,
             tls,
-            timeout: sluice_extauth::EXCHANGE_TIMEOUT_DEFAULT,
+            timeout: sluice_extauth::TIMEOUT_DEFAULT,
         })
     }
 
-    fn sas_keys(&self) -> anyhow::Result<Vec<SasKey>> {
+    fn sas_keys(&self, space: AddressSpaceType) -> anyhow::Result<Vec<SasKey>> {
         self.sas_keys
             .iter()
             .map(|spec| {
@@ -269,7 +272,13 @@ impl SecurityArgs {
                 if name.is_empty() || key.is_empty() {
                     bail!("--sas-key {spec:?}: the name and the key must not be empty");
                 }
-                Ok(SasKey::new(name, key.as_bytes()))
+                let mut rights = Rights::new();
+                rights.grant("*", true, true, space);
+                Ok(SasKey {
+                    name: name.to_string(),
+                    key: key.as_bytes().to_vec(),
+                    rights,
+                })
             })
             .collect()
     }

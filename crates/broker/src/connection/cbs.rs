@@ -177,7 +177,7 @@ impl State {
         }
         self.engine.grant_credit(link, CBS_CREDIT, false, now);
         let parsed = ScannedMessage::scan(payload)
-            .map_err(|e| e.to_string())
+            .map_err(|e| (None, e.to_string()))
             .and_then(|m| parse(&m));
         let (request, kind, token) = match parsed {
             Ok(p) => p,
@@ -273,7 +273,7 @@ impl State {
         let (send, recv) = (may(Operation::Send), may(Operation::Recv));
         let is_service_account = users
             .get(&reviewed.username)
-            .is_some_and(sluice_auth::User::is_service_account);
+            .is_some_and(|u| u.kind() == sluice_auth::UserKind::ServiceAccount);
         if !is_service_account || !(send || recv) {
             let why = format!(
                 "'{}' has no right on '{address}' (no MessagingUser of type serviceaccount grants one)",
