@@ -572,6 +572,15 @@ fn anonymous_trace_is_bounded() {
     failure(exchange.init("ANONYMOUS", Some(&trace), NOW_MS));
 }
 
+#[test]
+fn exchanges_and_users_move_between_tasks() {
+    fn send<T: Send>() {}
+    fn shared<T: Send + Sync>() {}
+    send::<Exchange>();
+    shared::<Users>();
+    shared::<Principal>();
+}
+
 // ---- never a panic ------------------------------------------------------------------------
 
 fn any_service() -> impl Strategy<Value = Service> {
