@@ -90,3 +90,6 @@ impl fmt::Display for Denied {
 }
 
 impl std::error::Error for Denied {}
+
+#[cfg(test)]
+mod tests;

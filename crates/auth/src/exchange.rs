@@ -14,6 +14,14 @@
 //!
 //! Every path ends in `Success` or `Failure`, after which the exchange is done: a second
 //! `init` or a stray `respond` fails (one authentication attempt per connection).
+//!
+//! Timing: an unknown user and a wrong password cost the same work and fail at the same step
+//! (PLAIN runs PBKDF2 against a dummy credential; SCRAM answers with a stable fake salt and
+//! fails on client-final). A service-account user is not hidden that way: its PLAIN goes to
+//! a TokenReview, which takes a network round trip, so such usernames can be told apart.
+//!
+//! EXTERNAL: with `none`, every right; with `standard`, the MessagingUser (of any kind) whose
+//! username is the certificate subject lower-cased, else a failure.
 
 use std::fmt;
 use std::sync::Arc;

@@ -57,7 +57,7 @@ impl Hash {
     }
 
     /// `Hi(password, salt, iterations)`: PBKDF2 with HMAC, one output block.
-    fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
+    pub(crate) fn salted_password(self, password: &[u8], salt: &[u8], iterations: u32) -> Vec<u8> {
         match self {
             Hash::Sha256 => {
                 let mut out = [0u8; 32];
