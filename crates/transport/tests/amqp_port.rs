@@ -7,7 +7,11 @@ mod common;
 use common::{bounded, echo_once, listen, pattern, round_trip, tls_over};
 use sluice_transport::testing::{SERVER_DNS_NAME, TestPki};
 use sluice_transport::{AMQP_TLS_HEADER, Tls, TransportError, accept_amqp, accept_amqps};
+use std::future::Future;
+use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use sluice_transport::{PeerInfo, Stream};
 use tokio::net::TcpStream;
 
 const AMQP_HEADER: &[u8; 8] = b"AMQP\x00\x01\x00\x00";
@@ -17,6 +21,26 @@ fn tls(dir: &tempfile::TempDir) -> (TestPki, Tls) {
     let pki = TestPki::generate(dir.path(), "unused").unwrap();
     let tls = Tls::load(pki.server_settings()).unwrap();
     (pki, tls)
+}
+
+/// Runs `accept` on the first connection to a fresh listener; the client side runs on the
+/// returned address.
+async fn accept_one<F, Fut>(
+    accept: F,
+) -> (
+    SocketAddr,
+    tokio::task::JoinHandle<Result<(), TransportError>>,
+)
+where
+    F: FnOnce(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(Stream, PeerInfo), TransportError>> + Send,
+{
+    let (listener, addr) = listen().await;
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await?;
+        accept(tcp).await.map(|_| ())
+    });
+    (addr, server)
 }
 
 #[tokio::test]
@@ -99,11 +123,8 @@ async fn a_tls_header_of_another_version_gets_ours_back_and_is_refused() {
     bounded(async {
         let dir = tempfile::tempdir().unwrap();
         let (_pki, tls) = tls(&dir);
-        let (listener, addr) = listen().await;
-        let server = tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
-            accept_amqp(tcp, Some(&tls)).await.map(|_| ())
-        });
+        let (addr, server) =
+            accept_one(move |tcp| async move { accept_amqp(tcp, Some(&tls)).await }).await;
         let mut tcp = TcpStream::connect(addr).await.unwrap();
         tcp.write_all(b"AMQP\x02\x01\x00\x01").await.unwrap();
         let mut answer = Vec::new();
@@ -121,11 +142,8 @@ async fn a_tls_header_of_another_version_gets_ours_back_and_is_refused() {
 #[tokio::test]
 async fn a_peer_that_closes_inside_the_header_is_an_error() {
     bounded(async {
-        let (listener, addr) = listen().await;
-        let server = tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
-            accept_amqp(tcp, None).await.map(|_| ())
-        });
+        let (addr, server) =
+            accept_one(move |tcp| async move { accept_amqp(tcp, None).await }).await;
         let mut tcp = TcpStream::connect(addr).await.unwrap();
         tcp.write_all(b"AMQ").await.unwrap();
         drop(tcp);
@@ -149,11 +167,8 @@ async fn plain_amqp_on_the_tls_port_gets_the_tls_header_and_plain_on_tls_port() 
     bounded(async {
         let dir = tempfile::tempdir().unwrap();
         let (_pki, tls) = tls(&dir);
-        let (listener, addr) = listen().await;
-        let server = tokio::spawn(async move {
-            let (tcp, _) = listener.accept().await.unwrap();
-            accept_amqps(tcp, &tls).await.map(|_| ())
-        });
+        let (addr, server) =
+            accept_one(move |tcp| async move { accept_amqps(tcp, &tls).await }).await;
         let mut tcp = TcpStream::connect(addr).await.unwrap();
         tcp.write_all(AMQP_HEADER).await.unwrap();
         let mut answer = [0u8; 8];

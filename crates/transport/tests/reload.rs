@@ -6,7 +6,7 @@
 mod common;
 
 use std::os::unix::fs::symlink;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::{bounded, connect_tls, echo_once, listen, round_trip};
@@ -45,6 +45,35 @@ async fn connects(tls: &Tls, pki: &TestPki) -> bool {
     ok
 }
 
+/// Two PKIs with different CAs, and a directory the server's files live in.
+struct TwoPkis {
+    first: TestPki,
+    second: TestPki,
+    served: tempfile::TempDir,
+    _dirs: [tempfile::TempDir; 2],
+}
+
+impl TwoPkis {
+    fn new() -> TwoPkis {
+        let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+        TwoPkis {
+            first: TestPki::generate(dirs[0].path(), "unused").unwrap(),
+            second: TestPki::generate(dirs[1].path(), "unused").unwrap(),
+            served: tempfile::tempdir().unwrap(),
+            _dirs: dirs,
+        }
+    }
+
+    /// `tls.crt` and `tls.key` in the served directory, holding `pki`'s server files.
+    fn serve_files_of(&self, pki: &TestPki) -> (PathBuf, PathBuf) {
+        let cert = self.served.path().join("tls.crt");
+        let key = self.served.path().join("tls.key");
+        std::fs::copy(&pki.server_cert, &cert).unwrap();
+        std::fs::copy(&pki.server_key, &key).unwrap();
+        (cert, key)
+    }
+}
+
 #[test]
 fn load_errors_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -79,33 +108,26 @@ fn load_errors_name_the_file() {
 #[tokio::test]
 async fn a_changed_certificate_is_served_and_an_invalid_one_keeps_the_old() {
     bounded(async {
-        let first_dir = tempfile::tempdir().unwrap();
-        let second_dir = tempfile::tempdir().unwrap();
-        let served = tempfile::tempdir().unwrap();
-        let first = TestPki::generate(first_dir.path(), "unused").unwrap();
-        let second = TestPki::generate(second_dir.path(), "unused").unwrap();
-        let cert = served.path().join("tls.crt");
-        let key = served.path().join("tls.key");
-        std::fs::copy(&first.server_cert, &cert).unwrap();
-        std::fs::copy(&first.server_key, &key).unwrap();
+        let pkis = TwoPkis::new();
+        let (first, second) = (&pkis.first, &pkis.second);
+        let (cert, key) = pkis.serve_files_of(first);
 
         let tls = Tls::load(files(&cert, &key)).unwrap();
         assert!(!tls.reload_if_changed().unwrap(), "nothing changed yet");
-        assert!(connects(&tls, &first).await);
-        assert!(!connects(&tls, &second).await);
+        assert!(connects(&tls, first).await);
+        assert!(!connects(&tls, second).await);
 
-        std::fs::copy(&second.server_cert, &cert).unwrap();
-        std::fs::copy(&second.server_key, &key).unwrap();
+        pkis.serve_files_of(second);
         assert!(tls.reload_if_changed().unwrap());
         assert!(!tls.reload_if_changed().unwrap(), "reloaded twice");
-        assert!(connects(&tls, &second).await);
-        assert!(!connects(&tls, &first).await);
+        assert!(connects(&tls, second).await);
+        assert!(!connects(&tls, first).await);
 
         std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\nbroken\n").unwrap();
         let error = tls.reload_if_changed().unwrap_err();
         assert!(matches!(&error, TransportError::BadCertificateFile { path, .. } if path == &cert));
         assert!(
-            connects(&tls, &second).await,
+            connects(&tls, second).await,
             "the old configuration stays in use"
         );
 
@@ -116,7 +138,7 @@ async fn a_changed_certificate_is_served_and_an_invalid_one_keeps_the_old() {
             tls.reload_if_changed(),
             Err(TransportError::CertificateRejected { .. })
         ));
-        assert!(connects(&tls, &second).await);
+        assert!(connects(&tls, second).await);
     })
     .await;
 }
@@ -126,18 +148,16 @@ async fn a_changed_certificate_is_served_and_an_invalid_one_keeps_the_old() {
 #[tokio::test]
 async fn a_kubernetes_secret_swap_through_the_data_symlink_is_picked_up() {
     bounded(async {
-        let first_dir = tempfile::tempdir().unwrap();
-        let second_dir = tempfile::tempdir().unwrap();
-        let mount = tempfile::tempdir().unwrap();
-        let first = TestPki::generate(first_dir.path(), "unused").unwrap();
-        let second = TestPki::generate(second_dir.path(), "unused").unwrap();
+        let pkis = TwoPkis::new();
+        let (first, second) = (&pkis.first, &pkis.second);
+        let mount = &pkis.served;
         let write_version = |name: &str, pki: &TestPki| {
             let version = mount.path().join(name);
             std::fs::create_dir(&version).unwrap();
             std::fs::copy(&pki.server_cert, version.join("tls.crt")).unwrap();
             std::fs::copy(&pki.server_key, version.join("tls.key")).unwrap();
         };
-        write_version("..v1", &first);
+        write_version("..v1", first);
         symlink("..v1", mount.path().join("..data")).unwrap();
         symlink("..data/tls.crt", mount.path().join("tls.crt")).unwrap();
         symlink("..data/tls.key", mount.path().join("tls.key")).unwrap();
@@ -147,13 +167,13 @@ async fn a_kubernetes_secret_swap_through_the_data_symlink_is_picked_up() {
             &mount.path().join("tls.key"),
         ))
         .unwrap();
-        assert!(connects(&tls, &first).await);
+        assert!(connects(&tls, first).await);
 
-        write_version("..v2", &second);
+        write_version("..v2", second);
         symlink("..v2", mount.path().join("..data_tmp")).unwrap();
         std::fs::rename(mount.path().join("..data_tmp"), mount.path().join("..data")).unwrap();
         assert!(tls.reload_if_changed().unwrap());
-        assert!(connects(&tls, &second).await);
+        assert!(connects(&tls, second).await);
     })
     .await;
 }
@@ -161,24 +181,17 @@ async fn a_kubernetes_secret_swap_through_the_data_symlink_is_picked_up() {
 #[tokio::test]
 async fn watch_reloads_on_its_own() {
     bounded(async {
-        let first_dir = tempfile::tempdir().unwrap();
-        let second_dir = tempfile::tempdir().unwrap();
-        let served = tempfile::tempdir().unwrap();
-        let first = TestPki::generate(first_dir.path(), "unused").unwrap();
-        let second = TestPki::generate(second_dir.path(), "unused").unwrap();
-        let cert = served.path().join("tls.crt");
-        let key = served.path().join("tls.key");
-        std::fs::copy(&first.server_cert, &cert).unwrap();
-        std::fs::copy(&first.server_key, &key).unwrap();
+        let pkis = TwoPkis::new();
+        let (first, second) = (&pkis.first, &pkis.second);
+        let (cert, key) = pkis.serve_files_of(first);
         let tls = Tls::load(files(&cert, &key)).unwrap();
         // Zero is raised to RELOAD_INTERVAL_MIN rather than panicking in tokio.
         let watcher = tls.watch(Duration::ZERO);
 
-        std::fs::copy(&second.server_cert, &cert).unwrap();
-        std::fs::copy(&second.server_key, &key).unwrap();
+        pkis.serve_files_of(second);
         // Bounded in count (and by the test timeout); no assertion on how long it takes.
         let mut attempts = 0;
-        while !connects(&tls, &second).await {
+        while !connects(&tls, second).await {
             attempts += 1;
             assert!(attempts < 400, "the watcher never reloaded");
             tokio::time::sleep(Duration::from_millis(50)).await;
