@@ -81,8 +81,12 @@ pub async fn accept_amqps(
 /// AMQP over WebSockets (EnMasse's `messaging-wss`, 8443): TLS, then an HTTP upgrade that
 /// must offer the `amqp` subprotocol (`Sec-WebSocket-Protocol`), echoed in the response; a
 /// request without it is refused with HTTP 400 and [`TransportError::NotAmqpSubprotocol`].
-/// See the `ws` module for how bytes map to messages; messages are bounded by
-/// [`WS_MESSAGE_BYTES_MAX`](crate::WS_MESSAGE_BYTES_MAX).
+///
+/// Binary messages carry AMQP bytes in either direction and their boundaries mean nothing;
+/// a text message is a read error; pings are answered; a close ends the stream (read returns
+/// 0). The bytes of one round of writes go out as one binary message on `flush` (or when
+/// they reach [`WS_MESSAGE_BYTES_MAX`](crate::WS_MESSAGE_BYTES_MAX), which also bounds what
+/// the peer may send in one message or frame).
 ///
 /// Sets `TCP_NODELAY`. Has no timer: wrap it in the handshake deadline.
 pub async fn accept_wss(tcp: TcpStream, tls: &Tls) -> Result<(Stream, PeerInfo), TransportError> {

@@ -67,9 +67,10 @@ pub enum TransportError {
     /// The `selfsigned` provider was given no hostname to issue the server certificate for.
     #[error("the self-signed certificate provider needs at least one hostname")]
     SelfSignedNoHostnames,
-    /// Writing the self-signed CA certificate for clients failed.
-    #[error("cannot write the self-signed CA certificate to {path}: {source}")]
-    CaWrite {
+    /// Writing a certificate file failed (the self-signed provider's CA for clients, or a
+    /// test PKI file).
+    #[error("cannot write the certificate file {path}: {source}")]
+    CertificateFileWrite {
         /// Where it was to go.
         path: PathBuf,
         /// Why writing failed.

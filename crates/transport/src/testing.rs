@@ -54,9 +54,11 @@ impl TestPki {
         let client = ca.issue_client(client_cn)?;
         let write = |name: &str, content: String| -> Result<PathBuf, TransportError> {
             let path = dir.join(name);
-            std::fs::write(&path, content).map_err(|source| TransportError::CaWrite {
-                path: path.clone(),
-                source,
+            std::fs::write(&path, content).map_err(|source| {
+                TransportError::CertificateFileWrite {
+                    path: path.clone(),
+                    source,
+                }
             })?;
             Ok(path)
         };

@@ -293,9 +293,11 @@ fn self_signed(hostnames: &[String], ca_out: &Path) -> Result<ServerCert, Transp
     }
     let ca = pki::Ca::generate("Sluice self-signed CA")?;
     let server = ca.issue_server(hostnames)?;
-    std::fs::write(ca_out, ca.cert_pem()).map_err(|source| TransportError::CaWrite {
-        path: ca_out.to_path_buf(),
-        source,
+    std::fs::write(ca_out, ca.cert_pem()).map_err(|source| {
+        TransportError::CertificateFileWrite {
+            path: ca_out.to_path_buf(),
+            source,
+        }
     })?;
     Ok(ServerCert::Generated {
         chain: vec![server.cert.clone(), ca.cert()],

@@ -163,8 +163,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
                         "the peer sent a text WebSocket message; AMQP travels in binary messages",
                     )));
                 }
-                // tungstenite queues the close reply; it goes out with the next write/flush.
-                Some(Ok(Message::Close(_))) | None => this.read_closed = true,
+                Some(Ok(Message::Close(_))) => {
+                    // tungstenite has queued the close reply; start sending it now, as the
+                    // caller may drop the stream on reading 0 without another write.
+                    // Pending only means the socket is full; it is retried on any flush.
+                    if let Poll::Ready(Err(error)) = Pin::new(&mut this.ws).poll_flush(cx) {
+                        tracing::debug!(%error, "sending the WebSocket close reply failed");
+                    }
+                    this.read_closed = true;
+                }
+                None => this.read_closed = true,
                 // Pings are answered by tungstenite; pongs and raw frames carry no AMQP.
                 Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
                 Some(Err(error)) => return Poll::Ready(Err(into_io(error))),

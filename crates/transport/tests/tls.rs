@@ -142,7 +142,10 @@ async fn a_client_refuses_an_untrusted_certificate_and_a_wrong_hostname() {
         let error = connect_tls(addr, untrusting, SERVER_DNS_NAME)
             .await
             .expect_err("a client trusting another CA connected");
-        assert!(error.to_string().contains("invalid peer certificate"), "{error}");
+        assert!(
+            error.to_string().contains("invalid peer certificate"),
+            "{error}"
+        );
         assert!(server.await.unwrap().is_err());
 
         let (addr, server) = serve(&tls).await;
