@@ -267,14 +267,18 @@ mod tests {
         }
     }
 
+    fn too_large(properties: Fields) -> bool {
+        matches!(
+            ExternalIdentity::from_open(&open(properties, true)),
+            Err(ExtAuthError::TooLarge(_))
+        )
+    }
+
     #[test]
     fn counts_over_the_limits_are_refused() {
         let many = |n: usize| Value::List((0..n).map(|_| Value::from("x")).collect());
         let groups = vec![(sym("groups"), many(GROUPS_MAX + 1))];
-        assert!(matches!(
-            ExternalIdentity::from_open(&open(groups, true)),
-            Err(ExtAuthError::TooLarge(_))
-        ));
+        assert!(too_large(groups));
         let groups = vec![(sym("groups"), many(GROUPS_MAX))];
         assert!(ExternalIdentity::from_open(&open(groups, true)).is_ok());
 
@@ -282,10 +286,7 @@ mod tests {
             .map(|i| (Value::from(format!("a{i}").as_str()), strs(&["send"])))
             .collect();
         let authz = vec![(sym("address-authz"), Value::Map(entries))];
-        assert!(matches!(
-            ExternalIdentity::from_open(&open(authz, true)),
-            Err(ExtAuthError::TooLarge(_))
-        ));
+        assert!(too_large(authz));
 
         // Repeating a pattern cannot grow its operations past the limit.
         let entries = (0..=AUTHZ_OPERATIONS_MAX)
@@ -298,17 +299,11 @@ mod tests {
             })
             .collect();
         let authz = vec![(sym("address-authz"), Value::Map(entries))];
-        assert!(matches!(
-            ExternalIdentity::from_open(&open(authz, true)),
-            Err(ExtAuthError::TooLarge(_))
-        ));
+        assert!(too_large(authz));
 
         let props = (0..=PROPERTIES_MAX)
             .map(|_| (sym("x"), Value::Null))
             .collect();
-        assert!(matches!(
-            ExternalIdentity::from_open(&open(props, true)),
-            Err(ExtAuthError::TooLarge(_))
-        ));
+        assert!(too_large(props));
     }
 }

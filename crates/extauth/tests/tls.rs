@@ -132,41 +132,34 @@ async fn tls_with_the_test_ca_authenticates_and_probes() {
     assert_eq!(identity.groups, ["g"]);
 }
 
-#[tokio::test]
-async fn a_server_certificate_from_another_ca_is_refused() {
-    let ca = Ca::new("test CA");
-    let other = Ca::new("other CA");
-    let server = tls_fake(server_tls(ca.issue("127.0.0.1"), None)).await;
+/// Starts an exchange with a server whose certificate is for `name` from `issuer`, trusting
+/// only `trusted`.
+async fn exchange_with(issuer: &Ca, name: &str, trusted: &Ca) -> Result<ExtStep, ExtAuthError> {
+    let server = tls_fake(server_tls(issuer.issue(name), None)).await;
     let dir = tempfile::tempdir().unwrap();
     let external = with_tls(
         &server,
         ExternalTls {
-            ca: write(&dir, "other.pem", &other.pem),
+            ca: write(&dir, "ca.pem", &trusted.pem),
             client_cert: None,
         },
     );
-    let err = Delegation::start(&external, "PLAIN", plain())
+    Delegation::start(&external, "PLAIN", plain())
         .await
-        .unwrap_err();
-    assert!(matches!(err, ExtAuthError::Tls { .. }), "{err}");
+        .map(|(_, step)| step)
 }
 
 #[tokio::test]
-async fn a_certificate_for_another_name_is_refused() {
+async fn a_server_certificate_from_another_ca_or_for_another_name_is_refused() {
     let ca = Ca::new("test CA");
-    let server = tls_fake(server_tls(ca.issue("auth.example"), None)).await;
-    let dir = tempfile::tempdir().unwrap();
-    let external = with_tls(
-        &server,
-        ExternalTls {
-            ca: write(&dir, "ca.pem", &ca.pem),
-            client_cert: None,
-        },
-    );
-    let err = Delegation::start(&external, "PLAIN", plain())
-        .await
-        .unwrap_err();
-    assert!(matches!(err, ExtAuthError::Tls { .. }), "{err}");
+    let other = Ca::new("other CA");
+    // The good case first, so the refusals below are about the certificate alone.
+    let step = exchange_with(&ca, "127.0.0.1", &ca).await.unwrap();
+    assert!(matches!(step, ExtStep::Authenticated(_)), "{step:?}");
+    for (issuer, name) in [(&other, "127.0.0.1"), (&ca, "auth.example")] {
+        let err = exchange_with(issuer, name, &ca).await.unwrap_err();
+        assert!(matches!(err, ExtAuthError::Tls { .. }), "{name}: {err}");
+    }
 }
 
 #[tokio::test]
