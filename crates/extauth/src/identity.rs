@@ -160,3 +160,150 @@ fn wrong_type(field: &str, expected: &str, got: &Value) -> ExtAuthError {
 fn too_many(field: &str, count: usize, max: usize) -> ExtAuthError {
     ExtAuthError::TooLarge(format!("{field}: {count} items, at most {max}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use sluice_codec::types::{Array, ElementType, Symbol};
+
+    use super::*;
+
+    fn open(properties: Fields, authz_offered: bool) -> Open {
+        Open {
+            properties: Some(properties),
+            offered_capabilities: if authz_offered {
+                vec![Symbol::from_static(ADDRESS_AUTHZ)]
+            } else {
+                Vec::new()
+            },
+            ..Open::default()
+        }
+    }
+
+    type Fields = sluice_codec::composite::Fields;
+
+    fn sym(s: &'static str) -> Symbol {
+        Symbol::from_static(s)
+    }
+
+    fn strs(items: &[&str]) -> Value {
+        Value::List(items.iter().map(|s| Value::from(*s)).collect())
+    }
+
+    #[test]
+    fn reads_the_identity_groups_and_grants() {
+        let ops = Array::new(ElementType::Symbol, vec![Value::Symbol(sym("send"))]).unwrap();
+        let props = vec![
+            (
+                sym("authenticated-identity"),
+                Value::Map(vec![
+                    (Value::Symbol(sym("sub")), Value::from("id-1")),
+                    (Value::from("preferred_username"), Value::from("alice")),
+                    (Value::from("email"), Value::Uint(7)),
+                ]),
+            ),
+            (sym("groups"), strs(&["a", "b"])),
+            (
+                sym("address-authz"),
+                Value::Map(vec![
+                    (Value::from("q/#"), Value::Array(ops)),
+                    (Value::from("q/#"), strs(&["recv", "send"])),
+                    (Value::Symbol(sym("t")), Value::from("manage")),
+                ]),
+            ),
+        ];
+        let id = ExternalIdentity::from_open(&open(props, true)).unwrap();
+        assert_eq!(id.sub.as_deref(), Some("id-1"));
+        assert_eq!(id.preferred_username.as_deref(), Some("alice"));
+        assert_eq!(id.groups, ["a", "b"]);
+        let authz = id.address_authz.unwrap();
+        assert_eq!(authz["q/#"], ["send", "recv"]);
+        assert_eq!(authz["t"], ["manage"]);
+    }
+
+    #[test]
+    fn grants_are_none_unless_the_capability_is_offered() {
+        let grants = vec![(
+            sym("address-authz"),
+            Value::Map(vec![(Value::from("q"), strs(&["send"]))]),
+        )];
+        let id = ExternalIdentity::from_open(&open(grants, false)).unwrap();
+        assert_eq!(id.address_authz, None);
+        // Offered without the property: an empty map, which grants nothing either.
+        let id = ExternalIdentity::from_open(&open(Vec::new(), true)).unwrap();
+        assert_eq!(id.address_authz, Some(BTreeMap::new()));
+        // No properties at all: nobody in particular.
+        let id = ExternalIdentity::from_open(&Open::default()).unwrap();
+        assert_eq!(id, ExternalIdentity::default());
+    }
+
+    #[test]
+    fn wrong_types_name_the_field() {
+        let cases = [
+            (
+                sym("authenticated-identity"),
+                Value::from("alice"),
+                "authenticated-identity",
+            ),
+            (
+                sym("authenticated-identity"),
+                Value::Map(vec![(Value::from("sub"), Value::Uint(1))]),
+                "authenticated-identity.sub",
+            ),
+            (sym("groups"), Value::Map(Vec::new()), "groups"),
+            (sym("groups"), Value::List(vec![Value::Uint(1)]), "groups"),
+            (sym("address-authz"), strs(&["q"]), "address-authz"),
+            (
+                sym("address-authz"),
+                Value::Map(vec![(Value::Uint(1), strs(&["send"]))]),
+                "address-authz key",
+            ),
+        ];
+        for (key, value, field) in cases {
+            let err = ExternalIdentity::from_open(&open(vec![(key, value)], true)).unwrap_err();
+            assert!(
+                matches!(&err, ExtAuthError::Protocol(m) if m.starts_with(field)),
+                "{field}: {err}"
+            );
+        }
+    }
+
+    fn too_large(properties: Fields) -> bool {
+        matches!(
+            ExternalIdentity::from_open(&open(properties, true)),
+            Err(ExtAuthError::TooLarge(_))
+        )
+    }
+
+    #[test]
+    fn counts_over_the_limits_are_refused() {
+        let many = |n: usize| Value::List((0..n).map(|_| Value::from("x")).collect());
+        let groups = vec![(sym("groups"), many(GROUPS_MAX + 1))];
+        assert!(too_large(groups));
+        let groups = vec![(sym("groups"), many(GROUPS_MAX))];
+        assert!(ExternalIdentity::from_open(&open(groups, true)).is_ok());
+
+        let entries = (0..=AUTHZ_ENTRIES_MAX)
+            .map(|i| (Value::from(format!("a{i}").as_str()), strs(&["send"])))
+            .collect();
+        let authz = vec![(sym("address-authz"), Value::Map(entries))];
+        assert!(too_large(authz));
+
+        // Repeating a pattern cannot grow its operations past the limit.
+        let entries = (0..=AUTHZ_OPERATIONS_MAX)
+            .map(|i| {
+                let op = format!("op{i}");
+                (
+                    Value::from("q"),
+                    Value::List(vec![Value::from(op.as_str())]),
+                )
+            })
+            .collect();
+        let authz = vec![(sym("address-authz"), Value::Map(entries))];
+        assert!(too_large(authz));
+
+        let props = (0..=PROPERTIES_MAX)
+            .map(|_| (sym("x"), Value::Null))
+            .collect();
+        assert!(too_large(props));
+    }
+}
