@@ -340,6 +340,10 @@ pub struct Server {
     _stdin: Option<ChildStdin>,
     dir: PathBuf,
     pub url: String,
+    /// With `--amqps`: `amqps://127.0.0.1:PORT`.
+    pub amqps_url: Option<String>,
+    /// With `--amqp-wss`: `wss://127.0.0.1:PORT`.
+    pub wss_url: Option<String>,
 }
 
 impl Server {
@@ -349,10 +353,16 @@ impl Server {
 
     /// A server started with `extra` arguments after the usual ones.
     pub fn start_with(tag: &str, extra: &[&str]) -> Server {
+        Server::start_config(tag, ADDRESS_SPACE, extra)
+    }
+
+    /// A server of the address space in `yaml` (written to `config/space.yaml` in its
+    /// folder, [`Server::dir`]), started with `extra` arguments.
+    pub fn start_config(tag: &str, yaml: &str, extra: &[&str]) -> Server {
         let dir = temp_dir(tag);
         let config = dir.join("config");
         std::fs::create_dir_all(&config).unwrap();
-        std::fs::write(config.join("space.yaml"), ADDRESS_SPACE).unwrap();
+        std::fs::write(config.join("space.yaml"), yaml).unwrap();
         let log = std::fs::File::create(dir.join("server.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
             .arg("serve")
@@ -372,6 +382,8 @@ impl Server {
             _stdin: stdin,
             dir,
             url: String::new(),
+            amqps_url: None,
+            wss_url: None,
         };
 
         // Read stdout on a thread (it keeps draining it, so the server never blocks on it).
@@ -383,14 +395,26 @@ impl Server {
                 let _ = lines.send(line);
             }
         });
-        let line = match first.recv_timeout(STARTUP) {
-            Ok(line) => line,
-            Err(_) => panic!(
-                "sluice serve printed no `listening on` line within {STARTUP:?}; exit status: {:?}; \
-                 stderr:\n{}",
-                server.child.try_wait().ok().flatten(),
-                server.log()
-            ),
+        // The TLS listeners' lines (`amqps on ADDR`, `amqp-wss on ADDR`) come first.
+        let deadline = Instant::now() + STARTUP;
+        let line = loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let line = match first.recv_timeout(wait) {
+                Ok(line) => line,
+                Err(_) => panic!(
+                    "sluice serve printed no `listening on` line within {STARTUP:?}; exit status: {:?}; \
+                     stderr:\n{}",
+                    server.child.try_wait().ok().flatten(),
+                    server.log()
+                ),
+            };
+            if let Some(addr) = line.strip_prefix("amqps on ") {
+                server.amqps_url = Some(format!("amqps://{}", addr.trim()));
+            } else if let Some(addr) = line.strip_prefix("amqp-wss on ") {
+                server.wss_url = Some(format!("wss://{}", addr.trim()));
+            } else {
+                break line;
+            }
         };
         let port = line
             .strip_prefix("listening on 127.0.0.1:")
@@ -401,6 +425,20 @@ impl Server {
         assert_ne!(port, 0, "{line}");
         server.url = format!("amqp://127.0.0.1:{port}");
         server
+    }
+
+    /// The server's folder (its config is in `config/`); removed on drop.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// Sends the server SIGHUP: it reloads its users from its config folder.
+    pub fn reload(&self) {
+        let sent = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -HUP failed");
     }
 
     /// The server's process id.
