@@ -171,7 +171,7 @@ impl Exchange {
             return Step::auth(format!("mechanism {shown:?} is not offered"));
         };
         match (chosen, initial_response) {
-            (Mechanism::Anonymous, trace) => anonymous(trace.unwrap_or_default()),
+            (Mechanism::Anonymous, trace) => anonymous(trace.unwrap_or_default(), self.service),
             (Mechanism::External, authzid) => self.external(authzid.unwrap_or_default()),
             (_, None) => {
                 self.state = State::AwaitingInitial(chosen);
@@ -343,6 +343,9 @@ fn offer(settings: &AuthSettings, transport: &Transport) -> Vec<Mechanism> {
             if transport.tls || settings.danger_plain_without_tls {
                 offered.push(Mechanism::Plain);
             }
+            if settings.anonymous_claims {
+                offered.push(Mechanism::Anonymous);
+            }
         }
         Service::External => return offered,
     }
@@ -352,15 +355,17 @@ fn offer(settings: &AuthSettings, transport: &Transport) -> Vec<Mechanism> {
     offered
 }
 
-fn anonymous(trace: &[u8]) -> Step {
+/// ANONYMOUS: every right with service `none`; under `standard` (offered only for `$cbs`),
+/// none until a token grants some.
+fn anonymous(trace: &[u8], service: Service) -> Step {
     if trace.len() > ANONYMOUS_TRACE_BYTES_MAX {
         return Step::auth("ANONYMOUS trace information is too long");
     }
-    success(Principal::new(
-        "anonymous",
-        Mechanism::Anonymous,
-        Grants::All,
-    ))
+    let grants = match service {
+        Service::None => Grants::All,
+        _ => Grants::Explicit(crate::Rights::new()),
+    };
+    success(Principal::new("anonymous", Mechanism::Anonymous, grants))
 }
 
 fn success(principal: Principal) -> Step {

@@ -49,6 +49,9 @@ pub struct AuthSettings {
     /// SCRAM iteration count used when hashing passwords at load
     /// ([`SCRAM_ITERATIONS_MIN`]..=[`SCRAM_ITERATIONS_MAX`]).
     pub scram_iterations: u32,
+    /// With service `standard`, offer ANONYMOUS too: such a connection has no right of its
+    /// own, only what `$cbs` tokens grant it (the Azure SDKs authenticate this way).
+    pub anonymous_claims: bool,
 }
 
 impl AuthSettings {
@@ -58,6 +61,7 @@ impl AuthSettings {
             service,
             danger_plain_without_tls: false,
             scram_iterations: SCRAM_ITERATIONS_DEFAULT,
+            anonymous_claims: false,
         }
     }
 

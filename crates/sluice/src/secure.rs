@@ -153,6 +153,9 @@ impl SecurityArgs {
             service: service(space),
             danger_plain_without_tls: self.danger_plain_without_tls,
             scram_iterations: sluice_auth::SCRAM_ITERATIONS_DEFAULT,
+            // The Azure SDKs authenticate with ANONYMOUS and then a SAS token on `$cbs`:
+            // offered (with no right of its own) only when SAS keys are given.
+            anonymous_claims: !self.sas_keys.is_empty(),
         }
     }
 
