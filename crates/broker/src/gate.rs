@@ -206,7 +206,10 @@ mod tests {
         let mut a3 = gate.admit(A).unwrap();
         a3.authenticated("alice".into()).unwrap();
         // Host A has its three.
-        assert_eq!(gate.admit(A).unwrap_err(), Refused::Host { host: A, max: 3 });
+        assert_eq!(
+            gate.admit(A).unwrap_err(),
+            Refused::Host { host: A, max: 3 }
+        );
         let mut b1 = gate.admit(B).unwrap();
         // alice has her two.
         assert_eq!(

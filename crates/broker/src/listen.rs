@@ -84,7 +84,9 @@ impl Throttle {
     }
 }
 
-async fn accept_on(listener: &Option<TcpListener>) -> io::Result<(TcpStream, std::net::SocketAddr)> {
+async fn accept_on(
+    listener: &Option<TcpListener>,
+) -> io::Result<(TcpStream, std::net::SocketAddr)> {
     match listener {
         Some(l) => l.accept().await,
         None => std::future::pending().await,
@@ -150,7 +152,8 @@ pub(crate) async fn accept(
         let stopping = stopping.clone();
         let tls = tls.clone();
         connections.spawn(async move {
-            let handshake = tokio::time::timeout(handshake_timeout, handshake(kind, stream, tls.as_ref()));
+            let handshake =
+                tokio::time::timeout(handshake_timeout, handshake(kind, stream, tls.as_ref()));
             match handshake.await {
                 Ok(Ok((stream, info))) => {
                     connection::run(stream, info, conn, shared, admission, stopping).await;

@@ -46,7 +46,10 @@ impl std::fmt::Debug for Security {
         f.debug_struct("Security")
             .field("users", &self.users.borrow().len())
             .field("reviewer", &self.reviewer.is_some())
-            .field("external", &self.external.as_ref().map(|e| (&e.host, e.port)))
+            .field(
+                "external",
+                &self.external.as_ref().map(|e| (&e.host, e.port)),
+            )
             .field("sas_keys", &self.sas_keys.len())
             .finish_non_exhaustive()
     }
@@ -84,7 +87,9 @@ pub(crate) async fn probe_external(security: &Security) -> watch::Receiver<Arc<V
                         return;
                     }
                 }
-                Err(e) => tracing::warn!(host = %server.host, error = %e, "probing the external authentication server"),
+                Err(e) => {
+                    tracing::warn!(host = %server.host, error = %e, "probing the external authentication server")
+                }
             }
         }
     });

@@ -29,7 +29,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve an address space over AMQP 1.0 (the embedded default one without --config).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Check AddressSpace, Address, MessagingUser and plan manifests; exit 1 on any error.
     Check(CheckArgs),
     /// Measure any AMQP 1.0 endpoint (or, without a URL, the peer-to-peer ceiling): rates,
@@ -69,7 +69,7 @@ fn bench(args: &sluice_bench::BenchArgs) -> anyhow::Result<ExitCode> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
         Command::Check(args) => check::run(&args.paths, args.address_space.as_deref()),
         Command::Bench(args) => bench(&args),
         Command::Hostile(args) => sluice_bench::hostile::run(&args).map_err(anyhow::Error::msg),

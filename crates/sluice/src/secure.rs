@@ -223,7 +223,10 @@ impl SecurityArgs {
         Ok(Some(reviewer))
     }
 
-    fn external(&self, space: &ResolvedAddressSpace) -> anyhow::Result<sluice_extauth::ExternalServer> {
+    fn external(
+        &self,
+        space: &ResolvedAddressSpace,
+    ) -> anyhow::Result<sluice_extauth::ExternalServer> {
         let service = space
             .authentication_service
             .as_ref()
@@ -321,7 +324,10 @@ fn service(space: &ResolvedAddressSpace) -> Service {
 }
 
 /// The users of `space`, with salted password hashes made from fresh random salts.
-pub(crate) fn users(space: &ResolvedAddressSpace, settings: &AuthSettings) -> anyhow::Result<Users> {
+pub(crate) fn users(
+    space: &ResolvedAddressSpace,
+    settings: &AuthSettings,
+) -> anyhow::Result<Users> {
     let mut failed = None;
     let mut random = |buf: &mut [u8]| {
         if let Err(e) = getrandom::fill(buf) {

@@ -152,7 +152,9 @@ impl State {
             self.engine.grant_credit(link, PUBLISH_CREDIT, false, now);
         }
         let authorized = Authorized {
-            address: address.filter(|a| temporary_node(a).is_none()).map(Arc::from),
+            address: address
+                .filter(|a| temporary_node(a).is_none())
+                .map(Arc::from),
             send: true,
         };
         self.links.insert(link, LinkEntry::new(binding, authorized));
@@ -197,7 +199,9 @@ impl State {
         };
         let authorized = Authorized {
             // A temporary queue is its creator's: nothing to check again.
-            address: address.filter(|a| temporary_node(a).is_none()).map(Arc::from),
+            address: address
+                .filter(|a| temporary_node(a).is_none())
+                .map(Arc::from),
             send: false,
         };
         let mut entry = LinkEntry::new(Binding::Receiver, authorized);

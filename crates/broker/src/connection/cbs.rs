@@ -249,9 +249,9 @@ impl State {
         }));
     }
 
-    pub(super) fn on_cbs_reviewed(&mut self, answer: Box<CbsReviewed>, now: Instant) {
+    pub(super) fn on_cbs_reviewed(&mut self, answer: CbsReviewed, now: Instant) {
         self.cbs.reviewing = false;
-        let CbsReviewed { request, result } = *answer;
+        let CbsReviewed { request, result } = answer;
         let reviewed = match result {
             Ok(r) => r,
             Err(e) => {
@@ -288,7 +288,9 @@ impl State {
         let expires_at_ms = reviewed
             .expires_at
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(i64::MAX, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            .map_or(i64::MAX, |d| {
+                i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+            });
         tracing::info!(conn = self.conn, user = %reviewed.username, %address, "$cbs: token accepted");
         self.cbs.add(Grant {
             audience: request.audience,
@@ -381,8 +383,9 @@ fn parse(
     let audience = field("name").ok_or_else(|| bad("no 'name' (the token's audience)"))?;
     let token = match message.body().map_err(|e| bad(&e.to_string()))? {
         Body::Value(Value::String(s)) => s.as_str().to_string(),
-        Body::Value(Value::Binary(b)) => String::from_utf8(b.to_vec())
-            .map_err(|_| bad("the token is not UTF-8"))?,
+        Body::Value(Value::Binary(b)) => {
+            String::from_utf8(b.to_vec()).map_err(|_| bad("the token is not UTF-8"))?
+        }
         Body::Data(parts) if parts.len() == 1 => parts
             .first()
             .and_then(|b| String::from_utf8(b.to_vec()).ok())

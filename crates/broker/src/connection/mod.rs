@@ -147,7 +147,12 @@ pub(crate) async fn run<S>(
             state.apply_answers(Instant::now());
             continue;
         }
-        if let Some(p) = state.auth.pending.take().or_else(|| state.cbs.pending.take()) {
+        if let Some(p) = state
+            .auth
+            .pending
+            .take()
+            .or_else(|| state.cbs.pending.take())
+        {
             pending = Some(p);
         }
         let deadline = state.engine.poll_timeout();
@@ -312,7 +317,6 @@ impl State {
             self.engine.close(Some(error), now);
         }
     }
-
 
     /// A link goes: everything the connection kept for it goes with it, and the core
     /// forgets it (a receiver stops consuming, a sender's waiting publishes are dropped).

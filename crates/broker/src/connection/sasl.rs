@@ -149,7 +149,10 @@ impl State {
             }));
             return;
         }
-        let step = self.auth.exchange.init(mechanism, response.as_deref(), now_ms());
+        let step = self
+            .auth
+            .exchange
+            .init(mechanism, response.as_deref(), now_ms());
         self.sasl_step(step, now);
     }
 
@@ -205,7 +208,7 @@ impl State {
                 self.sasl_failed(FailureCode::SysTemp, format!("external server: {e}"));
             }
             Pending::FailureDue(code) => self.engine.sasl_outcome(code, now),
-            Pending::Cbs(answer) => self.on_cbs_reviewed(answer, now),
+            Pending::Cbs(answer) => self.on_cbs_reviewed(*answer, now),
         }
     }
 
@@ -252,14 +255,16 @@ impl State {
         );
         self.admit(&principal);
         self.auth.principal = Some(principal);
-        self.engine
-            .sasl_outcome_with(SaslCode::Ok, additional, now);
+        self.engine.sasl_outcome_with(SaslCode::Ok, additional, now);
     }
 
     /// Counts the connection against its user's limit; over it, the connection is closed
     /// once open, with the reason.
     pub(super) fn admit(&mut self, principal: &Principal) {
-        if let Err(refused) = self.admission.authenticated(Arc::clone(&principal.username)) {
+        if let Err(refused) = self
+            .admission
+            .authenticated(Arc::clone(&principal.username))
+        {
             tracing::warn!(conn = self.conn, peer = %self.auth.peer.addr, "connection refused: {refused}");
             self.auth.refused_at_open = Some(Error::new(
                 conditions::RESOURCE_LIMIT_EXCEEDED,

@@ -27,7 +27,12 @@ impl Connection {
 
     /// Server: answers the SASL exchange with additional data for the client (SCRAM's
     /// server-final message, which proves the server knew the password).
-    pub fn sasl_outcome_with(&mut self, code: SaslCode, additional_data: Option<Bytes>, now: Instant) {
+    pub fn sasl_outcome_with(
+        &mut self,
+        code: SaslCode,
+        additional_data: Option<Bytes>,
+        now: Instant,
+    ) {
         if self.side != Side::Server || self.state != (State::Sasl { waiting: true }) {
             return;
         }
