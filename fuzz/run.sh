@@ -15,7 +15,7 @@ repo="$(dirname "$here")"
 proton="${PROTON_CORPUS:-$repo/../shared/fuzz-corpus/proton}"
 regressions="$repo/crates/codec/tests/regressions"
 seconds="${FUZZ_SECONDS:-20}"
-all_targets=(frame_decoder type_decoder message_scan roundtrip engine_server core_commands)
+all_targets=(frame_decoder type_decoder message_scan roundtrip engine_server core_commands sasl_exchange)
 if [ "$#" -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 
 # cargo-fuzz drives nightly-only rustc flags (sanitizers, coverage); RUSTC_BOOTSTRAP=1 lets the
@@ -65,8 +65,9 @@ for target in "${targets[@]}"; do
                     -exec cp -f {} "corpus/$target/" \;
             fi
             ;;
-        core_commands)
-            # Commands, not wire bytes: it starts from nothing and grows its own corpus.
+        core_commands | sasl_exchange)
+            # Commands or SASL messages, not AMQP wire bytes: it starts from nothing and grows
+            # its own corpus.
             mkdir -p "corpus/$target"
             ;;
         *)
