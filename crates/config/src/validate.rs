@@ -114,6 +114,24 @@ fn space_of<'a>(
     parts.first().copied()
 }
 
+/// What is wrong with a password user's `spec.authentication.password`, if anything. The
+/// reason never quotes the value: it is a secret.
+fn password_problem(user: &MessagingUser) -> Option<&'static str> {
+    use base64::Engine as _;
+    let auth = &user.spec.authentication;
+    if auth.auth_type != crate::resources::UserAuthenticationType::Password {
+        return None;
+    }
+    let Some(password) = auth.password.as_deref() else {
+        return Some("a password user needs a password (base64)");
+    };
+    match base64::engine::general_purpose::STANDARD.decode(password.trim()) {
+        Ok(bytes) if bytes.is_empty() => Some("the password is empty"),
+        Ok(_) => None,
+        Err(_) => Some("the password is not valid base64"),
+    }
+}
+
 /// MessagingUser `spec.username`: `^[a-z0-9]+([a-z0-9_@.:\-]*[a-z0-9]+|[a-z0-9]*)$`.
 fn is_valid_username(username: &str) -> bool {
     let end = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
@@ -181,6 +199,10 @@ pub fn resolve(manifests: &Manifests, diagnostics: &mut Vec<Diagnostic>) -> Conf
                 "spec.username",
                 format!("{username:?} is not a valid user name (lower-case letters and digits, inner '_', '@', '.', ':' and '-')"),
             ));
+            valid = false;
+        }
+        if let Some(why) = password_problem(&user.resource) {
+            d.push(user.origin.error("spec.authentication.password", why));
             valid = false;
         }
         if let (true, Some(space)) = (valid, space) {

@@ -319,6 +319,38 @@ fn messaging_user_name_and_username_are_checked() {
 }
 
 #[test]
+fn a_password_user_needs_a_base64_password_and_the_error_never_quotes_it() {
+    for (password, why) in [
+        (
+            "authentication: {type: password, password: 'not base64!'}",
+            "not valid base64",
+        ),
+        ("authentication: {type: password}", "needs a password"),
+        ("authentication: {type: password, password: ''}", "empty"),
+    ] {
+        let manifest = format!(
+            "apiVersion: user.enmasse.io/v1beta1\nkind: MessagingUser\nmetadata: {{name: s.bob}}\nspec:\n  username: bob\n  {password}\n"
+        );
+        let checked = run(&manifest);
+        let errors: Vec<String> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(ToString::to_string)
+            .collect();
+        let [error] = errors.as_slice() else {
+            panic!("one error expected: {errors:#?}");
+        };
+        assert!(
+            error.contains("spec.authentication.password") && error.contains(why),
+            "{error}"
+        );
+        assert!(!error.contains("base64!"), "the password leaked: {error}");
+        assert!(checked.config.address_space("s").unwrap().users.is_empty());
+    }
+}
+
+#[test]
 fn quota_exceeded_addresses_are_pending_with_a_warning() {
     // broker limit 0.25: two queues (0.1 each) fit, the third is pending.
     let manifest = address("s.q1", "  address: q1\n  type: queue\n  plan: queue\n")
