@@ -8,12 +8,6 @@ use thiserror::Error;
 /// password, a token or a key.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum AuthError {
-    /// A password user's `spec.authentication.password` is missing.
-    #[error("MessagingUser {user:?}: spec.authentication.password is missing")]
-    MissingPassword {
-        /// The user's `metadata.name`.
-        user: String,
-    },
     /// A password is not valid base64 (EnMasse's manifests carry the password base64-encoded).
     #[error("MessagingUser {user:?}: spec.authentication.password is not valid base64: {reason}")]
     PasswordBase64 {

@@ -309,15 +309,17 @@ fn load_user(
     let (kind, credentials) = match authentication.auth_type {
         UserAuthenticationType::Federated => return Ok(None),
         UserAuthenticationType::Serviceaccount => (UserKind::ServiceAccount, None),
-        UserAuthenticationType::Password => {
-            let encoded = authentication
-                .password
-                .as_deref()
-                .ok_or_else(|| AuthError::MissingPassword { user: name.clone() })?;
-            let password = decode_password(name, encoded)?;
-            let credentials = derive.then(|| Credentials::derive(&password, iterations, random));
-            (UserKind::Password, credentials)
-        }
+        // Without a password (as EnMasse's API showed users) the user cannot log in, but its
+        // rights still apply to EXTERNAL; `sluice check` warns.
+        UserAuthenticationType::Password => match authentication.password.as_deref() {
+            None => (UserKind::Password, None),
+            Some(encoded) => {
+                let password = decode_password(name, encoded)?;
+                let credentials =
+                    derive.then(|| Credentials::derive(&password, iterations, random));
+                (UserKind::Password, credentials)
+            }
+        },
     };
     Ok(Some(User {
         username: resource.spec.username.clone(),

@@ -114,6 +114,9 @@ fn space_of<'a>(
     parts.first().copied()
 }
 
+/// A password user without a password.
+const PASSWORD_MISSING: &str = "a password user without a password cannot log in";
+
 /// What is wrong with a password user's `spec.authentication.password`, if anything. The
 /// reason never quotes the value: it is a secret.
 fn password_problem(user: &MessagingUser) -> Option<&'static str> {
@@ -123,7 +126,7 @@ fn password_problem(user: &MessagingUser) -> Option<&'static str> {
         return None;
     }
     let Some(password) = auth.password.as_deref() else {
-        return Some("a password user needs a password (base64)");
+        return Some(PASSWORD_MISSING);
     };
     match base64::engine::general_purpose::STANDARD.decode(password.trim()) {
         Ok(bytes) if bytes.is_empty() => Some("the password is empty"),
@@ -201,9 +204,17 @@ pub fn resolve(manifests: &Manifests, diagnostics: &mut Vec<Diagnostic>) -> Conf
             ));
             valid = false;
         }
-        if let Some(why) = password_problem(&user.resource) {
-            d.push(user.origin.error("spec.authentication.password", why));
-            valid = false;
+        match password_problem(&user.resource) {
+            // A user read back from EnMasse's API carries no password: it cannot log in, but
+            // it is not wrong.
+            Some(why @ PASSWORD_MISSING) => {
+                d.push(user.origin.warning("spec.authentication.password", why));
+            }
+            Some(why) => {
+                d.push(user.origin.error("spec.authentication.password", why));
+                valid = false;
+            }
+            None => {}
         }
         if let (true, Some(space)) = (valid, space) {
             users_by_space

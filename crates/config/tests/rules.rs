@@ -325,7 +325,6 @@ fn a_password_user_needs_a_base64_password_and_the_error_never_quotes_it() {
             "authentication: {type: password, password: 'not base64!'}",
             "not valid base64",
         ),
-        ("authentication: {type: password}", "needs a password"),
         ("authentication: {type: password, password: ''}", "empty"),
     ] {
         let manifest = format!(
@@ -348,6 +347,17 @@ fn a_password_user_needs_a_base64_password_and_the_error_never_quotes_it() {
         assert!(!error.contains("base64!"), "the password leaked: {error}");
         assert!(checked.config.address_space("s").unwrap().users.is_empty());
     }
+    let manifest = "apiVersion: user.enmasse.io/v1beta1\nkind: MessagingUser\nmetadata: {name: s.bob}\nspec:\n  username: bob\n  authentication: {type: password}\n";
+    let checked = run(manifest);
+    assert!(checked.is_valid(), "{:#?}", checked.diagnostics);
+    assert!(
+        checked
+            .diagnostics
+            .iter()
+            .any(|d| d.to_string().contains("cannot log in")),
+        "{:#?}",
+        checked.diagnostics
+    );
 }
 
 #[test]
