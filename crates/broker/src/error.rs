@@ -76,6 +76,15 @@ pub(crate) enum Refusal {
     /// A receiver for a temporary queue another link created.
     #[error("'{0}' is a temporary queue of another link: only its creator may receive from it")]
     NotOwner(String),
+    /// A connection past a connection limit (in all, per host, per user, authenticating).
+    #[error(transparent)]
+    Admission(#[from] crate::gate::Refused),
+    /// A client that skipped SASL where authentication is required.
+    #[error("authentication is required: no mechanism is available")]
+    AuthenticationRequired,
+    /// The credentials the connection was authenticated with (a token) expired.
+    #[error("the credentials of '{0}' expired")]
+    Expired(String),
     /// The connection has its most links of this kind.
     #[error("the connection already has its limit of {max} {kind}")]
     TooManyLinks {
@@ -106,7 +115,12 @@ impl Refusal {
             Refusal::DynamicTarget => conditions::NOT_IMPLEMENTED,
             Refusal::WrongDirection => conditions::NOT_ALLOWED,
             Refusal::Unauthorized(_) | Refusal::NotOwner(_) => conditions::UNAUTHORIZED_ACCESS,
-            Refusal::TooManyLinks { .. } => conditions::RESOURCE_LIMIT_EXCEEDED,
+            Refusal::TooManyLinks { .. } | Refusal::Admission(_) => {
+                conditions::RESOURCE_LIMIT_EXCEEDED
+            }
+            Refusal::AuthenticationRequired | Refusal::Expired(_) => {
+                conditions::UNAUTHORIZED_ACCESS
+            }
         }
     }
 
@@ -136,6 +150,12 @@ mod tests {
                 "amqp:resource-limit-exceeded",
             ),
             (Refusal::NoTo, "amqp:invalid-field"),
+            (
+                Refusal::Admission(crate::gate::Refused::Connections { max: 1 }),
+                "amqp:resource-limit-exceeded",
+            ),
+            (Refusal::AuthenticationRequired, "amqp:unauthorized-access"),
+            (Refusal::Expired("app".into()), "amqp:unauthorized-access"),
             (
                 Refusal::Unauthorized("user 'a' may not send to 'q'".into()),
                 "amqp:unauthorized-access",

@@ -11,13 +11,13 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sluice_codec::transport::{Error, conditions};
 use sluice_transport::{PeerInfo, Tls, TransportError};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::connection;
+use crate::error::Refusal;
 use crate::gate::{Gate, Refused};
 
 /// How long a shutdown waits for connections to finish closing.
@@ -227,7 +227,7 @@ fn refuse(
     let Ok(permit) = Arc::clone(refusing).try_acquire_owned() else {
         return;
     };
-    let error = Error::new(conditions::RESOURCE_LIMIT_EXCEEDED, refused.to_string());
+    let error = Refusal::Admission(refused.clone()).to_amqp();
     let config = shared.config.clone();
     connections.spawn(async move {
         connection::refuse::refuse(stream, config, error).await;

@@ -301,10 +301,7 @@ impl State {
         if self.auth.principal.is_none() && !self.auth.allows_no_sasl() {
             // The engine lets a client skip SASL when no mechanism was offered; only service
             // `none` lets anyone in.
-            let error = Error::new(
-                conditions::UNAUTHORIZED_ACCESS,
-                "authentication is required: no mechanism is available",
-            );
+            let error = crate::error::Refusal::AuthenticationRequired.to_amqp();
             self.engine.close(Some(error), now);
             return;
         }

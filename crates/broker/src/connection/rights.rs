@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use sluice_auth::{Operation, Users};
-use sluice_codec::transport::{Error, conditions};
 use sluice_router::Direction;
 
 use super::State;
@@ -61,11 +60,8 @@ impl State {
                 .as_ref()
                 .map_or_else(String::new, |p| p.username.to_string());
             tracing::info!(conn = self.conn, %user, "credentials expired: closing the connection");
-            let error = Error::new(
-                conditions::UNAUTHORIZED_ACCESS,
-                format!("the credentials of '{user}' expired"),
-            );
-            self.engine.close(Some(error), now);
+            self.engine
+                .close(Some(Refusal::Expired(user).to_amqp()), now);
             // Nothing more to wait for.
             if let Some(p) = self.auth.principal.as_mut() {
                 p.expires_at_ms = None;

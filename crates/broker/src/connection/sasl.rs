@@ -22,13 +22,14 @@ use sluice_auth::{
     Users,
 };
 use sluice_codec::SaslCode;
-use sluice_codec::transport::{Error, conditions};
+use sluice_codec::transport::Error;
 use sluice_codec::types::Symbol;
 use sluice_extauth::{Delegation, ExtAuthError, ExtStep};
 use sluice_tokenreview::ReviewError;
 use sluice_transport::PeerInfo;
 
 use super::State;
+use crate::error::Refusal;
 use crate::security::Security;
 
 /// What a future the connection waits on yields.
@@ -266,10 +267,7 @@ impl State {
             .authenticated(Arc::clone(&principal.username))
         {
             tracing::warn!(conn = self.conn, peer = %self.auth.peer.addr, "connection refused: {refused}");
-            self.auth.refused_at_open = Some(Error::new(
-                conditions::RESOURCE_LIMIT_EXCEEDED,
-                refused.to_string(),
-            ));
+            self.auth.refused_at_open = Some(Refusal::Admission(refused).to_amqp());
         }
     }
 
