@@ -11,9 +11,21 @@ Run it with Debian's Python, which has the binding (package python3-qpid-proton)
     /usr/bin/python3 proton_client.py hold    amqp://127.0.0.1:5672 myqueue 10
     /usr/bin/python3 proton_client.py links   amqp://127.0.0.1:5672 myqueue 1000
     /usr/bin/python3 proton_client.py relay   amqp://127.0.0.1:5672 --to myqueue --count 5
+    /usr/bin/python3 proton_client.py temporary amqp://127.0.0.1:5672 1 --address-file FILE
 
 Credentials in the URL (amqp://user:pass@host:port) make Proton use SASL PLAIN; without them it
-uses ANONYMOUS. Every subcommand prints one JSON object on stdout and exits:
+uses ANONYMOUS. Every subcommand also takes these connection options:
+
+  --user U --password P  SASL credentials (as in the URL; Proton then picks PLAIN)
+  --mech NAMES           the only SASL mechanisms Proton may choose (its allowed_mechs,
+                         space-separated, e.g. "PLAIN" or "EXTERNAL")
+  --ca FILE              TLS: trust only this CA (PEM) and verify the server's host name
+  --cert FILE --key FILE TLS: present this client certificate (PEM chain and key)
+  --hostname NAME        TLS: the name sent as SNI and verified against the certificate
+                         (default: the URL's host)
+
+An amqps:// URL connects with TLS first; --ca with an amqp:// URL does too. Every subcommand
+prints one JSON object on stdout and exits:
 
 send     Sends COUNT messages, unsettled, pipelined, then waits for every disposition.
          Message i has the string body "msg-<i>", or with --size N a binary (data section) body
@@ -67,7 +79,13 @@ relay    Attaches one sender link with a null target (the anonymous relay) and s
          description from a rejection's error, else null). Exits 0 once every message has an
          outcome, whatever it is.
 
-Any other failure prints {"error": ...} and exits 1.
+temporary  Attaches a dynamic receiver (the broker makes a temporary queue), writes the
+         address the broker gave it to --address-file FILE, prints "ready" on stderr, then
+         receives and accepts COUNT messages like receive ({"address", "received", "bodies"}).
+
+Any other failure prints {"error": ...} and exits 1. When the connection itself failed (SASL,
+TLS, or the broker's close) or a link was detached, the JSON also has "condition" and
+"description" (the transport's, the close's or the detach's error) and "sasl_outcome" (null, "ok", "auth", "sys", "sys-perm" or "sys-temp").
 """
 
 import argparse
@@ -76,7 +94,7 @@ import json
 import sys
 import time
 
-from proton import Delivery, Endpoint, Message, Timeout
+from proton import SASL, Delivery, Endpoint, Message, SSLDomain, Timeout
 from proton.utils import BlockingConnection, ConnectionClosed, LinkDetached
 
 EXIT_TIMEOUT = 2
@@ -117,8 +135,88 @@ def emit(summary, code=0):
     return code
 
 
+SASL_OUTCOMES = {0: "ok", 1: "auth", 2: "sys", 3: "sys-perm", 4: "sys-temp"}
+
+# How the connection failed, recorded when its transport closed (see `failure_fields`).
+FAILURE = {}
+
+
+def _keep_detach_description(init):
+    """LinkDetached keeps the condition's name only, and the link is freed by the time the
+    exception reaches `main`: keep the description too, read when it is raised."""
+    def wrapped(self, link):
+        condition = link.remote_condition
+        self.description = condition.description if condition else None
+        init(self, link)
+    return wrapped
+
+
+LinkDetached.__init__ = _keep_detach_description(LinkDetached.__init__)
+
+
+class RecordingConnection(BlockingConnection):
+    """A BlockingConnection that remembers why its transport closed: the exception Proton
+    raises for a SASL or TLS failure carries only text."""
+
+    def on_connection_remote_close(self, event):
+        condition = event.connection.remote_condition
+        if condition and "condition" not in FAILURE:
+            FAILURE["condition"] = condition.name
+            FAILURE["description"] = condition.description
+        super().on_connection_remote_close(event)
+
+    def on_transport_closed(self, event):
+        transport = event.transport
+        condition = transport.condition
+        # Proton keeps its SASL layer in _sasl once enabled; never create one here.
+        sasl = SASL(transport) if transport._sasl is not None else None
+        if condition and "condition" not in FAILURE:
+            FAILURE["condition"] = condition.name
+            FAILURE["description"] = condition.description
+        if sasl is not None and "sasl_outcome" not in FAILURE:
+            FAILURE["sasl_outcome"] = SASL_OUTCOMES.get(sasl.outcome)
+        super().on_transport_closed(event)
+
+
+def ssl_domain(args):
+    """The TLS client configuration of --ca/--cert/--key, or None for Proton's default."""
+    if not (args.ca or args.cert):
+        return None
+    domain = SSLDomain(SSLDomain.MODE_CLIENT)
+    if args.ca:
+        domain.set_trusted_ca_db(args.ca)
+        domain.set_peer_authentication(SSLDomain.VERIFY_PEER_NAME, args.ca)
+    if args.cert:
+        domain.set_credentials(args.cert, args.key, None)
+    return domain
+
+
 def connect(args):
-    return BlockingConnection(args.url, timeout=args.timeout)
+    options = {}
+    if args.user is not None:
+        options["user"] = args.user
+    if args.password is not None:
+        options["password"] = args.password
+    if args.mech:
+        options["allowed_mechs"] = args.mech
+    if args.hostname:
+        options["sni"] = args.hostname  # Proton verifies the certificate against it too
+    url = args.url
+    if (args.ca or args.cert) and url.startswith("amqp://"):
+        url = "amqps://" + url[len("amqp://"):]
+    return RecordingConnection(url, timeout=args.timeout, ssl_domain=ssl_domain(args), **options)
+
+
+def failure_fields(error):
+    """The condition of a failed connection, for the JSON of any failure."""
+    fields = dict(FAILURE)
+    if isinstance(error, LinkDetached) and "condition" not in fields:
+        fields["condition"] = error.condition
+        fields["description"] = error.description
+    fields.setdefault("condition", None)
+    fields.setdefault("description", None)
+    fields.setdefault("sasl_outcome", None)
+    return fields
 
 
 def close_quietly(conn):
@@ -416,6 +514,28 @@ def cmd_request_reply(args):
         close_quietly(conn)
 
 
+def cmd_temporary(args):
+    conn = connect(args)
+    bodies = []
+    try:
+        receiver = conn.create_receiver(None, dynamic=True, credit=args.count, name="temporary")
+        address = receiver.link.remote_source.address
+        with open(args.address_file, "w") as f:
+            f.write(address)
+        print("ready", file=sys.stderr, flush=True)
+        while len(bodies) < args.count:
+            message = receiver.receive(timeout=args.timeout)
+            receiver.accept()
+            bodies.append(describe(message.body))
+        receiver.close()
+        return emit({"address": address, "received": len(bodies), "bodies": bodies})
+    except Timeout as e:
+        return emit({"received": len(bodies), "bodies": bodies, "error": "timeout: %s" % e},
+                    EXIT_TIMEOUT)
+    finally:
+        close_quietly(conn)
+
+
 def cmd_attach(args):
     conn = connect(args)
     try:
@@ -464,11 +584,22 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
+    def security(p):
+        p.add_argument("--user", default=None, help="SASL username")
+        p.add_argument("--password", default=None, help="SASL password")
+        p.add_argument("--mech", default=None,
+                       help="the SASL mechanisms allowed (space-separated), e.g. PLAIN")
+        p.add_argument("--ca", default=None, help="TLS: the CA (PEM) to trust")
+        p.add_argument("--cert", default=None, help="TLS: client certificate chain (PEM)")
+        p.add_argument("--key", default=None, help="TLS: client private key (PEM)")
+        p.add_argument("--hostname", default=None, help="TLS: SNI and verified host name")
+
     def common(p):
         p.add_argument("url", help="e.g. amqp://127.0.0.1:5672 or amqp://user:pass@host:port")
         p.add_argument("address")
         p.add_argument("--timeout", type=float, default=30.0,
                        help="seconds to wait for the broker (default 30)")
+        security(p)
 
     p = sub.add_parser("send", help="send COUNT messages and wait for their outcomes")
     common(p)
@@ -506,11 +637,21 @@ def main(argv=None):
                    help="messages to the --to in the same place (default 1)")
     p.add_argument("--timeout", type=float, default=30.0,
                    help="seconds to wait for the broker (default 30)")
+    security(p)
     p.set_defaults(run=cmd_relay)
 
     p = sub.add_parser("request-reply", help="request/reply over a dynamic receiver")
     common(p)
     p.set_defaults(run=cmd_request_reply)
+
+    p = sub.add_parser("temporary", help="a dynamic receiver: write its address, receive COUNT")
+    p.add_argument("url", help="e.g. amqp://127.0.0.1:5672")
+    p.add_argument("count", type=int)
+    p.add_argument("--address-file", required=True, help="where to write the address")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds to wait for the broker (default 30)")
+    security(p)
+    p.set_defaults(run=cmd_temporary)
 
     p = sub.add_parser("attach", help="attach a link; report whether it was refused")
     common(p)
@@ -518,10 +659,14 @@ def main(argv=None):
     p.set_defaults(run=cmd_attach)
 
     args = parser.parse_args(argv)
+    if bool(args.cert) != bool(args.key):
+        parser.error("--cert and --key go together")
     try:
         return args.run(args)
     except Exception as e:  # noqa: BLE001 - one JSON line for the test to show
-        return emit({"error": "%s: %s" % (type(e).__name__, e)}, 1)
+        summary = {"error": "%s: %s" % (type(e).__name__, e)}
+        summary.update(failure_fields(e))
+        return emit(summary, 1)
 
 
 if __name__ == "__main__":

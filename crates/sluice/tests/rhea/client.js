@@ -11,8 +11,19 @@
  *
  * Every subcommand also takes --timeout SECONDS (default 30): when it runs out the client
  * prints what it has and exits 2. Credentials in the URL (amqp://user:pass@host:port) make
- * rhea use SASL PLAIN; without them it uses SASL ANONYMOUS. Every subcommand prints one JSON
- * object on stdout and exits:
+ * rhea use SASL PLAIN; without them it uses SASL ANONYMOUS. Connection options:
+ *
+ *   --user U --password P   SASL PLAIN with these credentials (as in the URL)
+ *   --mech NAME             the one SASL mechanism to use: PLAIN, ANONYMOUS or EXTERNAL
+ *                           (EXTERNAL needs --cert over TLS)
+ *   --ca FILE               TLS: trust only this CA (PEM); the host name is verified
+ *   --cert FILE --key FILE  TLS: present this client certificate
+ *   --hostname NAME         TLS: the SNI name, and the name the certificate must be for
+ *   --ws                    AMQP over a WebSocket (subprotocol "amqp", the `ws` package);
+ *                           a wss:// URL implies it, an amqps:// one becomes wss://
+ *
+ * An amqps:// URL (or --ca/--cert with amqp://) connects with TLS first. Every subcommand
+ * prints one JSON object on stdout and exits:
  *
  * send     Sends COUNT messages, unsettled, as credit allows, and waits for every outcome.
  *          Message i has the string body "msg-<i>". Prints {"sent", "accepted", "outcomes"};
@@ -27,9 +38,13 @@
  *          {"attached": false, "closed": "link"|"connection", "condition", "description"}
  *          (exit 3).
  *
- * Any other failure prints {"error": ...} and exits 1.
+ * Any other failure prints {"error": ...} and exits 1. When the connection failed (SASL, TLS,
+ * a socket error or the broker's close) the JSON also has "condition" and "description" (the
+ * AMQP error, or null and the socket error's message) and "code" (a socket error's code, e.g.
+ * ERR_TLS_CERT_ALTNAME_INVALID, else null).
  */
 
+const fs = require('fs');
 const rhea = require('rhea');
 
 const EXIT_FAILED = 1;
@@ -37,16 +52,24 @@ const EXIT_TIMEOUT = 2;
 const EXIT_REFUSED = 3;
 
 const USAGE = 'usage: client.js send|receive URL ADDRESS COUNT [--name LINK] [--timeout S]\n' +
-    '       client.js attach URL ADDRESS --role sender|receiver [--timeout S]';
+    '       client.js attach URL ADDRESS --role sender|receiver [--timeout S]\n' +
+    '  connection options: [--user U --password P] [--mech NAME] [--ca FILE]\n' +
+    '                      [--cert FILE --key FILE] [--hostname NAME] [--ws]';
+
+/** The options that take a value. */
+const VALUE_OPTIONS = ['--timeout', '--name', '--role', '--user', '--password', '--mech', '--ca',
+    '--cert', '--key', '--hostname'];
 
 function parseArgs(argv) {
     const positional = [];
-    const options = { timeout: 30, name: undefined, role: undefined };
+    const options = { timeout: 30, name: undefined, role: undefined, ws: false };
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i];
-        if (arg === '--timeout' || arg === '--name' || arg === '--role') {
+        if (VALUE_OPTIONS.includes(arg)) {
             if (i + 1 >= argv.length) throw new Error('missing value for ' + arg);
             options[arg.slice(2)] = argv[++i];
+        } else if (arg === '--ws') {
+            options.ws = true;
         } else if (arg.startsWith('--')) {
             throw new Error('unknown option ' + arg);
         } else {
@@ -58,6 +81,13 @@ function parseArgs(argv) {
     const timeout = Number(options.timeout);
     if (!(timeout > 0)) throw new Error('--timeout must be a positive number of seconds');
     const args = { command, url, address, timeout, name: options.name, role: options.role };
+    for (const name of ['user', 'password', 'mech', 'ca', 'cert', 'key', 'hostname', 'ws']) {
+        args[name] = options[name];
+    }
+    if (Boolean(args.cert) !== Boolean(args.key)) throw new Error('--cert and --key go together');
+    if (args.mech && !['PLAIN', 'ANONYMOUS', 'EXTERNAL'].includes(args.mech)) {
+        throw new Error('--mech must be PLAIN, ANONYMOUS or EXTERNAL, got ' + args.mech);
+    }
     if (command === 'send' || command === 'receive') {
         if (positional.length !== 4) throw new Error(USAGE);
         args.count = Number.parseInt(count, 10);
@@ -75,21 +105,54 @@ function parseArgs(argv) {
     return args;
 }
 
-/** rhea's connect options for an amqp://[user:pass@]host:port URL. */
-function connectOptions(text) {
+/** The TLS options (Node's tls.connect) of --ca, --cert/--key and --hostname. */
+function tlsOptions(args) {
+    const tls = { rejectUnauthorized: true };
+    if (args.ca) tls.ca = [fs.readFileSync(args.ca)];
+    if (args.cert) {
+        tls.cert = fs.readFileSync(args.cert);
+        tls.key = fs.readFileSync(args.key);
+    }
+    if (args.hostname) tls.servername = args.hostname;
+    return tls;
+}
+
+/** rhea's connect options for an amqp[s]://[user:pass@]host:port or wss://host:port URL. */
+function connectOptions(text, args) {
     const url = new URL(text);
-    if (url.protocol !== 'amqp:') throw new Error('only amqp:// URLs are supported: ' + text);
+    if (!['amqp:', 'amqps:', 'wss:'].includes(url.protocol)) {
+        throw new Error('only amqp://, amqps:// and wss:// URLs are supported: ' + text);
+    }
+    const ws = args.ws || url.protocol === 'wss:';
+    const tls = url.protocol !== 'amqp:' || Boolean(args.ca || args.cert);
     const options = {
         host: url.hostname,
-        port: url.port ? Number(url.port) : 5672,
+        port: url.port ? Number(url.port) : (tls ? 5671 : 5672),
         reconnect: false,
         container_id: 'sluice-rhea-client-' + process.pid,
     };
-    if (url.username) {
-        options.username = decodeURIComponent(url.username);
-        options.password = decodeURIComponent(url.password);
+    if (tls) Object.assign(options, tlsOptions(args));
+    if (ws) {
+        // `ws` passes the TLS options on to Node's https request.
+        const WebSocket = require('ws');
+        const target = (tls ? 'wss://' : 'ws://') + url.host + '/';
+        const wsOptions = Object.assign({}, tls ? tlsOptions(args) : {});
+        options.connection_details = rhea.websocket_connect(WebSocket)(target, ['amqp'], wsOptions);
+    } else if (tls) {
+        options.transport = 'tls';
+    }
+    const user = args.user !== undefined ? args.user
+        : url.username ? decodeURIComponent(url.username) : undefined;
+    const password = args.password !== undefined ? args.password
+        : url.password ? decodeURIComponent(url.password) : undefined;
+    if (args.mech === 'EXTERNAL') {
+        // With no username, rhea offers EXTERNAL alone (it needs the certificate over TLS).
+        options.enable_sasl_external = true;
+    } else if (args.mech === 'ANONYMOUS' || (!args.mech && user === undefined)) {
+        options.username = user || 'anonymous'; // a username without a password: ANONYMOUS
     } else {
-        options.username = 'anonymous'; // a username without a password: SASL ANONYMOUS
+        options.username = user;
+        options.password = password || '';
     }
     return options;
 }
@@ -127,6 +190,21 @@ function errorOf(endpoint) {
     };
 }
 
+/**
+ * Why the connection failed, as JSON fields: the AMQP error (SASL failure or close), or the
+ * socket's (a TLS verification failure has a code such as ERR_TLS_CERT_ALTNAME_INVALID).
+ */
+function failureFields(context) {
+    const error = (context.connection && context.connection.get_error()) || context.error;
+    if (!error) return { condition: null, description: null, code: null };
+    return {
+        condition: error.condition !== undefined ? String(error.condition) : null,
+        description: error.description !== undefined ? String(error.description)
+            : String(error.message || error),
+        code: error.code !== undefined ? String(error.code) : null,
+    };
+}
+
 /** What the peer said in its close, or why the socket went. */
 function connectionFailure(context) {
     const { condition, description } = errorOf(context.connection);
@@ -139,7 +217,7 @@ function runSend(args, container) {
     const outcomes = {};
     let sent = 0;
     let settled = 0;
-    connection = container.connect(connectOptions(args.url));
+    connection = container.connect(connectOptions(args.url, args));
     const sender = connection.open_sender({ target: { address: args.address }, name: args.name });
     const done = () => {
         const accepted = outcomes.accepted || 0;
@@ -172,7 +250,7 @@ function runSend(args, container) {
 function runReceive(args, container) {
     const bodies = [];
     let presettled = 0;
-    connection = container.connect(connectOptions(args.url));
+    connection = container.connect(connectOptions(args.url, args));
     // credit_window 0: no window that refills itself; exactly COUNT is granted below.
     const receiver = connection.open_receiver({
         source: { address: args.address },
@@ -216,7 +294,7 @@ function runReceive(args, container) {
 }
 
 function runAttach(args, container) {
-    connection = container.connect(connectOptions(args.url));
+    connection = container.connect(connectOptions(args.url, args));
     const isSender = args.role === 'sender';
     const link = isSender
         ? connection.open_sender({ target: { address: args.address } })
@@ -269,14 +347,15 @@ function main() {
 
     connection.on('connection_error', (context) => {
         finish(Object.assign(progress(), { error: 'the broker closed the connection: ' +
-            connectionFailure(context) }), EXIT_FAILED);
+            connectionFailure(context) }, failureFields(context)), EXIT_FAILED);
     });
-    connection.on('connection_close', () => {
-        finish(Object.assign(progress(), { error: 'the broker closed the connection' }), EXIT_FAILED);
+    connection.on('connection_close', (context) => {
+        finish(Object.assign(progress(), { error: 'the broker closed the connection' },
+            failureFields(context)), EXIT_FAILED);
     });
     connection.on('disconnected', (context) => {
-        finish(Object.assign(progress(), { error: 'disconnected: ' + connectionFailure(context) }),
-            EXIT_FAILED);
+        finish(Object.assign(progress(), { error: 'disconnected: ' + connectionFailure(context) },
+            failureFields(context)), EXIT_FAILED);
     });
 
     setTimeout(() => {
