@@ -197,6 +197,11 @@ function errorOf(endpoint) {
 function failureFields(context) {
     const error = (context.connection && context.connection.get_error()) || context.error;
     if (!error) return { condition: null, description: null, code: null };
+    if (error.code !== undefined && error.reason !== undefined) {
+        // A WebSocket close event.
+        return { condition: null, description: 'WebSocket closed: ' + error.code + ' ' +
+            String(error.reason), code: String(error.code) };
+    }
     return {
         condition: error.condition !== undefined ? String(error.condition) : null,
         description: error.description !== undefined ? String(error.description)
@@ -209,7 +214,7 @@ function failureFields(context) {
 function connectionFailure(context) {
     const { condition, description } = errorOf(context.connection);
     if (condition) return condition + ': ' + description;
-    if (context.error) return String(context.error.message || context.error);
+    if (context.error) return failureFields(context).description;
     return 'the connection closed';
 }
 
