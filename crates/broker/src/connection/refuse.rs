@@ -46,7 +46,9 @@ where
             }
         }
         let out = engine.take_output();
-        if !out.is_empty() && wr.write_all(&out).await.is_err() {
+        // One flush per wake-up: a TLS or WebSocket stream sends what it buffered (a
+        // WebSocket message per flush), plain TCP has nothing to do.
+        if !out.is_empty() && (wr.write_all(&out).await.is_err() || wr.flush().await.is_err()) {
             return;
         }
         if engine.is_done() {
