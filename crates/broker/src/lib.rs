@@ -136,6 +136,9 @@ pub async fn serve(
         table: Arc::new(plan.table),
         core: core_tx,
         security: Arc::new(security),
+        hashing: Arc::new(tokio::sync::Semaphore::new(
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        )),
         external_mechanisms,
         senders_max: limits.senders_per_connection_max,
         receivers_max: limits.receivers_per_connection_max,

@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     pub(crate) table: Arc<AddressTable>,
     pub(crate) core: CoreTx,
     pub(crate) security: Arc<Security>,
+    /// Bounds the password hashes computed at once.
+    pub(crate) hashing: Arc<tokio::sync::Semaphore>,
     /// What the external authentication server offers, asked periodically.
     pub(crate) external_mechanisms: watch::Receiver<Arc<Vec<String>>>,
     /// Most links of each direction per connection.
@@ -103,7 +105,11 @@ pub(crate) async fn run<S>(
         return;
     }
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let auth = Auth::new(Arc::clone(&shared.security), peer);
+    let auth = Auth::new(
+        Arc::clone(&shared.security),
+        Arc::clone(&shared.hashing),
+        peer,
+    );
     let mut config = shared.config;
     config.sasl = SaslConfig::Server {
         mechanisms: auth.mechanisms(&shared.external_mechanisms.borrow()),

@@ -27,6 +27,7 @@ use sluice_codec::types::Symbol;
 use sluice_extauth::{Delegation, ExtAuthError, ExtStep};
 use sluice_tokenreview::ReviewError;
 use sluice_transport::PeerInfo;
+use tokio::sync::Semaphore;
 
 use super::State;
 use crate::error::Refusal;
@@ -42,6 +43,8 @@ pub(super) enum Pending {
     FailureDue(SaslCode),
     /// A `$cbs` token's review.
     Cbs(Box<super::cbs::CbsReviewed>),
+    /// A PLAIN password checked on the blocking pool, with the exchange to go on with.
+    Hashed(Box<(Exchange, Step)>),
 }
 
 /// A future the connection loop polls while authentication waits on the network.
@@ -52,7 +55,10 @@ pub(crate) struct Auth {
     security: Arc<Security>,
     /// The rights in force, refreshed when a reload sends new ones.
     pub(super) users: Arc<Users>,
-    exchange: Exchange,
+    /// The state machine; away on the blocking pool while a password is hashed.
+    exchange: Option<Exchange>,
+    /// Password hashes computed at once, broker-wide.
+    hashing: Arc<Semaphore>,
     /// The exchange relayed to the external server, between its steps.
     delegation: Option<Delegation>,
     /// The mechanism the client chose, for the log.
@@ -68,7 +74,7 @@ pub(crate) struct Auth {
 }
 
 impl Auth {
-    pub(super) fn new(security: Arc<Security>, peer: PeerInfo) -> Auth {
+    pub(super) fn new(security: Arc<Security>, hashing: Arc<Semaphore>, peer: PeerInfo) -> Auth {
         let users = Arc::clone(&security.users.borrow());
         let transport = sluice_auth::Transport {
             tls: peer.tls,
@@ -78,7 +84,8 @@ impl Auth {
         Auth {
             security,
             users,
-            exchange,
+            exchange: Some(exchange),
+            hashing,
             delegation: None,
             mechanism: None,
             pending: None,
@@ -97,8 +104,8 @@ impl Auth {
                 .collect(),
             _ => self
                 .exchange
-                .mechanisms()
-                .into_iter()
+                .iter()
+                .flat_map(Exchange::mechanisms)
                 .map(Symbol::from_static)
                 .collect(),
         }
@@ -150,10 +157,32 @@ impl State {
             }));
             return;
         }
-        let step = self
-            .auth
-            .exchange
-            .init(mechanism, response.as_deref(), now_ms());
+        let Some(mut exchange) = self.auth.exchange.take() else {
+            return;
+        };
+        if mechanism == Mechanism::Plain.name() {
+            // PLAIN derives the salted password (thousands of HMACs): off the connection
+            // workers, at most `hashing` at a time, so a flood of guesses queues for the CPU
+            // instead of stalling every connection's IO.
+            let hashing = Arc::clone(&self.auth.hashing);
+            self.auth.pending = Some(Box::pin(async move {
+                let _permit = hashing.acquire_owned().await;
+                let checked = tokio::task::spawn_blocking(move || {
+                    let step =
+                        exchange.init(Mechanism::Plain.name(), response.as_deref(), now_ms());
+                    (exchange, step)
+                })
+                .await;
+                match checked {
+                    Ok(done) => Pending::Hashed(Box::new(done)),
+                    // The blocking pool is gone: the runtime is shutting down.
+                    Err(_) => Pending::FailureDue(SaslCode::Sys),
+                }
+            }));
+            return;
+        }
+        let step = exchange.init(mechanism, response.as_deref(), now_ms());
+        self.auth.exchange = Some(exchange);
         self.sasl_step(step, now);
     }
 
@@ -165,14 +194,25 @@ impl State {
             }));
             return;
         }
-        let step = self.auth.exchange.respond(&response, now_ms());
+        let Some(exchange) = self.auth.exchange.as_mut() else {
+            return;
+        };
+        let step = exchange.respond(&response, now_ms());
         self.sasl_step(step, now);
     }
 
     pub(super) fn on_pending(&mut self, pending: Pending, now: Instant) {
         match pending {
             Pending::Reviewed(result) => {
-                let step = self.auth.exchange.reviewed(result, now_ms());
+                let Some(exchange) = self.auth.exchange.as_mut() else {
+                    return;
+                };
+                let step = exchange.reviewed(result, now_ms());
+                self.sasl_step(step, now);
+            }
+            Pending::Hashed(done) => {
+                let (exchange, step) = *done;
+                self.auth.exchange = Some(exchange);
                 self.sasl_step(step, now);
             }
             Pending::External(Ok((delegation, step))) => match step {
