@@ -330,7 +330,10 @@ fn a_completed_message_is_settled_by_the_broker() {
         "SDK send 10",
     );
     assert_eq!(sent["sent"], 10, "{sent}");
-    let run = sdk(&server, "receive", "orders", 10, KEY, &WORKED_AROUND);
+    // A complete that is never settled blocks the SDK: its run stops after 8 s.
+    let mut extra = WORKED_AROUND.to_vec();
+    extra.extend(["--timeout", "8"]);
+    let run = sdk(&server, "receive", "orders", 10, KEY, &extra);
     let received = sdk_ok(&server, run, "SDK receive and complete 10");
     assert_eq!(bodies_of(&received), numbered(10));
     assert_eq!(received["completed"], 10, "{received}");
