@@ -108,8 +108,29 @@ impl State {
             Role::Receiver => self.attach_receiver(link, attach, now),
         };
         if let Err(refusal) = result {
-            self.engine.refuse_link(link, refusal.to_amqp(), now);
+            let error = refusal.to_amqp();
+            self.log_refusal(attach.name.as_str(), &error);
+            self.engine.refuse_link(link, error, now);
         }
+    }
+
+    /// Logs a refused attach, the first [`super::LINK_REFUSALS_LOGGED_MAX`] of a connection.
+    pub(super) fn log_refusal(&mut self, link: &str, error: &sluice_codec::transport::Error) {
+        if self.link_refusals_logged >= super::LINK_REFUSALS_LOGGED_MAX {
+            return;
+        }
+        self.link_refusals_logged += 1;
+        let last = self.link_refusals_logged == super::LINK_REFUSALS_LOGGED_MAX;
+        tracing::warn!(
+            conn = self.conn,
+            peer = %self.auth.peer.addr,
+            user = self.auth.principal.as_ref().map_or("", |p| &*p.username),
+            link,
+            condition = error.condition.as_str(),
+            "attach refused: {}{}",
+            error.description.as_ref().map_or("", |d| d.as_str()),
+            if last { " (further refusals on this connection are not logged)" } else { "" }
+        );
     }
 
     fn attach_sender(
@@ -122,7 +143,9 @@ impl State {
             Some(AttachTarget::Target(t)) => Some(t),
             _ => None,
         };
-        let address = target.and_then(|t| t.address.as_ref()).map(|a| a.as_str());
+        let address = target
+            .and_then(|t| t.address.as_ref())
+            .map(|a| link_address(a.as_str()));
         let dynamic = target.is_some_and(|t| t.dynamic);
         let (senders, _) = self.links.counts();
         if senders >= self.senders_max {
@@ -170,7 +193,9 @@ impl State {
         let source = attach.source.as_ref();
         let dynamic = source.is_some_and(|s| s.dynamic)
             || matches!(&attach.target, Some(AttachTarget::Target(t)) if t.dynamic);
-        let address = source.and_then(|s| s.address.as_ref()).map(|a| a.as_str());
+        let address = source
+            .and_then(|s| s.address.as_ref())
+            .map(|a| link_address(a.as_str()));
         let (_, receivers) = self.links.counts();
         if receivers >= self.receivers_max {
             return Err(Refusal::TooManyLinks {
@@ -205,10 +230,23 @@ impl State {
             send: false,
         };
         let mut entry = LinkEntry::new(Binding::Receiver, authorized);
-        entry.reply = Some(reply_to(attach, multicast));
+        entry.presettled = attach.snd_settle_mode == SenderSettleMode::Settled;
+        entry.reply = Some(reply_to(attach, multicast || entry.presettled));
         self.links.insert(link, entry);
         self.push(Command::AttachReceiver { link, source });
         Ok(())
+    }
+}
+
+/// The address a link's terminus names: the Azure SDKs write an entity's URI
+/// (`amqps://host:5671/orders`), which names the address after the host; anything else is the
+/// address itself.
+pub(super) fn link_address(address: &str) -> &str {
+    match address.split_once("://") {
+        Some((scheme, rest)) if !scheme.is_empty() && !scheme.contains('/') => rest
+            .split_once('/')
+            .map_or("", |(_, path)| path.trim_end_matches('/')),
+        _ => address,
     }
 }
 

@@ -46,6 +46,8 @@ pub(crate) const CBS_TOKEN_BYTES_MAX: usize = 16 * 1024;
 /// The SAS token type, and the JWT one.
 const SAS_TOKEN: &str = "servicebus.windows.net:sastoken";
 const JWT_TOKENS: [&str; 2] = ["jwt", "servicebus.windows.net:jwt"];
+/// How a SAS token starts.
+const SAS_PREFIX: &str = "SharedAccessSignature ";
 
 /// What a connection holds for `$cbs`.
 #[derive(Default)]
@@ -186,7 +188,9 @@ impl State {
                 return;
             }
         };
-        if kind == SAS_TOKEN {
+        // The Azure SDKs send SAS tokens with type `jwt` too; Service Bus tells them apart by
+        // their form.
+        if kind == SAS_TOKEN || token.starts_with(SAS_PREFIX) {
             let grant = self.sas_grant(&request.audience, &token);
             match grant {
                 Ok(grant) => {
@@ -410,6 +414,16 @@ fn parse(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_address_written_as_a_uri_names_the_address_after_its_host() {
+        use super::super::attach::link_address;
+        assert_eq!(link_address("amqps://h:5671/orders"), "orders");
+        assert_eq!(link_address("amqp://h/a/b/"), "a/b");
+        assert_eq!(link_address("orders"), "orders");
+        assert_eq!(link_address("topic/x"), "topic/x");
+        assert_eq!(link_address("a/b://c"), "a/b://c");
+    }
 
     #[test]
     fn an_audience_names_the_address_after_its_host() {

@@ -49,6 +49,8 @@ pub(super) struct LinkEntry {
     pub(super) reply: Option<Attach>,
     /// A publisher's publishes the core has not answered yet.
     pub(super) unanswered: u32,
+    /// A receiver that asked for settled deliveries (`snd-settle-mode: settled`).
+    pub(super) presettled: bool,
     /// A receiver whose client left too much unsettled (or closed its session window): the
     /// core was told its credit is 0 until there is room again. The value is the drain flag
     /// of the client's latest flow, passed on with the credit then. Set through
@@ -63,6 +65,7 @@ impl LinkEntry {
             authorized,
             reply: None,
             unanswered: 0,
+            presettled: false,
             stalled: None,
         }
     }

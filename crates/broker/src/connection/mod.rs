@@ -87,7 +87,13 @@ struct State {
     backlog: Backlog,
     /// Tags for pre-settled deliveries, which the core does not number.
     next_tag: u64,
+    /// Refused attaches logged so far: a client refused over and over is logged only for its
+    /// first [`LINK_REFUSALS_LOGGED_MAX`].
+    link_refusals_logged: u32,
 }
+
+/// Refused attaches logged per connection.
+const LINK_REFUSALS_LOGGED_MAX: u32 = 10;
 
 /// Serves one accepted stream until the connection ends.
 pub(crate) async fn run<S>(
@@ -134,6 +140,7 @@ pub(crate) async fn run<S>(
         commands: Vec::new(),
         backlog: Backlog::default(),
         next_tag: 0,
+        link_refusals_logged: 0,
     };
     let mut buf = ReadBuffer::default();
     loop {
@@ -264,6 +271,15 @@ impl State {
                 } => self.on_sasl_init(mechanism.as_str(), initial_response, now),
                 Event::SaslResponse { response } => self.on_sasl_response(response, now),
                 Event::Opened { .. } => self.on_opened(now),
+                // The engine closed the connection: the peer broke the protocol, went silent,
+                // or ran out its handshake time.
+                Event::Failed(error) => tracing::warn!(
+                    conn = self.conn,
+                    peer = %self.auth.peer.addr,
+                    user = self.auth.principal.as_ref().map_or("", |p| &*p.username),
+                    %error,
+                    "connection closed"
+                ),
                 Event::LinkAttached {
                     link,
                     attach,
@@ -288,7 +304,7 @@ impl State {
                     last,
                     settled,
                     state,
-                } => self.on_disposition(session, first, last, settled, state),
+                } => self.on_disposition(session, (first, last), settled, state, now),
                 Event::LinkDetached { link, .. } => self.unbind(link),
                 Event::SessionEnded { session, .. } => {
                     for link in self.links.of_session(session) {

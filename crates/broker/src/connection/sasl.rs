@@ -100,6 +100,7 @@ impl Auth {
         match self.security.settings.service {
             sluice_auth::Service::External => external
                 .iter()
+                .filter(|m| self.external_allows(m))
                 .filter_map(|m| Symbol::try_from(m.as_str()).ok())
                 .collect(),
             _ => self
@@ -109,6 +110,14 @@ impl Auth {
                 .map(Symbol::from_static)
                 .collect(),
         }
+    }
+
+    /// Whether an external server's mechanism may be relayed on this connection: PLAIN
+    /// carries the password in clear, so only over TLS unless the danger setting allows it.
+    fn external_allows(&self, mechanism: &str) -> bool {
+        mechanism != Mechanism::Plain.name()
+            || self.peer.tls
+            || self.security.settings.danger_plain_without_tls
     }
 
     /// Whether a client may skip SASL: only when anyone may connect.
@@ -147,6 +156,11 @@ impl State {
     pub(super) fn on_sasl_init(&mut self, mechanism: &str, response: Option<Bytes>, now: Instant) {
         self.auth.mechanism = Some(mechanism.to_string());
         if self.auth.security.settings.service == sluice_auth::Service::External {
+            if !self.auth.external_allows(mechanism) {
+                let why = format!("{mechanism} is not offered without TLS");
+                self.sasl_failed(FailureCode::Auth, why);
+                return;
+            }
             let Some(server) = self.auth.security.external.clone() else {
                 self.sasl_failed(FailureCode::Sys, "no external server configured".into());
                 return;

@@ -131,10 +131,10 @@ impl State {
     pub(super) fn on_disposition(
         &mut self,
         session: SessionId,
-        first: u32,
-        last: u32,
+        (first, last): (u32, u32),
         settled: bool,
         state: Option<DeliveryState>,
+        now: Instant,
     ) {
         let state = match state {
             Some(
@@ -164,10 +164,24 @@ impl State {
         };
         // One command per run of the range on one link (usually the whole range).
         let mut run: Option<(LinkId, Vec<MessageId>)> = None;
+        // A receiver in `rcv-settle-mode: second` states its outcome unsettled and waits for
+        // us to settle (part 2 §2.6.12): each contiguous range it named that we knew is
+        // settled back, with the outcome.
+        let mut settle_back: Option<(u32, u32)> = None;
         for key in ids {
             let Some((link, message)) = self.sent.remove(&key) else {
                 continue;
             };
+            if !settled {
+                settle_back = match settle_back {
+                    Some((a, b)) if b.wrapping_add(1) == key.1 => Some((a, key.1)),
+                    Some((a, b)) => {
+                        self.settle_sent(session, (a, b), &state, now);
+                        Some((key.1, key.1))
+                    }
+                    None => Some((key.1, key.1)),
+                };
+            }
             match &mut run {
                 Some((l, messages)) if *l == link => messages.push(message),
                 _ => {
@@ -177,9 +191,25 @@ impl State {
                 }
             }
         }
+        if let Some(range) = settle_back {
+            self.settle_sent(session, range, &state, now);
+        }
         if let Some((link, messages)) = run {
             self.push_settle(link, messages, state);
         }
+    }
+
+    /// Settles deliveries we sent on `session`, confirming the receiver's outcome.
+    fn settle_sent(
+        &mut self,
+        session: SessionId,
+        (first, last): (u32, u32),
+        state: &DeliveryState,
+        now: Instant,
+    ) {
+        let state = Some(state.clone());
+        self.engine
+            .disposition(session, Role::Sender, first, last, true, state, now);
     }
 
     fn push_settle(&mut self, link: LinkId, messages: Vec<MessageId>, state: DeliveryState) {
@@ -262,8 +292,19 @@ impl State {
         if settled {
             return self.deliver_settled(link, payload, now);
         }
-        let tag = DeliveryTag::from_u64(message.0);
-        match self.engine.send(link, tag, &payload, false, now) {
+        // A receiver that asked for `snd-settle-mode: settled` (at most once) gets the message
+        // settled, and it counts as accepted at once.
+        let presettled = self.links.get(link).is_some_and(|e| e.presettled);
+        let sent = if presettled {
+            self.send_settled(link, &payload, now)
+        } else {
+            let tag = DeliveryTag::from_u64(message.0);
+            self.engine.send(link, tag, &payload, false, now)
+        };
+        match sent {
+            Ok(_) if presettled => {
+                self.push_settle(link, vec![message], DeliveryState::Accepted(Accepted {}));
+            }
             Ok(delivery_id) => {
                 self.sent
                     .insert((link.session.0, delivery_id), (link, message));
@@ -388,6 +429,7 @@ impl State {
             }
             Err(error) => {
                 self.links.remove(link);
+                self.log_refusal(reply.name.as_str(), &error);
                 self.engine.refuse_link(link, error, now);
             }
         }
