@@ -26,7 +26,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
 /// The longest wait after failed accepts.
 pub(crate) const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
-/// Refusals that speak AMQP at once; past them a refused socket is just closed.
+/// Refusals that speak AMQP at once (a TLS handshake included); past them a refused socket is
+/// just closed.
 const REFUSING_MAX: usize = 64;
 /// Refusals logged per second; the rest are counted in the next line.
 const REFUSALS_LOGGED_PER_SECOND: u32 = 5;
@@ -141,7 +142,15 @@ pub(crate) async fn accept(
             Ok(a) => a,
             Err(refused) => {
                 refusals.log("connection refused", peer, &refused);
-                refuse(kind, stream, &refused, &shared, &refusing, &mut connections);
+                refuse(
+                    kind,
+                    stream,
+                    &refused,
+                    &shared,
+                    tls.as_ref(),
+                    &refusing,
+                    &mut connections,
+                );
                 continue;
             }
         };
@@ -211,26 +220,31 @@ fn log_handshake_error(conn: u64, peer: std::net::SocketAddr, e: &TransportError
     }
 }
 
-/// Tells a refused connection why, in AMQP, when there is room for that (plain AMQP only: a
-/// TLS handshake is not spent on a connection that will not be served); else closes it.
+/// Tells a refused connection why, in AMQP, on whatever transport it came (so a TLS or
+/// WebSocket client learns it too), when there is room for that: at most [`REFUSING_MAX`] at
+/// once, each within [`connection::refuse::REFUSE_TIMEOUT`]; else it is just closed.
 fn refuse(
     kind: Kind,
     stream: TcpStream,
     refused: &Refused,
     shared: &connection::Shared,
+    tls: Option<&Tls>,
     refusing: &Arc<Semaphore>,
     connections: &mut JoinSet<()>,
 ) {
-    if kind != Kind::Amqp {
-        return;
-    }
     let Ok(permit) = Arc::clone(refusing).try_acquire_owned() else {
         return;
     };
     let error = Refusal::Admission(refused.clone()).to_amqp();
     let config = shared.config.clone();
+    let tls = tls.cloned();
     connections.spawn(async move {
-        connection::refuse::refuse(stream, config, error).await;
+        let said = async {
+            if let Ok((stream, _)) = handshake(kind, stream, tls.as_ref()).await {
+                connection::refuse::refuse(stream, config, error).await;
+            }
+        };
+        let _expired = tokio::time::timeout(connection::refuse::REFUSE_TIMEOUT, said).await;
         drop(permit);
     });
 }

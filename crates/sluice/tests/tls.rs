@@ -579,3 +579,61 @@ fn replaced_certificate_files_are_served_to_new_clients() {
         &["certificate verify failed"],
     );
 }
+
+#[test]
+fn a_connection_past_the_limit_on_the_tls_port_is_told_why() {
+    let (_folder, pki) = fresh_pki("tls-limit");
+    // The same space, with an infra config admitting one connection.
+    let yaml = space().replace(
+        "  addressSpaceType: standard\n",
+        "  addressSpaceType: standard\n  infraConfigRef: one-connection\n",
+    ) + "---
+apiVersion: admin.enmasse.io/v1beta1
+kind: StandardInfraConfig
+metadata: {name: one-connection}
+spec:
+  router:
+    policy: {maxConnections: 1}
+";
+    let args = [
+        "--amqps",
+        "127.0.0.1:0",
+        "--auth-failure-delay-ms",
+        "50",
+        "--tls-cert",
+        path(&pki.server_cert),
+        "--tls-key",
+        path(&pki.server_key),
+    ];
+    let server = Server::start_config("tls-limit", &yaml, &args);
+    let url = server.amqps_url.clone().unwrap();
+    let ca = path(&pki.ca_cert);
+    let mut holder = server.spawn_peer(
+        Peer::Proton,
+        &url,
+        &as_alice(Peer::Proton, ca, &["hold", "myqueue", "1"]),
+        CLIENT_TIMEOUT,
+    );
+    holder.wait_line(&server, "ready");
+    // The second TLS client completes its handshake and hears the refusal in SASL.
+    let refused = run_at(
+        &server,
+        Peer::Proton,
+        &url,
+        &as_alice(Peer::Proton, ca, &["send", "myqueue", "1"]),
+    );
+    assert_ne!(refused.code(), Some(0), "{refused:?}");
+    assert_eq!(
+        refused.json["sasl_outcome"],
+        "sys-temp",
+        "{:?}\n{}",
+        refused,
+        server.log()
+    );
+    assert!(
+        server.log().contains("limit of 1 connections"),
+        "{}",
+        server.log()
+    );
+    drop(holder);
+}
