@@ -122,11 +122,7 @@ impl Cbs {
 /// The address an audience URI names: the path after the host (`sb://host/orders` is
 /// `orders`), or the audience itself when it is not a URI. Empty: the whole namespace.
 fn audience_address(audience: &str) -> &str {
-    let rest = match audience.split_once("://") {
-        Some((_, rest)) => rest.split_once('/').map_or("", |(_, path)| path),
-        None => audience,
-    };
-    rest.trim_matches('/')
+    super::attach::link_address(audience).trim_matches('/')
 }
 
 impl State {
