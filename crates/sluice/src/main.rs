@@ -9,6 +9,8 @@
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod check;
+mod export;
+mod http;
 mod memory;
 mod secure;
 mod serve;
