@@ -42,7 +42,7 @@ pub(crate) fn run(paths: &[PathBuf], address_space: Option<&str>) -> anyhow::Res
 }
 
 /// The diagnostics, then one block per address space, then the verdict.
-fn report(checked: &Checked) -> String {
+pub(crate) fn report(checked: &Checked) -> String {
     let mut out = String::new();
     for diagnostic in &checked.diagnostics {
         let _ = writeln!(out, "{}: {diagnostic}", diagnostic.severity);
