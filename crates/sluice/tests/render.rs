@@ -346,7 +346,10 @@ fn two_teams_each_get_only_their_own_resources() {
             .all(|f| f.starts_with("team-a/shared/") || f.starts_with("team-b/shared/")),
         "{rendered:?}"
     );
-    for (namespace, own, other) in [("team-a", "apples", "bananas"), ("team-b", "bananas", "apples")] {
+    for (namespace, own, other) in [
+        ("team-a", "apples", "bananas"),
+        ("team-b", "bananas", "apples"),
+    ] {
         let objects = k8s::objects(&out.join(namespace).join("shared"));
         for object in &objects {
             let value = match object {
