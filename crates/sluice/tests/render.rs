@@ -232,8 +232,7 @@ fn the_mounted_config_is_served() {
     let mounted = out.path().join("mounted");
     mount_config(&objects, "orders", &mounted);
     let data = out.path().join("data");
-    let help = k8s::serve_help();
-    let mut args = vec![
+    let args = vec![
         "serve".to_owned(),
         "--config".into(),
         mounted.display().to_string(),
@@ -243,13 +242,9 @@ fn the_mounted_config_is_served() {
         "127.0.0.1:0".into(),
         "--data-dir".into(),
         data.display().to_string(),
+        "--http".into(),
+        "127.0.0.1:0".into(),
     ];
-    // Once the HTTP server lands, keep it off (or on an ephemeral port) in this test.
-    if help.contains("--no-http") {
-        args.push("--no-http".into());
-    } else if help.contains("--http ") {
-        args.extend(["--http".into(), "127.0.0.1:0".into()]);
-    }
     let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(&args)
         .stdout(Stdio::piped())

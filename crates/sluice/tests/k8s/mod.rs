@@ -218,11 +218,6 @@ pub fn serve_help() -> String {
     help
 }
 
-/// Flags the renderer gives pods that another change adds to `sluice serve` (issue 13's
-/// HTTP and export parts, written in parallel with `sluice render`). Until they are there,
-/// their absence from `--help` is reported, not failed; once merged, delete this list.
-pub const AWAITED_FLAGS: &[&str] = &["--http", "--export-dir"];
-
 /// Asserts that every `--flag` of `args` is one `sluice serve --help` lists.
 pub fn assert_serve_accepts(args: &[String]) {
     let help = serve_help();
@@ -232,10 +227,6 @@ pub fn assert_serve_accepts(args: &[String]) {
     };
     for flag in args.iter().filter(|a| a.starts_with("--")) {
         if listed(flag) {
-            continue;
-        }
-        if AWAITED_FLAGS.contains(&flag.as_str()) {
-            eprintln!("note: {flag} is not in `sluice serve --help` yet (awaited)");
             continue;
         }
         panic!("`sluice serve --help` has no {flag}:\n{help}");
