@@ -71,6 +71,8 @@ struct Mark {
 enum Work {
     Records(Vec<Record>),
     Reads(Vec<PageRead>),
+    /// Durable queues a reload added.
+    Queues(Vec<(NodeId, Arc<str>)>),
 }
 
 /// The driver's side of the writer thread.
@@ -156,6 +158,10 @@ impl Journal for DiskJournal {
         self.send(Work::Reads(reads));
     }
 
+    fn add_queues(&mut self, queues: Vec<(NodeId, Arc<str>)>) {
+        self.send(Work::Queues(queues));
+    }
+
     fn take_paged_in(&mut self) -> Vec<PagedIn> {
         self.mark
             .paged_in
@@ -238,6 +244,12 @@ impl Writer {
         match work {
             Work::Records(batch) => self.append(batch),
             Work::Reads(reads) => self.reads.extend(reads),
+            Work::Queues(queues) => {
+                for (id, address) in queues {
+                    let queue = self.journal.queue(&address);
+                    self.refs.insert(id, queue);
+                }
+            }
         }
     }
 

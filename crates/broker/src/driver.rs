@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustc_hash::FxHashMap;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::core::{Command, ConnId, Core, Output, ToConn};
 use crate::journal::Journal;
@@ -34,6 +34,29 @@ pub(crate) enum ToCore {
 /// The sending side connections share.
 pub(crate) type CoreTx = mpsc::Sender<ToCore>;
 
+/// What the broker's own tasks (not connections) ask of the core, on a channel of their own,
+/// so the driver still ends when the last connection has gone.
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// The figures operators see.
+    Stats(oneshot::Sender<crate::core::CoreStats>),
+    /// Serve a new configuration.
+    Reload(Box<Reload>),
+}
+
+/// A reload for the core.
+#[derive(Debug)]
+pub(crate) struct Reload {
+    pub(crate) space: sluice_config::ResolvedAddressSpace,
+    pub(crate) storage: crate::plan::Storage,
+    /// How long removed queues keep their messages.
+    pub(crate) grace_ms: i64,
+    pub(crate) answer: oneshot::Sender<Result<crate::core::Reloaded, sluice_router::RouteError>>,
+}
+
+pub(crate) type ControlTx = mpsc::Sender<Control>;
+pub(crate) type ControlRx = mpsc::Receiver<Control>;
+
 /// Batches (one per connection wake-up) handled per core wake-up before the core's work is
 /// done: enough to amortise that work on touched nodes, small enough to keep latency low.
 const BATCH_MAX: usize = 256;
@@ -49,7 +72,7 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) async fn run<J: Journal>(
     mut core: Core,
     mut rx: mpsc::Receiver<ToCore>,
-    mut stats: crate::telemetry::StatsRx,
+    mut control: ControlRx,
     mut journal: J,
 ) -> J {
     let mut peers: FxHashMap<ConnId, ToConnTx> = FxHashMap::default();
@@ -69,10 +92,20 @@ pub(crate) async fn run<J: Journal>(
                 }
             }
             () = sleep_until_ms(next_timer) => core.handle_timeout(now_ms()),
-            Some(answer) = stats.recv() => {
+            Some(request) = control.recv() => match request {
                 // The asker may have given up waiting.
-                let _gone = answer.send(core.stats());
-            }
+                Control::Stats(answer) => {
+                    let _gone = answer.send(core.stats());
+                }
+                Control::Reload(r) => {
+                    let result = core.reload(&r.space, r.storage, r.grace_ms, now_ms());
+                    let added = core.take_new_durable();
+                    if !added.is_empty() {
+                        journal.add_queues(added);
+                    }
+                    let _gone = r.answer.send(result);
+                }
+            },
             () = journal.changed() => {
                 let paged = journal.take_paged_in();
                 if !paged.is_empty() {

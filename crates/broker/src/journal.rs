@@ -40,6 +40,9 @@ pub(crate) trait Journal: Send {
 
     /// Completes when [`Journal::durable`] may have moved on.
     fn changed(&mut self) -> impl Future<Output = ()> + Send;
+
+    /// Durable queues a reload added: their records come from now on.
+    fn add_queues(&mut self, _queues: Vec<(NodeId, std::sync::Arc<str>)>) {}
 }
 
 /// No journal: nothing is kept, and everything is as durable as it will ever be at once.
@@ -86,6 +89,12 @@ impl Journal for AnyJournal {
         match self {
             Self::Memory(j) => j.write(records),
             Self::Disk(j) => j.write(records),
+        }
+    }
+
+    fn add_queues(&mut self, queues: Vec<(NodeId, std::sync::Arc<str>)>) {
+        if let Self::Disk(j) = self {
+            j.add_queues(queues);
         }
     }
 

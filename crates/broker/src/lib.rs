@@ -35,6 +35,7 @@ mod gate;
 mod journal;
 mod listen;
 mod plan;
+mod reload;
 mod security;
 mod telemetry;
 
@@ -95,24 +96,82 @@ impl Durability {
     }
 }
 
+/// What operators get from a running broker, and what they can change while it runs.
+#[derive(Debug)]
+pub struct Operations {
+    /// Metrics, readiness and status.
+    pub telemetry: Telemetry,
+    /// New configurations of the address space, each valid as a whole: served on arrival.
+    pub reloads: mpsc::Receiver<ResolvedAddressSpace>,
+    /// How long a queue removed from the configuration keeps its messages, waiting for its
+    /// address to come back (also for journaled queues the configuration no longer names at
+    /// start).
+    pub removed_address_grace: Duration,
+}
+
+/// How long a removed queue keeps its messages unless told otherwise: a day, so a
+/// configuration change reverted the next morning loses nothing.
+pub const REMOVED_ADDRESS_GRACE_DEFAULT: Duration = Duration::from_secs(24 * 3600);
+
+/// What connections get from `space`'s configuration.
+fn serving(
+    space: &ResolvedAddressSpace,
+    table: sluice_router::AddressTable,
+    container_id: &str,
+) -> connection::Serving {
+    let limits = space.connection_limits();
+    let links = space.link_limits();
+    let mut config = Config::server(container_id);
+    // Senders with a null target route each message by its `to` (part 2 of the AMQP
+    // addressing draft; what every client library looks for).
+    config.offered_capabilities = vec![sluice_codec::types::Symbol::from_static("ANONYMOUS-RELAY")];
+    config.handshake_timeout = limits.handshake_timeout;
+    config.channel_max =
+        u16::try_from(limits.sessions_per_connection_max.saturating_sub(1)).unwrap_or(u16::MAX);
+    if let Some(max) = links.message_size_max {
+        config.message_size_max = max;
+        // A message of the largest size must fit what partial deliveries may hold.
+        config.partial_bytes_max = config
+            .partial_bytes_max
+            .max(usize::try_from(max.saturating_mul(2)).unwrap_or(usize::MAX));
+    }
+    if let Some(idle) = links.idle_timeout {
+        config.idle_timeout = Some(idle);
+    }
+    connection::Serving {
+        table,
+        config,
+        link_capacity: links.link_capacity.map_or(connection::PUBLISH_CREDIT, |c| {
+            c.min(connection::LINK_CAPACITY_MAX)
+        }),
+    }
+}
+
 /// Serves `space` on `listeners` until `shutdown` completes, letting in whom `security`
-/// says. With a data directory, the journal is replayed into the durable queues first, and
-/// synced and closed last.
+/// says, and serving each configuration `ops` sends. With a data directory, the journal is
+/// replayed into the durable queues first, and synced and closed last.
 pub async fn serve(
     listeners: Listeners,
     space: &ResolvedAddressSpace,
     container_id: String,
     durability: Durability,
     security: Security,
-    telemetry: Telemetry,
+    ops: Operations,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    let Operations {
+        telemetry,
+        reloads,
+        removed_address_grace,
+    } = ops;
+    let grace_ms = i64::try_from(removed_address_grace.as_millis()).unwrap_or(i64::MAX);
     telemetry.set_space(space, &[]);
     telemetry.loaded(driver::now_ms());
     let storage = durability.storage();
     let plan =
         plan::plan(space, storage).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
     let mut core = Core::new(plan.nodes);
+    core.set_configured(plan.specs);
     if let Some(max) = durability.max_memory {
         core.set_memory_max(max);
     }
@@ -121,7 +180,7 @@ pub async fn serve(
             let load = storage.queue_memory_max as u64;
             let metrics = telemetry.metrics().journal();
             let (core, disk) = tokio::task::spawn_blocking(move || {
-                recover(&dir, durability.sync, load, core, metrics)
+                recover(&dir, durability.sync, load, core, metrics, grace_ms)
             })
             .await
             .map_err(io::Error::other)??;
@@ -129,26 +188,25 @@ pub async fn serve(
         }
         None => (core, AnyJournal::Memory(NoJournal::default())),
     };
+    let retiring = core.retiring();
+    if !retiring.is_empty() {
+        telemetry.set_space(space, &retiring);
+    }
     let (core_tx, core_rx) = mpsc::channel(CORE_CHANNEL);
-    let (stats_tx, stats_rx) = mpsc::channel(telemetry::STATS_REQUESTS_MAX);
-    telemetry.set_core(stats_tx);
-    let driver = tokio::spawn(driver::run(core, core_rx, stats_rx, journal));
+    let (control_tx, control_rx) = mpsc::channel(telemetry::CONTROL_REQUESTS_MAX);
+    telemetry.set_core(control_tx.clone());
+    let driver = tokio::spawn(driver::run(core, core_rx, control_rx, journal));
+    let container_id: Arc<str> = container_id.into();
+    let (serving_tx, serving_rx) =
+        tokio::sync::watch::channel(Arc::new(serving(space, plan.table, &container_id)));
     let limits = space.connection_limits();
-    let mut config = Config::server(container_id);
-    // Senders with a null target route each message by its `to` (part 2 of the AMQP
-    // addressing draft; what every client library looks for).
-    config.offered_capabilities = vec![sluice_codec::types::Symbol::from_static("ANONYMOUS-RELAY")];
-    config.handshake_timeout = limits.handshake_timeout;
-    config.channel_max =
-        u16::try_from(limits.sessions_per_connection_max.saturating_sub(1)).unwrap_or(u16::MAX);
     let external_mechanisms = security::probe_external(
         &security,
         telemetry.metrics().authentication_service_ready.clone(),
     )
     .await;
     let shared = connection::Shared {
-        config,
-        table: Arc::new(plan.table),
+        serving: serving_rx,
         core: core_tx,
         security: Arc::new(security),
         hashing: Arc::new(tokio::sync::Semaphore::new(
@@ -159,12 +217,22 @@ pub async fn serve(
         receivers_max: limits.receivers_per_connection_max,
         telemetry: telemetry.clone(),
     };
+    let reloading = tokio::spawn(reload::run(reload::Reloader {
+        reloads,
+        control: control_tx,
+        serving: serving_tx,
+        telemetry: telemetry.clone(),
+        storage,
+        grace_ms,
+        container_id,
+    }));
     telemetry.set_serving();
     let stopping = async {
         shutdown.await;
         telemetry.set_stopping();
     };
     listen::accept(listeners, gate::Gate::new(limits), shared, stopping).await;
+    reloading.abort();
     // Every connection is gone, so the driver ends and hands the journal back.
     match tokio::time::timeout(SHUTDOWN_GRACE, driver).await {
         Ok(Ok(AnyJournal::Disk(disk))) => {
@@ -189,6 +257,7 @@ fn recover(
     load_bytes_per_queue: u64,
     mut core: Core,
     metrics: telemetry::metrics::JournalMetrics,
+    grace_ms: i64,
 ) -> io::Result<(Core, DiskJournal)> {
     let started = Instant::now();
     let config = JournalConfig {
@@ -217,7 +286,11 @@ fn recover(
                 }
             }
             Err(e) => {
-                tracing::warn!(%address, messages = count, "{e}: its messages stay in the journal until the address is configured again")
+                tracing::warn!(%address, messages = count, grace_s = grace_ms / 1000, "{e}: its messages are kept for the grace period, and served again if the address is configured within it");
+                core.retire_unconfigured(&address, grace_ms, now);
+                if let Err(e) = core.restore(&address, Vec::new(), Vec::new(), now) {
+                    tracing::error!(%address, "{e}");
+                }
             }
         }
     }

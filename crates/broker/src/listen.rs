@@ -237,7 +237,7 @@ fn refuse(
         return;
     };
     let error = Refusal::Admission(refused.clone()).to_amqp();
-    let config = shared.config.clone();
+    let config = shared.serving.borrow().config.clone();
     let tls = tls.cloned();
     connections.spawn(async move {
         let said = async {

@@ -26,6 +26,8 @@ use crate::core::{AnycastNode, MulticastNode, Node, QueueNode, QueuePlan, TopicN
 pub(crate) struct Plan {
     pub(crate) table: AddressTable,
     pub(crate) nodes: Vec<(NodeId, Node)>,
+    /// What each node is, as the table has it.
+    pub(crate) specs: Vec<NodeSpec>,
 }
 
 /// Most messages a queue that pages holds (a reference in memory costs some 50 bytes).
@@ -93,8 +95,49 @@ fn policy(address: &ResolvedAddress, limits: &StoreLimits, storage: Storage) -> 
     }
 }
 
-/// Numbers and builds every address of `space`.
+/// What each address of `space` is, by address.
+pub(crate) fn kinds(space: &ResolvedAddressSpace) -> FxHashMap<&str, NodeKind> {
+    space
+        .addresses
+        .iter()
+        .map(|a| {
+            let spec = &a.address.resource.spec;
+            let kind = match a.address_type() {
+                AddressType::Queue => NodeKind::Queue,
+                AddressType::Deadletter => NodeKind::Deadletter,
+                AddressType::Topic => NodeKind::Topic,
+                AddressType::Anycast => NodeKind::Anycast,
+                AddressType::Multicast => NodeKind::Multicast,
+                AddressType::Subscription => NodeKind::Subscription {
+                    topic: spec.topic.clone().unwrap_or_default(),
+                    max_consumers: spec
+                        .subscription
+                        .as_ref()
+                        .and_then(|s| s.max_consumers)
+                        .unwrap_or(1),
+                },
+            };
+            (spec.address.as_str(), kind)
+        })
+        .collect()
+}
+
+/// Numbers and builds every address of `space`, in order from the first slot.
 pub(crate) fn plan(space: &ResolvedAddressSpace, storage: Storage) -> Result<Plan, RouteError> {
+    let mut next = 0;
+    plan_with(space, storage, |_| {
+        next += 1;
+        NodeId::first(next - 1)
+    })
+}
+
+/// Builds every address of `space`, numbered by `id_for` (a reload keeps the ids of the
+/// addresses that stay).
+pub(crate) fn plan_with(
+    space: &ResolvedAddressSpace,
+    storage: Storage,
+    mut id_for: impl FnMut(&ResolvedAddress) -> NodeId,
+) -> Result<Plan, RouteError> {
     let limits = space.store_limits();
     let full = match limits.address_full_policy.unwrap_or_default() {
         AddressFullPolicy::Page => AddressFullPolicy::Block,
@@ -104,20 +147,16 @@ pub(crate) fn plan(space: &ResolvedAddressSpace, storage: Storage) -> Result<Pla
     let ids: FxHashMap<&str, NodeId> = space
         .addresses
         .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            (
-                a.address.resource.spec.address.as_str(),
-                NodeId::first(i as u32),
-            )
-        })
+        .map(|a| (a.address.resource.spec.address.as_str(), id_for(a)))
         .collect();
     let id_of = |address: Option<&String>| address.and_then(|a| ids.get(a.as_str()).copied());
     let mut specs = Vec::with_capacity(space.addresses.len());
     let mut nodes = Vec::with_capacity(space.addresses.len());
-    for (i, a) in space.addresses.iter().enumerate() {
-        let id = NodeId::first(i as u32);
+    for a in &space.addresses {
         let spec = &a.address.resource.spec;
+        let Some(id) = id_of(Some(&spec.address)) else {
+            continue;
+        };
         let name: Arc<str> = spec.address.as_str().into();
         let queue = |policy: QueuePolicy, dead_letter, expiry, max_consumers| {
             Node::Queue(QueueNode::new(QueuePlan {
@@ -205,7 +244,8 @@ pub(crate) fn plan(space: &ResolvedAddressSpace, storage: Storage) -> Result<Pla
         nodes.push((id, node));
     }
     Ok(Plan {
-        table: AddressTable::new(specs)?,
+        table: AddressTable::new(specs.clone())?,
         nodes,
+        specs,
     })
 }

@@ -25,6 +25,20 @@ pub const RECEIVERS_PER_CONNECTION_MAX_DEFAULT: u32 = 4_096;
 /// (`handshakeTimeout`).
 pub const HANDSHAKE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(10);
 
+/// The limits on links and messages from the infra config's router section that a reload
+/// applies (the connection limits above are fixed at start): each `None` when not set (or
+/// 0), so the broker's own default holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LinkLimits {
+    /// `router.policy.maxMessageSize`: the largest message accepted, in bytes.
+    pub message_size_max: Option<u64>,
+    /// `router.linkCapacity`: the credit a sending client is given on each link.
+    pub link_capacity: Option<u32>,
+    /// `router.idleTimeout`: a connection silent this long is closed (and it is asked to
+    /// send heartbeats at half of it).
+    pub idle_timeout: Option<Duration>,
+}
+
 /// How many connections, sessions and links the address space admits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
@@ -62,6 +76,23 @@ impl Default for ConnectionLimits {
 }
 
 impl ResolvedAddressSpace {
+    /// The space's link and message limits (see [`LinkLimits`]).
+    pub fn link_limits(&self) -> LinkLimits {
+        let router = self
+            .infra_config
+            .as_ref()
+            .and_then(|i| i.resource.spec.router.as_ref());
+        let policy = router.and_then(|r| r.policy).unwrap_or_default();
+        LinkLimits {
+            message_size_max: policy.max_message_size.filter(|n| *n > 0),
+            link_capacity: router.and_then(|r| r.link_capacity).filter(|n| *n > 0),
+            idle_timeout: router
+                .and_then(|r| r.idle_timeout)
+                .filter(|n| *n > 0)
+                .map(|s| Duration::from_secs(u64::from(s))),
+        }
+    }
+
     /// The space's connection limits: its infra config's router policy, field by field over
     /// the defaults. A value of 0 is taken as "not set", as qdrouterd's policy did (0 there
     /// meant unlimited; Sluice keeps a limit on everything, so the default applies).

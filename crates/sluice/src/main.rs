@@ -12,6 +12,7 @@ mod check;
 mod export;
 mod http;
 mod memory;
+mod reload;
 mod render;
 mod secure;
 mod serve;

@@ -4,6 +4,7 @@ use std::fs::{File, TryLockError};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use sluice_config::{Checked, Source};
@@ -68,6 +69,11 @@ pub(crate) struct ServeArgs {
     /// The host written as service.host (default: this machine's name).
     #[arg(long, value_name = "HOST", requires = "export_dir")]
     export_host: Option<String>,
+    /// How long a queue removed from the configuration (by a reload, or already at start)
+    /// keeps its stored messages, waiting for its address to come back: e.g. 30s, 15m, 24h;
+    /// 0 deletes them at once.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = parse_duration)]
+    removed_address_grace: Duration,
     /// Log format.
     #[arg(long, value_enum, default_value = "human")]
     log_format: LogFormat,
@@ -123,14 +129,15 @@ enum LogFormat {
 
 pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     init_logging(args.log_format);
-    let checked = if args.config.is_empty() {
-        sluice_config::check(&[Source::new(
+    let sources = if args.config.is_empty() {
+        vec![Source::new(
             "config/default.yaml (embedded)",
             DEFAULT_CONFIG,
-        )])
+        )]
     } else {
-        sluice_config::load_paths(&args.config).context("reading the configuration")?
+        sluice_config::read_paths(&args.config).context("reading the configuration")?
     };
+    let checked = sluice_config::check(&sources);
     report_problems(&checked);
     let space = match (&args.address_space, checked.config.address_spaces.len()) {
         (Some(name), _) => checked
@@ -255,9 +262,25 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             crate::secure::SecurityArgs::watch(tls);
         }
         tracing::info!(address_space = %space.name, %local, addresses = space.addresses.len(), "serving");
-        tokio::spawn(reload_users_on_sighup(args.config.clone(), space.name.clone(), security.settings.clone(), users_tx));
+        let (spaces_tx, reloads) = tokio::sync::mpsc::channel(1);
+        crate::reload::spawn(
+            crate::reload::Reloading {
+                paths: args.config.clone(),
+                space: space.qualified_name(),
+                settings: security.settings.clone(),
+                users: users_tx,
+                spaces: spaces_tx,
+                telemetry: telemetry.clone(),
+            },
+            &sources,
+        );
+        let ops = sluice_broker::Operations {
+            telemetry,
+            reloads,
+            removed_address_grace: args.removed_address_grace,
+        };
         let listeners = sluice_broker::Listeners { amqp: Some(listener), amqps, wss, tls };
-        sluice_broker::serve(listeners, space, format!("sluice-{}", space.name), durability, security, telemetry, shutdown_signal()).await?;
+        sluice_broker::serve(listeners, space, format!("sluice-{}", space.name), durability, security, ops, shutdown_signal()).await?;
         tracing::info!("shut down");
         anyhow::Ok(())
     })?;
@@ -276,53 +299,26 @@ async fn bind(addr: Option<SocketAddr>, what: &str) -> anyhow::Result<Option<Tcp
     }
 }
 
-/// On SIGHUP, reads the configuration again and gives the connections the address space's
-/// new users: changed rights apply to new attaches, and links that lost theirs are detached.
-/// An invalid configuration is refused as a whole and the old users stay. (Addresses are not
-/// reloaded yet.)
-async fn reload_users_on_sighup(
-    paths: Vec<PathBuf>,
-    space: String,
-    settings: sluice_auth::AuthSettings,
-    users: tokio::sync::watch::Sender<std::sync::Arc<sluice_auth::Users>>,
-) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else {
-            return;
-        };
-        while hup.recv().await.is_some() {
-            if paths.is_empty() {
-                tracing::info!("SIGHUP: the embedded configuration has nothing to reload");
-                continue;
-            }
-            match reload_users(&paths, &space, &settings) {
-                Ok(new) => {
-                    tracing::info!(users = new.len(), "SIGHUP: users reloaded");
-                    users.send_replace(std::sync::Arc::new(new));
-                }
-                Err(e) => tracing::error!("SIGHUP: the configuration is not reloaded: {e:#}"),
-            }
+/// Parses a duration: a whole number with `s`, `m`, `h` or `d` (or none, for seconds).
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    let text = value.trim();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at(digits);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{value:?} is not a duration: write a whole number and s, m, h or d (as in 90s, 15m, 24h)"))?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "{value:?} is not a duration: its unit must be s, m, h or d"
+            ));
         }
-    }
-}
-
-fn reload_users(
-    paths: &[PathBuf],
-    space: &str,
-    settings: &sluice_auth::AuthSettings,
-) -> anyhow::Result<sluice_auth::Users> {
-    let checked = sluice_config::load_paths(paths).context("reading the configuration")?;
-    if !checked.is_valid() {
-        report_problems(&checked);
-        bail!("it has errors (logged above)");
-    }
-    let space = checked
-        .config
-        .address_space(space)
-        .with_context(|| format!("the address space {space:?} is no longer defined"))?;
-    crate::secure::users(space, settings)
+    };
+    Ok(Duration::from_secs(n.saturating_mul(seconds)))
 }
 
 /// Name of the lock file in `--data-dir`.

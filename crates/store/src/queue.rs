@@ -626,6 +626,28 @@ impl Queue {
         true
     }
 
+    /// Removes every available message, in memory and paged (those in flight stay with their
+    /// consumers), counted as dropped and logged as removed; returns how many went. For an
+    /// operator's purge, and for an address whose grace period after leaving the
+    /// configuration has ended.
+    pub fn purge(&mut self) -> usize {
+        let mut removed = 0;
+        while let Some((id, _)) = self.available.first_from(0) {
+            let id = MessageId(id);
+            let Some(stored) = self.take_available(id) else {
+                break;
+            };
+            self.counters.dropped += 1;
+            self.remove(id, &stored);
+            removed += 1;
+        }
+        while self.drop_paged_front() {
+            removed += 1;
+        }
+        self.debug_check();
+        removed
+    }
+
     /// Whether messages wait in [`Queue::poll_forward`].
     pub fn has_forwards(&self) -> bool {
         !self.forwards.is_empty()

@@ -15,9 +15,13 @@ use crate::core::{Command, Filter, NodeId, Route, Source, temporary_node};
 use crate::error::Refusal;
 
 /// Credit a publishing link is kept topped up to, counting the messages the core has not
-/// answered yet: enough to keep a fast producer streaming, and the most the core holds for
-/// one link when a node holds publishers back.
-pub(super) const PUBLISH_CREDIT: u32 = 1000;
+/// answered yet, unless the infra config's `linkCapacity` says otherwise: enough to keep a
+/// fast producer streaming, and the most the core holds for one link when a node holds
+/// publishers back.
+pub(crate) const PUBLISH_CREDIT: u32 = 1000;
+
+/// The most `linkCapacity` can raise it to.
+pub(crate) const LINK_CAPACITY_MAX: u32 = 10_000;
 
 /// The address anonymous-relay senders are counted under in the metrics (no configured
 /// address starts with `$`).
@@ -64,7 +68,7 @@ impl State {
             });
         }
         self.authorize(address, direction)?;
-        Ok(match self.table.resolve(address, direction)? {
+        Ok(match self.serving.table.resolve(address, direction)? {
             Resolution::Node(node) => Resolved::Node {
                 node: node.id,
                 filter: Filter::All,
@@ -202,7 +206,8 @@ impl State {
                 node: route.node,
             });
         } else {
-            self.engine.grant_credit(link, PUBLISH_CREDIT, false, now);
+            self.engine
+                .grant_credit(link, self.serving.link_capacity, false, now);
         }
         let authorized = Authorized {
             address: address
@@ -210,7 +215,12 @@ impl State {
                 .map(Arc::from),
             send: true,
         };
+        let node = match &binding {
+            Binding::Publisher(route) | Binding::AnycastSender(route) => Some(route.node),
+            _ => None,
+        };
         let mut entry = LinkEntry::new(binding, authorized);
+        entry.node = node.filter(|_| counted.is_some());
         entry.counted = counted.map(|a| self.telemetry.metrics().link(&a, true));
         self.links.insert(link, entry);
         Ok(())
@@ -276,6 +286,10 @@ impl State {
         let mut entry = LinkEntry::new(Binding::Receiver, authorized);
         entry.presettled = attach.snd_settle_mode == SenderSettleMode::Settled;
         entry.reply = Some(reply_to(attach, multicast || entry.presettled));
+        entry.node = match &source {
+            Source::Node { node, .. } if counted.is_some() => Some(*node),
+            _ => None,
+        };
         entry.counted = counted.map(|a| self.telemetry.metrics().link(&a, false));
         self.links.insert(link, entry);
         self.push(Command::AttachReceiver { link, source });

@@ -58,6 +58,9 @@ pub(super) struct LinkEntry {
     stalled: Option<bool>,
     /// The link in the metrics' link count, while it lives.
     pub(super) counted: Option<crate::telemetry::metrics::LinkGauge>,
+    /// The configured node it is bound to (none: a relay, a temporary queue, `$cbs`): a
+    /// reload that removes it detaches the link.
+    pub(super) node: Option<crate::core::NodeId>,
 }
 
 impl LinkEntry {
@@ -70,6 +73,7 @@ impl LinkEntry {
             presettled: false,
             stalled: None,
             counted: None,
+            node: None,
         }
     }
 
@@ -135,6 +139,14 @@ impl Links {
     }
 
     /// Every link with what it was authorized for.
+    /// The links bound to configured nodes: their node and what they were authorized for.
+    pub(super) fn bound(&self) -> Vec<(LinkId, crate::core::NodeId, Authorized)> {
+        self.links
+            .iter()
+            .filter_map(|(l, e)| Some((*l, e.node?, e.authorized.clone())))
+            .collect()
+    }
+
     pub(super) fn authorized(&self) -> Vec<(LinkId, Authorized)> {
         self.links
             .iter()

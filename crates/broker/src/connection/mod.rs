@@ -8,6 +8,7 @@
 //! that establishes who the peer is ([`sasl`]).
 
 mod attach;
+pub(crate) use attach::{LINK_CAPACITY_MAX, PUBLISH_CREDIT};
 mod backlog;
 mod cbs;
 mod links;
@@ -27,7 +28,7 @@ use tokio::sync::{mpsc, watch};
 
 use sluice_codec::transport::{Error, conditions};
 use sluice_engine::{Config, Connection, Event, LinkId, SaslConfig};
-use sluice_router::AddressTable;
+use sluice_router::{AddressTable, Direction, Resolution};
 use sluice_store::MessageId;
 use sluice_transport::PeerInfo;
 
@@ -45,11 +46,22 @@ use sasl::{Auth, Pending, PendingFuture};
 /// buffer, not as one buffer of tens of megabytes grown and faulted in each time.
 const WRITE_CHUNK: usize = 256 * 1024;
 
+/// What a configuration gives connections, replaced whole by a reload.
+#[derive(Debug)]
+pub(crate) struct Serving {
+    /// The addresses, resolved at attach.
+    pub(crate) table: AddressTable,
+    /// The engine's settings for connections opened from now on (the idle timeout and the
+    /// largest message are negotiated at open and attach).
+    pub(crate) config: Config,
+    /// The credit publishers are kept topped up to.
+    pub(crate) link_capacity: u32,
+}
+
 /// What every connection of a listener shares.
 #[derive(Debug, Clone)]
 pub(crate) struct Shared {
-    pub(crate) config: Config,
-    pub(crate) table: Arc<AddressTable>,
+    pub(crate) serving: watch::Receiver<Arc<Serving>>,
     pub(crate) core: CoreTx,
     pub(crate) security: Arc<Security>,
     /// Bounds the password hashes computed at once.
@@ -65,7 +77,7 @@ pub(crate) struct Shared {
 struct State {
     conn: ConnId,
     engine: Connection,
-    table: Arc<AddressTable>,
+    serving: Arc<Serving>,
     core: CoreTx,
     /// Who the peer is and what it may do.
     auth: Auth,
@@ -120,7 +132,9 @@ pub(crate) async fn run<S>(
         Arc::clone(&shared.hashing),
         peer,
     );
-    let mut config = shared.config;
+    let mut serving_rx = shared.serving.clone();
+    let serving = Arc::clone(&serving_rx.borrow_and_update());
+    let mut config = serving.config.clone();
     config.sasl = SaslConfig::Server {
         mechanisms: auth.mechanisms(&shared.external_mechanisms.borrow()),
         allow_no_sasl: auth.allows_no_sasl(),
@@ -130,7 +144,7 @@ pub(crate) async fn run<S>(
     let mut state = State {
         conn,
         engine: Connection::server(config, Instant::now()),
-        table: shared.table,
+        serving,
         core: shared.core,
         auth,
         admission,
@@ -199,6 +213,11 @@ pub(crate) async fn run<S>(
                 state.on_pending(done, Instant::now());
             }
             () = sleep_until_ms(expiry) => state.on_expiry(Instant::now()),
+            // A reload changed the addresses: links to removed ones are detached.
+            Ok(()) = serving_rx.changed() => {
+                let serving = Arc::clone(&serving_rx.borrow_and_update());
+                state.on_serving_changed(serving, Instant::now());
+            }
             // A reload sent new rights: links that lost theirs are detached.
             Ok(()) = users.changed() => {
                 let snapshot = Arc::clone(&users.borrow_and_update());
@@ -344,6 +363,38 @@ impl State {
         }
         if let Some(error) = self.auth.refused_at_open.take() {
             self.engine.close(Some(error), now);
+        }
+    }
+
+    /// A reload: links whose address is gone, or now names another node, are detached with
+    /// `amqp:not-found`; the rest carry on, and new attaches use the new table.
+    fn on_serving_changed(&mut self, serving: Arc<Serving>, now: Instant) {
+        self.serving = serving;
+        for (link, node, authorized) in self.links.bound() {
+            let Some(address) = authorized.address else {
+                continue;
+            };
+            let direction = if authorized.send {
+                Direction::Send
+            } else {
+                Direction::Receive
+            };
+            let still = match self.serving.table.resolve(&address, direction) {
+                Ok(Resolution::Node(n) | Resolution::Subscription(n)) => n.id == node,
+                Ok(
+                    Resolution::TopicName { topic, .. } | Resolution::TopicPattern { topic, .. },
+                ) => topic.id == node,
+                Err(_) => false,
+            };
+            if !still {
+                tracing::info!(conn = self.conn, %address, "the address left the configuration: its link is detached");
+                let error = Error::new(
+                    conditions::NOT_FOUND,
+                    format!("the address '{address}' was removed from the configuration"),
+                );
+                self.engine.detach(link, true, Some(error), now);
+                self.unbind(link);
+            }
         }
     }
 

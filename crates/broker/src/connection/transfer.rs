@@ -12,7 +12,6 @@ use sluice_codec::transport::{
 use sluice_engine::{LinkId, SendError, SessionId};
 use sluice_store::MessageId;
 
-use super::attach::PUBLISH_CREDIT;
 use super::links::Binding;
 use super::{State, WRITE_CHUNK};
 use crate::core::{Attached, Command, Route, ToConn};
@@ -114,15 +113,16 @@ impl State {
     }
 
     /// Keeps a publishing link's credit plus what the core has not answered at
-    /// [`PUBLISH_CREDIT`], refilling once half is used so flows are not sent per message.
+    /// the link capacity, refilling once half is used so flows are not sent per message.
     /// Anycast senders get their credit from the core instead.
     fn top_up(&mut self, link: LinkId, now: Instant) {
         let Some(entry) = self.links.get(link).filter(|e| e.is_publisher()) else {
             return;
         };
         let unanswered = entry.unanswered;
-        if self.engine.credit(link) + unanswered <= PUBLISH_CREDIT / 2 {
-            let credit = PUBLISH_CREDIT.saturating_sub(unanswered);
+        let capacity = self.serving.link_capacity;
+        if self.engine.credit(link) + unanswered <= capacity / 2 {
+            let credit = capacity.saturating_sub(unanswered);
             self.engine.grant_credit(link, credit, false, now);
         }
     }

@@ -160,6 +160,14 @@ impl AnycastNode {
         }
     }
 
+    /// Releases what it holds to the senders (the address leaves the configuration).
+    pub(crate) fn release_held(&mut self, out: &mut Outbox) {
+        for (_, origin, _) in self.held.drain(..) {
+            out.answer(origin, DeliveryState::Released(Released {}), false);
+        }
+        self.held_bytes = 0;
+    }
+
     pub(crate) fn is_holding(&self) -> bool {
         !self.held.is_empty()
     }

@@ -116,6 +116,12 @@ impl Fanout {
         }
     }
 
+    /// Takes a new budget, TTL clamp and delivery attempts (a reload); what the log holds
+    /// stays, and new messages meet the new budget.
+    pub(crate) fn set_policy(&mut self, policy: QueuePolicy) {
+        self.policy = policy;
+    }
+
     fn end(&self) -> u64 {
         self.base + self.entries.len() as u64
     }
@@ -131,6 +137,10 @@ impl Fanout {
     }
 
     /// The most bytes the log holds: a message above it can never be placed.
+    pub(crate) fn policy(&self) -> &QueuePolicy {
+        &self.policy
+    }
+
     pub(crate) fn bytes_max(&self) -> usize {
         self.policy.bytes_max
     }

@@ -72,6 +72,37 @@ impl<T> Slab<T> {
         id
     }
 
+    /// An id for a value given later with [`Slab::insert_at`] (a reload numbers its new
+    /// nodes before it builds them, as they name each other); [`Slab::release`] gives an
+    /// unused one back.
+    pub(crate) fn reserve(&mut self) -> NodeId {
+        if let Some(index) = self.free.pop()
+            && let Some(slot) = self.slots.get(index as usize)
+        {
+            return NodeId {
+                index,
+                generation: slot.generation,
+            };
+        }
+        let id = NodeId::first(self.slots.len() as u32);
+        self.slots.push(Slot {
+            generation: 0,
+            value: None,
+        });
+        id
+    }
+
+    /// Gives back a reserved id that was never filled.
+    pub(crate) fn release(&mut self, id: NodeId) {
+        if let Some(slot) = self.slots.get(id.index as usize)
+            && slot.value.is_none()
+            && slot.generation == id.generation
+            && !self.free.contains(&id.index)
+        {
+            self.free.push(id.index);
+        }
+    }
+
     #[cfg(test)]
     pub(crate) fn get(&self, id: NodeId) -> Option<&T> {
         self.slots

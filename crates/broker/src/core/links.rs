@@ -57,6 +57,9 @@ impl Core {
                 (node, Filter::All, address)
             }
         };
+        if self.is_retired(node) {
+            return Err(Refusal::Gone(temporary_address(node)));
+        }
         let slot = self
             .nodes
             .get_mut(node)
@@ -224,7 +227,7 @@ impl Core {
         }
     }
 
-    fn remove_node(&mut self, id: NodeId) {
+    pub(super) fn remove_node(&mut self, id: NodeId) {
         if let Some(slot) = self.nodes.remove(id) {
             if let Some(at) = slot.timer {
                 self.timers.remove(&(at, id));

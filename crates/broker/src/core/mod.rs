@@ -33,6 +33,7 @@ mod links;
 mod multicast;
 mod outbox;
 mod queue;
+mod reload;
 mod stats;
 mod step;
 mod topic;
@@ -52,6 +53,7 @@ pub(crate) use ids::{ConnId, LinkKey, NodeId};
 pub(crate) use journal::{PageRead, Record};
 pub(crate) use multicast::MulticastNode;
 pub(crate) use queue::{AddressFullPolicy, QueueNode, QueuePlan};
+pub(crate) use reload::Reloaded;
 pub(crate) use stats::CoreStats;
 #[allow(unused_imports)]
 pub(crate) use stats::{Held, NodeStats};
@@ -154,6 +156,12 @@ pub(crate) struct Core {
     /// The time of the latest input.
     now: i64,
     memory: Memory,
+    /// The configured addresses and their nodes.
+    configured: FxHashMap<String, sluice_router::NodeSpec>,
+    /// Queues removed from the configuration, kept for their messages.
+    retired: FxHashMap<NodeId, reload::Retired>,
+    /// Durable queues reloads added, which the journal has not been told of.
+    new_durable: Vec<(NodeId, Arc<str>)>,
 }
 
 /// The broker's memory budget: the bytes of messages the queues hold in memory. Above it,
@@ -247,6 +255,9 @@ impl Core {
     /// Acts on the time: expires what is due.
     pub(crate) fn handle_timeout(&mut self, now: i64) {
         self.now = now;
+        if self.next_retirement().is_some_and(|at| at <= now) {
+            self.expire_retired(now);
+        }
         while let Some(&(at, id)) = self.timers.first() {
             if at > now {
                 break;
@@ -265,7 +276,11 @@ impl Core {
 
     /// When [`Core::handle_timeout`] is next due.
     pub(crate) fn poll_timeout(&self) -> Option<i64> {
-        self.timers.first().map(|&(at, _)| at)
+        let expiry = self.timers.first().map(|&(at, _)| at);
+        match (expiry, self.next_retirement()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// What the core has to say after the inputs so far: the first call after inputs finishes
@@ -329,8 +344,9 @@ impl Core {
 
     fn publish(&mut self, origin: Origin, route: Route, message: Box<ScannedMessage>) {
         let id = route.node;
+        let retired = self.is_retired(id);
         let (nodes, mut ctx) = self.ctx();
-        let Some(slot) = nodes.get_mut(id) else {
+        let Some(slot) = nodes.get_mut(id).filter(|_| !retired) else {
             let refusal = Refusal::Gone(temporary_address(id));
             return ctx.refuse(Answer::Publisher(origin), &refusal);
         };

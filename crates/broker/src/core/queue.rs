@@ -146,6 +146,23 @@ impl QueueNode {
         }
     }
 
+    /// Takes the plan of `new` (a reload): its policy, targets, `maxConsumers` and full
+    /// policy; the messages and consumers stay.
+    pub(crate) fn reconfigure(&mut self, new: QueueNode) {
+        self.queue.set_policy(new.queue.policy().clone());
+        self.dead_letter = new.dead_letter;
+        self.expiry = new.expiry;
+        self.max_consumers = new.max_consumers;
+        self.full = new.full;
+    }
+
+    /// Removes every available message (logged for the journal); returns how many.
+    pub(crate) fn purge(&mut self, id: NodeId, ctx: &mut Ctx<'_>) -> usize {
+        let removed = self.queue.purge();
+        ctx.journal.take(id, &mut self.queue);
+        removed
+    }
+
     /// A temporary queue owned by the receiver `owner`.
     pub(crate) fn temporary(address: Arc<str>, owner: LinkKey) -> Self {
         let mut node = QueueNode::new(QueuePlan {

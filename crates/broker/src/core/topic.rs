@@ -71,6 +71,25 @@ impl TopicNode {
         }
     }
 
+    /// Takes the plan of `new` (a reload): its policy and named subscriptions.
+    pub(crate) fn reconfigure(&mut self, new: TopicNode) {
+        self.log.set_policy(new.log.policy().clone());
+        self.named = new.named;
+    }
+
+    /// Releases the publishes it holds to their publishers (the topic leaves the
+    /// configuration).
+    pub(crate) fn release_held(&mut self, ctx: &mut Ctx<'_>) {
+        for held in self.held.drain(..) {
+            ctx.resolve(
+                Answer::Publisher(held.origin),
+                DeliveryState::Released(sluice_codec::transport::Released {}),
+                false,
+            );
+        }
+        self.held_bytes = 0;
+    }
+
     pub(crate) fn log(&self) -> &Fanout {
         &self.log
     }

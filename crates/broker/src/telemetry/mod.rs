@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::registry::Registry;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
+
+use crate::driver::{Control, ControlTx};
 
 use sluice_config::ResolvedAddressSpace;
 
@@ -30,12 +32,9 @@ pub use status::{
 /// without them.
 const STATS_WAIT: Duration = Duration::from_secs(2);
 
-/// Requests for the core's figures, answered by the driver.
-pub(crate) type StatsTx = mpsc::Sender<oneshot::Sender<CoreStats>>;
-pub(crate) type StatsRx = mpsc::Receiver<oneshot::Sender<CoreStats>>;
-
-/// Stats requests waiting for the driver: a few scrapers at once, not a queue of them.
-pub(crate) const STATS_REQUESTS_MAX: usize = 8;
+/// Requests of the broker's own tasks waiting for the driver: a few scrapers and a reload at
+/// once, not a queue of them.
+pub(crate) const CONTROL_REQUESTS_MAX: usize = 8;
 
 /// What `/readyz` waits for.
 #[derive(Debug, Default, Clone, Copy)]
@@ -58,7 +57,7 @@ struct Inner {
     snapshot: Arc<collect::Snapshot>,
     space: Mutex<Arc<SpaceView>>,
     ready: Mutex<Readiness>,
-    core: Mutex<Option<StatsTx>>,
+    core: Mutex<Option<ControlTx>>,
     ports: Mutex<Vec<ServicePort>>,
 }
 
@@ -117,7 +116,7 @@ impl Telemetry {
         }
     }
 
-    pub(crate) fn set_core(&self, tx: StatsTx) {
+    pub(crate) fn set_core(&self, tx: ControlTx) {
         if let Ok(mut c) = self.inner.core.lock() {
             *c = Some(tx);
         }
@@ -159,7 +158,8 @@ impl Telemetry {
     }
 
     /// A configuration reload was applied (`true`) or refused.
-    pub fn reloaded(&self, applied: bool, now_ms: i64) {
+    pub fn reloaded(&self, applied: bool) {
+        let now_ms = crate::driver::now_ms();
         let m = &self.inner.metrics;
         if applied {
             m.reloads.inc();
@@ -179,7 +179,7 @@ impl Telemetry {
     async fn core_stats(&self) -> Option<CoreStats> {
         let tx = self.inner.core.lock().ok()?.clone()?;
         let (answer, rx) = oneshot::channel();
-        tx.try_send(answer).ok()?;
+        tx.try_send(Control::Stats(answer)).ok()?;
         tokio::time::timeout(STATS_WAIT, rx).await.ok()?.ok()
     }
 
