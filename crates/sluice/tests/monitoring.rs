@@ -813,6 +813,78 @@ fn address_is(status: &Value, address: &str, want: &[(&str, Value)]) -> Result<(
 }
 
 #[test]
+fn the_exposition_reader_knows_counters_histograms_and_escapes() {
+    let exposition = "\
+# HELP sluice_deliveries_in Messages received from publishers per address.
+# TYPE sluice_deliveries_in counter
+sluice_deliveries_in_total{address=\"myqueue\"} 20
+sluice_deliveries_in_total{address=\"we\\\"ird\",x=\"a,b\"} 1
+# TYPE sluice_journal_sync_duration_seconds histogram
+# UNIT sluice_journal_sync_duration_seconds seconds
+sluice_journal_sync_duration_seconds_sum 0.5
+sluice_journal_sync_duration_seconds_count 3
+sluice_journal_sync_duration_seconds_bucket{le=\"+Inf\"} 3
+# TYPE sluice_queue_depth gauge
+sluice_queue_depth{address=\"myqueue\"} 2.0 1700000000
+# EOF
+";
+    let found = families(exposition);
+    assert_eq!(found.len(), 3, "{found:?}");
+    for (name, family) in [
+        ("sluice_deliveries_in_total", Some("sluice_deliveries_in")),
+        ("sluice_deliveries_in", Some("sluice_deliveries_in")),
+        (
+            "sluice_journal_sync_duration_seconds_bucket",
+            Some("sluice_journal_sync_duration_seconds"),
+        ),
+        (
+            "sluice_journal_sync_duration_seconds_count",
+            Some("sluice_journal_sync_duration_seconds"),
+        ),
+        ("sluice_queue_depth", Some("sluice_queue_depth")),
+        ("sluice_queue_depth_total", None),
+        ("sluice_queue_depth_count", None),
+        ("sluice_nothing", None),
+    ] {
+        assert_eq!(family_of(name, &found), family, "{name}");
+    }
+    let q: &[(&str, &str)] = &[("address", "myqueue")];
+    assert_eq!(
+        value(exposition, "sluice_deliveries_in_total", q),
+        Some(20.0)
+    );
+    assert_eq!(
+        value(
+            exposition,
+            "sluice_deliveries_in_total",
+            &[("address", "we\"ird"), ("x", "a,b")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(value(exposition, "sluice_queue_depth", q), Some(2.0));
+    assert_eq!(
+        value(
+            exposition,
+            "sluice_journal_sync_duration_seconds_bucket",
+            &[("le", "+Inf")]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(
+            exposition,
+            "sluice_journal_sync_duration_seconds_count",
+            &[]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(exposition, "sluice_queue_depth", &[("address", "other")]),
+        None
+    );
+}
+
+#[test]
 fn every_metric_the_monitoring_reads_is_exported() {
     let server = Server::start("monitoring-names");
     let (code, exposition) = get(&http_url(&server), "/metrics");
