@@ -26,6 +26,8 @@ use sluice_store::journal::{
 };
 use tokio::sync::Notify;
 
+use crate::telemetry::metrics::JournalMetrics;
+
 use crate::core::{PageRead, Record};
 use crate::journal::{Journal, PagedIn};
 
@@ -87,6 +89,7 @@ impl DiskJournal {
     pub(crate) fn start(
         mut journal: Store<FsStorage>,
         queues: &[(NodeId, Arc<str>)],
+        metrics: JournalMetrics,
     ) -> std::io::Result<Self> {
         let refs: FxHashMap<NodeId, QueueRef> = queues
             .iter()
@@ -101,6 +104,7 @@ impl DiskJournal {
             last: 0,
             reads: Vec::new(),
             read_failing: false,
+            metrics,
         };
         let thread = std::thread::Builder::new()
             .name("sluice-journal".into())
@@ -175,6 +179,7 @@ struct Writer {
     reads: Vec<PageRead>,
     /// A read failed and none has worked since (logged once).
     read_failing: bool,
+    metrics: JournalMetrics,
 }
 
 impl Writer {
@@ -305,6 +310,8 @@ impl Writer {
     fn flush(&mut self, rx: &mpsc::Receiver<Work>, mut open: bool) {
         let mut pause = RETRY_FIRST;
         let mut failures = 0u32;
+        let pending = self.journal.stats().pending_bytes as u64;
+        let started = std::time::Instant::now();
         while let Err(e) = self.journal.flush() {
             failures += 1;
             if failures == 1 {
@@ -326,6 +333,14 @@ impl Writer {
         if failures > 0 {
             tracing::info!(failures, "the journal writes again");
         }
+        if pending > 0 {
+            // Write and sync together: what a durable message's acceptance waits for.
+            self.metrics.sync.observe(started.elapsed().as_secs_f64());
+            self.metrics.written.inc_by(pending);
+        }
+        self.metrics
+            .segments
+            .set(self.journal.stats().segments as i64);
         self.mark.durable.store(self.last, Ordering::Release);
         self.serve_reads();
         self.mark.moved.notify_one();

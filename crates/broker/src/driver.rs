@@ -49,6 +49,7 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) async fn run<J: Journal>(
     mut core: Core,
     mut rx: mpsc::Receiver<ToCore>,
+    mut stats: crate::telemetry::StatsRx,
     mut journal: J,
 ) -> J {
     let mut peers: FxHashMap<ConnId, ToConnTx> = FxHashMap::default();
@@ -68,6 +69,10 @@ pub(crate) async fn run<J: Journal>(
                 }
             }
             () = sleep_until_ms(next_timer) => core.handle_timeout(now_ms()),
+            Some(answer) = stats.recv() => {
+                // The asker may have given up waiting.
+                let _gone = answer.send(core.stats());
+            }
             () = journal.changed() => {
                 let paged = journal.take_paged_in();
                 if !paged.is_empty() {
@@ -218,7 +223,8 @@ mod tests {
         let core = Core::new(vec![(NodeId::first(0), queue)]);
         let gate = Gate::default();
         let (tx, rx) = mpsc::channel(8);
-        let driver = tokio::spawn(run(core, rx, gate.clone()));
+        let (_stats_tx, stats_rx) = mpsc::channel(1);
+        let driver = tokio::spawn(run(core, rx, stats_rx, gate.clone()));
         let (to_conn, mut answers) = mpsc::unbounded_channel();
         tx.send(ToCore::Hello {
             conn: 1,

@@ -62,8 +62,14 @@ fn nodes() -> Vec<(NodeId, Node)> {
                 vec![NodeId::first(5)],
             )),
         ),
-        (NodeId::first(3), Node::Anycast(AnycastNode::default())),
-        (NodeId::first(4), Node::Multicast(MulticastNode::default())),
+        (
+            NodeId::first(3),
+            Node::Anycast(AnycastNode::new("anycast".into())),
+        ),
+        (
+            NodeId::first(4),
+            Node::Multicast(MulticastNode::new("multicast".into())),
+        ),
         (NodeId::first(5), queue("sub", dlq, None)),
     ]
 }

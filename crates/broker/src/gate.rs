@@ -46,6 +46,18 @@ pub(crate) enum Refused {
     },
 }
 
+impl Refused {
+    /// Which limit refused it, as the metrics label it.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            Refused::Connections { .. } => "total",
+            Refused::Host { .. } => "host",
+            Refused::Unauthenticated { .. } => "unauthenticated",
+            Refused::User { .. } => "user",
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counts {
     total: u32,

@@ -36,6 +36,7 @@ mod journal;
 mod listen;
 mod plan;
 mod security;
+mod telemetry;
 
 use std::future::Future;
 use std::io;
@@ -55,6 +56,9 @@ use crate::disk::DiskJournal;
 use crate::journal::{AnyJournal, NoJournal};
 pub use listen::Listeners;
 pub use security::{AUTH_FAILURE_DELAY, EXTERNAL_PROBE_INTERVAL, Security};
+pub use telemetry::{
+    AddressStatus, EndpointStatus, Phase, PlanStatus, ServicePort, SpaceStatus, Status, Telemetry,
+};
 
 /// How long a shutdown waits for the core to hand the journal back.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -100,8 +104,11 @@ pub async fn serve(
     container_id: String,
     durability: Durability,
     security: Security,
+    telemetry: Telemetry,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    telemetry.set_space(space, &[]);
+    telemetry.loaded(driver::now_ms());
     let storage = durability.storage();
     let plan =
         plan::plan(space, storage).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -112,16 +119,20 @@ pub async fn serve(
     let (core, journal) = match durability.data_dir {
         Some(dir) => {
             let load = storage.queue_memory_max as u64;
-            let (core, disk) =
-                tokio::task::spawn_blocking(move || recover(&dir, durability.sync, load, core))
-                    .await
-                    .map_err(io::Error::other)??;
+            let metrics = telemetry.metrics().journal();
+            let (core, disk) = tokio::task::spawn_blocking(move || {
+                recover(&dir, durability.sync, load, core, metrics)
+            })
+            .await
+            .map_err(io::Error::other)??;
             (core, AnyJournal::Disk(disk))
         }
         None => (core, AnyJournal::Memory(NoJournal::default())),
     };
     let (core_tx, core_rx) = mpsc::channel(CORE_CHANNEL);
-    let driver = tokio::spawn(driver::run(core, core_rx, journal));
+    let (stats_tx, stats_rx) = mpsc::channel(telemetry::STATS_REQUESTS_MAX);
+    telemetry.set_core(stats_tx);
+    let driver = tokio::spawn(driver::run(core, core_rx, stats_rx, journal));
     let limits = space.connection_limits();
     let mut config = Config::server(container_id);
     // Senders with a null target route each message by its `to` (part 2 of the AMQP
@@ -130,7 +141,11 @@ pub async fn serve(
     config.handshake_timeout = limits.handshake_timeout;
     config.channel_max =
         u16::try_from(limits.sessions_per_connection_max.saturating_sub(1)).unwrap_or(u16::MAX);
-    let external_mechanisms = security::probe_external(&security).await;
+    let external_mechanisms = security::probe_external(
+        &security,
+        telemetry.metrics().authentication_service_ready.clone(),
+    )
+    .await;
     let shared = connection::Shared {
         config,
         table: Arc::new(plan.table),
@@ -142,8 +157,14 @@ pub async fn serve(
         external_mechanisms,
         senders_max: limits.senders_per_connection_max,
         receivers_max: limits.receivers_per_connection_max,
+        telemetry: telemetry.clone(),
     };
-    listen::accept(listeners, gate::Gate::new(limits), shared, shutdown).await;
+    telemetry.set_serving();
+    let stopping = async {
+        shutdown.await;
+        telemetry.set_stopping();
+    };
+    listen::accept(listeners, gate::Gate::new(limits), shared, stopping).await;
     // Every connection is gone, so the driver ends and hands the journal back.
     match tokio::time::timeout(SHUTDOWN_GRACE, driver).await {
         Ok(Ok(AnyJournal::Disk(disk))) => {
@@ -167,6 +188,7 @@ fn recover(
     sync: SyncPolicy,
     load_bytes_per_queue: u64,
     mut core: Core,
+    metrics: telemetry::metrics::JournalMetrics,
 ) -> io::Result<(Core, DiskJournal)> {
     let started = Instant::now();
     let config = JournalConfig {
@@ -212,6 +234,6 @@ fn recover(
         elapsed_ms = started.elapsed().as_millis() as u64,
         "journal recovered"
     );
-    let disk = DiskJournal::start(journal, &core.durable_queues())?;
+    let disk = DiskJournal::start(journal, &core.durable_queues(), metrics)?;
     Ok((core, disk))
 }

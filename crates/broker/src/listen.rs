@@ -142,6 +142,7 @@ pub(crate) async fn accept(
             Ok(a) => a,
             Err(refused) => {
                 refusals.log("connection refused", peer, &refused);
+                shared.telemetry.metrics().refused(refused.reason());
                 refuse(
                     kind,
                     stream,

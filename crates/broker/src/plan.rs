@@ -188,10 +188,13 @@ pub(crate) fn plan(space: &ResolvedAddressSpace, storage: Storage) -> Result<Pla
                 };
                 (kind, queue(policy, dead_letter, expiry, Some(max)))
             }
-            AddressType::Anycast => (NodeKind::Anycast, Node::Anycast(AnycastNode::default())),
+            AddressType::Anycast => (
+                NodeKind::Anycast,
+                Node::Anycast(AnycastNode::new(name.clone())),
+            ),
             AddressType::Multicast => (
                 NodeKind::Multicast,
-                Node::Multicast(MulticastNode::default()),
+                Node::Multicast(MulticastNode::new(name.clone())),
             ),
         };
         specs.push(NodeSpec {

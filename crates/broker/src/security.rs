@@ -61,7 +61,10 @@ const EXTERNAL_FALLBACK_MECHANISMS: [&str; 1] = ["PLAIN"];
 
 /// For service `external`: asks the server for its mechanisms now and then every
 /// [`EXTERNAL_PROBE_INTERVAL`], in a task; connections offer the latest answer.
-pub(crate) async fn probe_external(security: &Security) -> watch::Receiver<Arc<Vec<String>>> {
+pub(crate) async fn probe_external(
+    security: &Security,
+    ready: prometheus_client::metrics::gauge::Gauge,
+) -> watch::Receiver<Arc<Vec<String>>> {
     let fallback = || Arc::new(EXTERNAL_FALLBACK_MECHANISMS.map(String::from).to_vec());
     let Some(server) = security.external.clone() else {
         let (_tx, rx) = watch::channel(Arc::new(Vec::new()));
@@ -70,10 +73,12 @@ pub(crate) async fn probe_external(security: &Security) -> watch::Receiver<Arc<V
     let first = match sluice_extauth::probe_mechanisms(&server).await {
         Ok(m) => {
             tracing::info!(host = %server.host, port = server.port, mechanisms = ?m, "external authentication server");
+            ready.set(1);
             Arc::new(m)
         }
         Err(e) => {
             tracing::warn!(host = %server.host, port = server.port, error = %e, "the external authentication server does not answer: offering PLAIN until it does");
+            ready.set(0);
             fallback()
         }
     };
@@ -83,11 +88,13 @@ pub(crate) async fn probe_external(security: &Security) -> watch::Receiver<Arc<V
             tokio::time::sleep(EXTERNAL_PROBE_INTERVAL).await;
             match sluice_extauth::probe_mechanisms(&server).await {
                 Ok(m) => {
+                    ready.set(1);
                     if tx.send(Arc::new(m)).is_err() {
                         return;
                     }
                 }
                 Err(e) => {
+                    ready.set(0);
                     tracing::warn!(host = %server.host, error = %e, "probing the external authentication server")
                 }
             }

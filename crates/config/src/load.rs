@@ -40,6 +40,7 @@ pub struct Origin {
     /// The document index in the file, 1-based.
     pub document: usize,
     lines: Arc<LineMap>,
+    written: Arc<Value>,
 }
 
 impl Origin {
@@ -76,6 +77,12 @@ impl Origin {
         message: impl Into<String>,
     ) -> Diagnostic {
         self.diagnostic(Severity::Warning, path, message)
+    }
+
+    /// The whole document as it was written (`apiVersion` and `kind` included), as JSON: what
+    /// `sluice render` writes out again, so that a resource reaches a pod exactly as given.
+    pub fn written(&self) -> &Value {
+        &self.written
     }
 
     /// `file document N`, for messages that point at another resource.
@@ -163,6 +170,7 @@ fn parse_source(source: &Source, manifests: &mut Manifests, diagnostics: &mut Ve
             file: source.name.clone(),
             document: index + 1,
             lines: Arc::new(document.lines),
+            written: Arc::new(document.value.clone()),
         };
         parse_document(document.value, origin, manifests, diagnostics);
     }

@@ -38,17 +38,48 @@ impl Checked {
     }
 }
 
-/// Every address space whose own definition is valid, by name.
+/// Every address space whose own definition is valid, by qualified name.
 #[derive(Clone, Debug, Default)]
 pub struct Config {
-    /// Address spaces by `metadata.name`.
+    /// Address spaces by [`ResolvedAddressSpace::qualified_name`]: `<namespace>/<name>`, or
+    /// `<name>` for a space written without a namespace.
     pub address_spaces: BTreeMap<String, ResolvedAddressSpace>,
 }
 
 impl Config {
-    /// The address space called `name`.
-    pub fn address_space(&self, name: &str) -> Option<&ResolvedAddressSpace> {
-        self.address_spaces.get(name)
+    /// The address space `name`: `<namespace>/<name>`, or a bare `<name>` when exactly one
+    /// space (in any namespace, or in none) has it. `None` when there is no such space, or a
+    /// bare name is ambiguous (see [`Config::address_spaces_named`]).
+    pub fn address_space<'a>(&'a self, name: &str) -> Option<&'a ResolvedAddressSpace> {
+        if name.contains('/') {
+            return self.address_spaces.get(name);
+        }
+        let mut named = self.address_spaces.values().filter(|s| s.name == name);
+        match (named.next(), named.next()) {
+            (Some(space), None) => Some(space),
+            _ => None,
+        }
+    }
+
+    /// Every address space whose `metadata.name` is `name`, in any namespace or in none.
+    pub fn address_spaces_named<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> impl Iterator<Item = &'a ResolvedAddressSpace> + 'a {
+        self.address_spaces.values().filter(move |s| s.name == name)
+    }
+
+    /// Every address space with its namespace (`None` when written without one), ordered by
+    /// qualified name.
+    pub fn spaces(&self) -> impl Iterator<Item = (Option<&str>, &ResolvedAddressSpace)> {
+        self.address_spaces
+            .values()
+            .map(|space| (space.namespace.as_deref(), space))
+    }
+
+    /// Whether any address space is written with a namespace.
+    pub fn is_namespaced(&self) -> bool {
+        self.spaces().any(|(namespace, _)| namespace.is_some())
     }
 }
 
@@ -57,6 +88,9 @@ impl Config {
 pub struct ResolvedAddressSpace {
     /// `metadata.name`.
     pub name: String,
+    /// `metadata.namespace`; `None` when written without one. Its addresses and users are
+    /// those of the same namespace.
+    pub namespace: Option<String>,
     /// `spec.type`.
     pub space_type: AddressSpaceType,
     /// The AddressSpace resource.
@@ -76,6 +110,15 @@ pub struct ResolvedAddressSpace {
 }
 
 impl ResolvedAddressSpace {
+    /// `<namespace>/<name>`, or `<name>` without a namespace: the key in
+    /// [`Config::address_spaces`], and what `--address-space` accepts.
+    pub fn qualified_name(&self) -> String {
+        match &self.namespace {
+            Some(namespace) => format!("{namespace}/{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+
     /// How many served addresses have `address_type`.
     pub fn count(&self, address_type: AddressType) -> usize {
         self.addresses

@@ -8,6 +8,16 @@
 //! targets are deadletter addresses; one `spec.address` per space; an AddressSpace's plan and
 //! authentication service exist. Addresses past the plan's `resourceLimits` are pending with
 //! `Quota exceeded`, a warning, as EnMasse reported them in status rather than refusing them.
+//!
+//! Namespaces: a gitops folder holds several teams' namespaces. `AddressSpace`, `Address` and
+//! `MessagingUser` are namespaced, as in Kubernetes: an Address or MessagingUser belongs to
+//! the AddressSpace of its name's prefix *in its own `metadata.namespace`*, so a team's
+//! resources reach only its own address spaces. A resource written without a namespace
+//! matches an AddressSpace written without one, and nothing else (Sluice does not guess the
+//! namespace `kubectl apply` would pick). Two AddressSpaces of one name in different
+//! namespaces are two spaces. Plans, infra configs and AuthenticationServices are shared by
+//! every namespace (EnMasse kept them in its own infra namespace); their `metadata.namespace`
+//! is not looked at.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -43,34 +53,71 @@ has_meta!(
     MessagingUser
 );
 
-/// Indexes resources by `metadata.name`, keeping the read order. A second resource of the same
-/// kind and name replaces the first, as `kubectl apply` of both would; that is a warning.
+/// How a resource is told apart from others of its kind: its `metadata.namespace` (for the
+/// namespaced kinds; `None` for shared ones and for a resource written without one) and
+/// `metadata.name`.
+type Key<'a> = (Option<&'a str>, &'a str);
+
+/// `in namespace "team-a"`, or `without a namespace`, for messages.
+fn describe_namespace(namespace: Option<&str>) -> String {
+    match namespace {
+        Some(ns) => format!("in namespace {ns:?}"),
+        None => "without a namespace".to_owned(),
+    }
+}
+
+/// The namespace of a namespaced resource (`AddressSpace`, `Address`, `MessagingUser`).
+fn namespace_of<T: HasMeta>(item: &Located<T>) -> Option<&str> {
+    item.resource.metadata().namespace.as_deref()
+}
+
+/// Indexes resources by `metadata.name`, and for the namespaced kinds also by
+/// `metadata.namespace`, keeping the read order. A second resource with the same key replaces
+/// the first, as `kubectl apply` of both would; that is a warning.
 fn index<'a, T: HasMeta>(
     kind: &str,
     items: &'a [Located<T>],
+    namespaced: bool,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<&'a Located<T>> {
     let mut out: Vec<&'a Located<T>> = Vec::new();
-    let mut position: HashMap<&'a str, usize> = HashMap::new();
+    let mut position: HashMap<Key<'a>, usize> = HashMap::new();
     for item in items {
         let name = item.resource.metadata().name.as_str();
         if name.is_empty() {
             diagnostics.push(item.origin.error("metadata", "missing field `name`"));
             continue;
         }
-        match position.get(name).and_then(|&at| out.get_mut(at)) {
+        let namespace = if namespaced { namespace_of(item) } else { None };
+        if let Some(ns) = namespace
+            && !is_dns_label(ns)
+        {
+            diagnostics.push(item.origin.error(
+                "metadata.namespace",
+                format!("{ns:?} is not a valid namespace (lower-case letters, digits and '-')"),
+            ));
+            continue;
+        }
+        match position
+            .get(&(namespace, name))
+            .and_then(|&at| out.get_mut(at))
+        {
             Some(earlier) => {
+                let what = match namespace {
+                    Some(ns) => format!("{kind} {name:?} in namespace {ns:?}"),
+                    None => format!("{kind} {name:?}"),
+                };
                 diagnostics.push(item.origin.warning(
                     "metadata.name",
                     format!(
-                        "{kind} {name:?} is defined again; this definition replaces the one in {}",
+                        "{what} is defined again; this definition replaces the one in {}",
                         earlier.origin.describe()
                     ),
                 ));
                 *earlier = item;
             }
             None => {
-                position.insert(name, out.len());
+                position.insert((namespace, name), out.len());
                 out.push(item);
             }
         }
@@ -83,6 +130,45 @@ fn find<'a, T: HasMeta>(items: &[&'a Located<T>], name: &str) -> Option<&'a Loca
         .iter()
         .copied()
         .find(|item| item.resource.metadata().name == name)
+}
+
+/// The AddressSpace `name` of `namespace` (absent matches absent only).
+fn find_space<'a>(
+    spaces: &[&'a Located<AddressSpace>],
+    namespace: Option<&str>,
+    name: &str,
+) -> Option<&'a Located<AddressSpace>> {
+    spaces
+        .iter()
+        .copied()
+        .find(|space| space.resource.metadata.name == name && namespace_of(space) == namespace)
+}
+
+/// The error for an Address or MessagingUser whose address space is not in its namespace,
+/// naming the namespaces where a space of that name does exist.
+fn no_space_error(
+    item: &Located<impl HasMeta>,
+    // With its article: "an Address".
+    kind: &str,
+    spaces: &[&Located<AddressSpace>],
+    space: &str,
+) -> Diagnostic {
+    let namespace = namespace_of(item);
+    let elsewhere: Vec<String> = spaces
+        .iter()
+        .filter(|s| s.resource.metadata.name == space)
+        .map(|s| describe_namespace(namespace_of(s)))
+        .collect();
+    let message = if elsewhere.is_empty() {
+        format!("no AddressSpace named {space:?}")
+    } else {
+        format!(
+            "no AddressSpace named {space:?} {}: it exists only {}, and {kind} belongs to the address space of its own namespace",
+            describe_namespace(namespace),
+            elsewhere.join(", ")
+        )
+    };
+    item.origin.error("metadata.name", message)
 }
 
 /// A Kubernetes name segment (RFC 1123 label): lower-case alphanumerics and `-`, starting and
@@ -148,18 +234,32 @@ fn is_valid_username(username: &str) -> bool {
 /// Validates `manifests` and resolves every address space, appending diagnostics.
 pub fn resolve(manifests: &Manifests, diagnostics: &mut Vec<Diagnostic>) -> Config {
     let d = diagnostics;
-    let spaces = index("AddressSpace", &manifests.address_spaces, d);
-    let addresses = index("Address", &manifests.addresses, d);
-    let users = index("MessagingUser", &manifests.messaging_users, d);
-    let space_plans = index("AddressSpacePlan", &manifests.address_space_plans, d);
-    let address_plans = index("AddressPlan", &manifests.address_plans, d);
+    // AddressSpaces, Addresses and MessagingUsers belong to a namespace (a team's); plans,
+    // infra configs and authentication services are shared by all, as in EnMasse, whatever
+    // namespace they are written with.
+    let spaces = index("AddressSpace", &manifests.address_spaces, true, d);
+    let addresses = index("Address", &manifests.addresses, true, d);
+    let users = index("MessagingUser", &manifests.messaging_users, true, d);
+    let space_plans = index("AddressSpacePlan", &manifests.address_space_plans, false, d);
+    let address_plans = index("AddressPlan", &manifests.address_plans, false, d);
     let auth_services = index(
         "AuthenticationService",
         &manifests.authentication_services,
+        false,
         d,
     );
-    let standard_infra = index("StandardInfraConfig", &manifests.standard_infra_configs, d);
-    let brokered_infra = index("BrokeredInfraConfig", &manifests.brokered_infra_configs, d);
+    let standard_infra = index(
+        "StandardInfraConfig",
+        &manifests.standard_infra_configs,
+        false,
+        d,
+    );
+    let brokered_infra = index(
+        "BrokeredInfraConfig",
+        &manifests.brokered_infra_configs,
+        false,
+        d,
+    );
 
     for infra in standard_infra.iter().chain(&brokered_infra) {
         crate::limits::check(infra, d);
@@ -168,32 +268,29 @@ pub fn resolve(manifests: &Manifests, diagnostics: &mut Vec<Diagnostic>) -> Conf
         check_space_plan(plan, &address_plans, &standard_infra, &brokered_infra, d);
     }
 
-    // Group addresses and users by the space their name starts with.
-    let mut addresses_by_space: BTreeMap<&str, Vec<&Located<Address>>> = BTreeMap::new();
+    // Group addresses and users by the space their name starts with, in their own namespace.
+    let mut addresses_by_space: BTreeMap<Key<'_>, Vec<&Located<Address>>> = BTreeMap::new();
     for address in &addresses {
         if let Some(space) = space_of(address, &address.resource.metadata.name, d) {
-            if find(&spaces, space).is_some() {
-                addresses_by_space.entry(space).or_default().push(address);
+            let namespace = namespace_of(address);
+            if find_space(&spaces, namespace, space).is_some() {
+                addresses_by_space
+                    .entry((namespace, space))
+                    .or_default()
+                    .push(address);
             } else {
-                d.push(
-                    address
-                        .origin
-                        .error("metadata.name", format!("no AddressSpace named {space:?}")),
-                );
+                d.push(no_space_error(address, "an Address", &spaces, space));
             }
         }
     }
-    let mut users_by_space: BTreeMap<&str, Vec<Located<MessagingUser>>> = BTreeMap::new();
+    let mut users_by_space: BTreeMap<Key<'_>, Vec<Located<MessagingUser>>> = BTreeMap::new();
     for user in &users {
         let space = space_of(user, &user.resource.metadata.name, d);
         let mut valid = space.is_some();
         if let Some(space) = space
-            && find(&spaces, space).is_none()
+            && find_space(&spaces, namespace_of(user), space).is_none()
         {
-            d.push(
-                user.origin
-                    .error("metadata.name", format!("no AddressSpace named {space:?}")),
-            );
+            d.push(no_space_error(user, "a MessagingUser", &spaces, space));
             valid = false;
         }
         let username = &user.resource.spec.username;
@@ -218,7 +315,7 @@ pub fn resolve(manifests: &Manifests, diagnostics: &mut Vec<Diagnostic>) -> Conf
         }
         if let (true, Some(space)) = (valid, space) {
             users_by_space
-                .entry(space)
+                .entry((namespace_of(user), space))
                 .or_default()
                 .push((*user).clone());
         }
@@ -226,9 +323,9 @@ pub fn resolve(manifests: &Manifests, diagnostics: &mut Vec<Diagnostic>) -> Conf
 
     let mut config = Config::default();
     for space in &spaces {
-        let name = space.resource.metadata.name.as_str();
-        let space_addresses = addresses_by_space.remove(name).unwrap_or_default();
-        let space_users = users_by_space.remove(name).unwrap_or_default();
+        let key = (namespace_of(space), space.resource.metadata.name.as_str());
+        let space_addresses = addresses_by_space.remove(&key).unwrap_or_default();
+        let space_users = users_by_space.remove(&key).unwrap_or_default();
         let context = Context {
             space_plans: &space_plans,
             address_plans: &address_plans,
@@ -237,7 +334,9 @@ pub fn resolve(manifests: &Manifests, diagnostics: &mut Vec<Diagnostic>) -> Conf
             brokered_infra: &brokered_infra,
         };
         if let Some(resolved) = context.resolve_space(space, &space_addresses, space_users, d) {
-            config.address_spaces.insert(name.to_owned(), resolved);
+            config
+                .address_spaces
+                .insert(resolved.qualified_name(), resolved);
         }
     }
     config
@@ -350,6 +449,7 @@ impl Context<'_> {
         // so that one bad address does not take the whole space down.
         Some(ResolvedAddressSpace {
             name: name.clone(),
+            namespace: space.resource.metadata.namespace.clone(),
             space_type: spec.space_type,
             space: space.clone(),
             plan: plan.clone(),

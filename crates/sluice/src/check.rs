@@ -17,7 +17,21 @@ pub(crate) fn run(paths: &[PathBuf], address_space: Option<&str>) -> anyhow::Res
         && checked.config.address_space(name).is_none()
     {
         valid = false;
-        let _ = writeln!(out, "error: no valid address space named {name:?}");
+        let named: Vec<String> = checked
+            .config
+            .address_spaces_named(name)
+            .map(ResolvedAddressSpace::qualified_name)
+            .collect();
+        if named.len() > 1 {
+            let _ = writeln!(
+                out,
+                "error: {name:?} names {} address spaces ({}): give <namespace>/<name>",
+                named.len(),
+                named.join(", ")
+            );
+        } else {
+            let _ = writeln!(out, "error: no valid address space named {name:?}");
+        }
     }
     print!("{out}");
     Ok(if valid {
@@ -28,7 +42,7 @@ pub(crate) fn run(paths: &[PathBuf], address_space: Option<&str>) -> anyhow::Res
 }
 
 /// The diagnostics, then one block per address space, then the verdict.
-fn report(checked: &Checked) -> String {
+pub(crate) fn report(checked: &Checked) -> String {
     let mut out = String::new();
     for diagnostic in &checked.diagnostics {
         let _ = writeln!(out, "{}: {diagnostic}", diagnostic.severity);
@@ -59,10 +73,13 @@ fn summarize(space: &ResolvedAddressSpace, out: &mut String) {
         ),
         None => "default".to_owned(),
     };
+    // `<namespace>/<name>` for a space written with a namespace, as `--address-space` takes it.
     let _ = writeln!(
         out,
         "address space {}: type {}, plan {}, authentication {auth}",
-        space.name, space.space_type, space.plan.resource.metadata.name
+        space.qualified_name(),
+        space.space_type,
+        space.plan.resource.metadata.name
     );
     let by_type: Vec<String> = AddressType::ALL
         .iter()

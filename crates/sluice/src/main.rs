@@ -9,7 +9,10 @@
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod check;
+mod export;
+mod http;
 mod memory;
+mod render;
 mod secure;
 mod serve;
 mod status;
@@ -33,6 +36,9 @@ enum Command {
     Serve(Box<serve::ServeArgs>),
     /// Check AddressSpace, Address, MessagingUser and plan manifests; exit 1 on any error.
     Check(CheckArgs),
+    /// Write the Kubernetes manifests (StatefulSet, ConfigMap, Service, ...) of every address
+    /// space of valid manifests into --out; exit 1, writing nothing, on any error.
+    Render(render::RenderArgs),
     /// Measure any AMQP 1.0 endpoint (or, without a URL, the peer-to-peer ceiling): rates,
     /// latency percentiles, the broker's CPU and memory. Exits 1 if messages were lost or
     /// refused.
@@ -74,6 +80,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::run(*args),
         Command::Check(args) => check::run(&args.paths, args.address_space.as_deref()),
+        Command::Render(args) => render::run(&args),
         Command::Bench(args) => bench(&args),
         Command::Hostile(args) => sluice_bench::hostile::run(&args).map_err(anyhow::Error::msg),
         Command::Status(args) => status::run(&args),

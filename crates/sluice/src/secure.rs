@@ -120,6 +120,24 @@ impl SecurityArgs {
         Ok(Some(tls))
     }
 
+    /// The CA certificate TLS clients trust: the self-signed one written out, or a `ca.crt`
+    /// beside `--tls-cert` (as a Kubernetes TLS Secret made by cert-manager holds it).
+    pub(crate) fn ca_cert(&self, data_dir: Option<&Path>) -> Option<PathBuf> {
+        if !self.wants_tls() {
+            return None;
+        }
+        match &self.tls_cert {
+            Some(cert) => cert
+                .parent()
+                .map(|d| d.join("ca.crt"))
+                .filter(|p| p.is_file()),
+            None => self
+                .tls_ca_out
+                .clone()
+                .or_else(|| data_dir.map(|d| d.join("ca.crt"))),
+        }
+    }
+
     fn hostnames(&self) -> Vec<String> {
         if !self.tls_hostnames.is_empty() {
             return self.tls_hostnames.clone();

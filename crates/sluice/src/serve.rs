@@ -15,6 +15,9 @@ const DEFAULT_CONFIG: &str = include_str!("../../../config/default.yaml");
 const DEFAULT_AMQP: &str = "127.0.0.1:5672";
 /// Where a configured address space listens unless told otherwise.
 const CONFIGURED_AMQP: &str = "0.0.0.0:5672";
+/// Where the HTTP endpoint listens: loopback for the embedded default, as its AMQP port.
+const DEFAULT_HTTP: &str = "127.0.0.1:8080";
+const CONFIGURED_HTTP: &str = "0.0.0.0:8080";
 
 /// Arguments of `sluice serve`.
 #[derive(Debug, clap::Args)]
@@ -51,6 +54,20 @@ pub(crate) struct ServeArgs {
     /// and at least one).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     worker_threads: Option<u16>,
+    /// Address of the HTTP endpoint: /metrics (Prometheus), /healthz, /readyz and /status
+    /// (JSON). Default 0.0.0.0:8080 (127.0.0.1:8080 without --config).
+    #[arg(long, value_name = "ADDR", conflicts_with = "no_http")]
+    http: Option<SocketAddr>,
+    /// Serve no HTTP endpoint.
+    #[arg(long)]
+    no_http: bool,
+    /// Directory to write the endpoint information into, one file per key as EnMasse's
+    /// exports had them: service.host, service.port.<amqp|amqps|amqp-wss>, ca.crt.
+    #[arg(long, value_name = "DIR")]
+    export_dir: Option<PathBuf>,
+    /// The host written as service.host (default: this machine's name).
+    #[arg(long, value_name = "HOST", requires = "export_dir")]
+    export_host: Option<String>,
     /// Log format.
     #[arg(long, value_enum, default_value = "human")]
     log_format: LogFormat,
@@ -177,10 +194,15 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         sync: args.journal_sync.into(),
         max_memory: max_memory.map(|m| usize::try_from(m).unwrap_or(usize::MAX)),
     };
-    let default_amqp = if args.config.is_empty() {
-        DEFAULT_AMQP
+    let (default_amqp, default_http) = if args.config.is_empty() {
+        (DEFAULT_AMQP, DEFAULT_HTTP)
     } else {
-        CONFIGURED_AMQP
+        (CONFIGURED_AMQP, CONFIGURED_HTTP)
+    };
+    let http = match (args.no_http, args.http) {
+        (true, _) => None,
+        (false, Some(a)) => Some(a),
+        (false, None) => Some(default_http.parse().context("default HTTP address")?),
     };
     let amqp = match args.amqp {
         Some(a) => a,
@@ -200,13 +222,34 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let local = listener.local_addr()?;
         let amqps = bind(args.security.amqps(), "amqps").await?;
         let wss = bind(args.security.amqp_wss(), "amqp-wss").await?;
+        let http = bind(http, "HTTP").await?;
+        let telemetry = sluice_broker::Telemetry::new();
+        let mut ports = vec![("amqp", local.port())];
         // Tests and scripts read these lines to learn the ports of `--amqp 127.0.0.1:0`.
         if let Some(l) = &amqps {
             println!("amqps on {}", l.local_addr()?);
+            ports.push(("amqps", l.local_addr()?.port()));
         }
         if let Some(l) = &wss {
             println!("amqp-wss on {}", l.local_addr()?);
+            ports.push(("amqp-wss", l.local_addr()?.port()));
         }
+        if let Some(dir) = &args.export_dir {
+            let export = crate::export::Export {
+                host: args.export_host.clone().unwrap_or_else(crate::export::default_host),
+                ports: ports.clone(),
+                ca: args.security.ca_cert(durability.data_dir.as_deref()),
+            };
+            export.write(dir)?;
+            tracing::info!(dir = %dir.display(), "endpoint information exported");
+        }
+        if let Some(l) = http {
+            let addr = l.local_addr()?;
+            println!("http on {addr}");
+            ports.push(("http", addr.port()));
+            crate::http::spawn(l, telemetry.clone());
+        }
+        telemetry.set_ports(&ports);
         println!("listening on {local}");
         if let Some(tls) = &tls {
             crate::secure::SecurityArgs::watch(tls);
@@ -214,7 +257,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         tracing::info!(address_space = %space.name, %local, addresses = space.addresses.len(), "serving");
         tokio::spawn(reload_users_on_sighup(args.config.clone(), space.name.clone(), security.settings.clone(), users_tx));
         let listeners = sluice_broker::Listeners { amqp: Some(listener), amqps, wss, tls };
-        sluice_broker::serve(listeners, space, format!("sluice-{}", space.name), durability, security, shutdown_signal()).await?;
+        sluice_broker::serve(listeners, space, format!("sluice-{}", space.name), durability, security, telemetry, shutdown_signal()).await?;
         tracing::info!("shut down");
         anyhow::Ok(())
     })?;

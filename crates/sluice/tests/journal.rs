@@ -161,7 +161,7 @@ async fn a_journal_corrupt_in_the_middle_is_refused_with_its_position() {
     std::fs::write(first, bytes).unwrap();
     let dir = temp_dir("journal-corrupt-config");
     let out = Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--amqp", "127.0.0.1:0", "--data-dir"])
+        .args(["serve", "--amqp", "127.0.0.1:0", "--no-http", "--data-dir"])
         .arg(&data)
         .env("XDG_DATA_HOME", &dir)
         .output()

@@ -524,7 +524,14 @@ fn a_data_directory_is_created_locked_and_refused_to_a_second_broker() {
     let server = Server::start_with("data-dir", &["--data-dir", &data_arg]);
     assert!(data.join("sluice.lock").is_file(), "the lock file is made");
     let second = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["serve", "--amqp", "127.0.0.1:0", "--data-dir", &data_arg])
+        .args([
+            "serve",
+            "--amqp",
+            "127.0.0.1:0",
+            "--no-http",
+            "--data-dir",
+            &data_arg,
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&second.stderr);

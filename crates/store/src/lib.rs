@@ -37,5 +37,5 @@ pub use policy::{
 };
 pub use queue::{
     ConsumerId, Delivery, Forward, ForwardReason, MessageId, Outcome, PAGE_IN_BYTES_MAX, Queue,
-    QueueCounters,
+    QueueCounters, QueueStats,
 };

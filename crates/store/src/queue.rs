@@ -131,6 +131,19 @@ pub struct QueueCounters {
     pub dropped: u64,
 }
 
+/// A queue as [`Queue::stats`] reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    /// Messages held.
+    pub depth: usize,
+    /// Their bytes.
+    pub bytes: usize,
+    /// How many of them the journal holds.
+    pub durable: usize,
+    /// When the oldest arrived (ms since the epoch), if any is held.
+    pub oldest_ms: Option<i64>,
+}
+
 /// A stored message and what the queue knows about it.
 #[derive(Debug)]
 struct Stored {
@@ -151,6 +164,9 @@ struct Stored {
     durable: bool,
     /// The journal holds it (durable, or paged out and read back): its removal is logged.
     journaled: bool,
+    /// When it arrived (ms since the epoch; for a restored message, when it was restored):
+    /// the age operators watch.
+    arrived_ms: i64,
 }
 
 impl Stored {
@@ -271,7 +287,7 @@ impl Queue {
         let ttl_ms = message.header.as_ref().and_then(|h| h.ttl);
         let absolute_ms = message.absolute_expiry_time().map(|t| t.0);
         let expiry_ms = expiry_instant_ms(now_ms, ttl_ms, absolute_ms, self.policy.ttl);
-        self.store(message, expiry_ms)
+        self.store(message, expiry_ms, now_ms)
     }
 
     /// Stores a message another queue dead-lettered or expired ([`Forward::payload`]). Its own
@@ -284,13 +300,14 @@ impl Queue {
     ) -> Result<MessageId, StoreError> {
         let message = message.into();
         let expiry_ms = expiry_instant_ms(now_ms, None, None, self.policy.ttl);
-        self.store(message, expiry_ms)
+        self.store(message, expiry_ms, now_ms)
     }
 
     fn store(
         &mut self,
         message: Box<ScannedMessage>,
         expiry_ms: Option<i64>,
+        now_ms: i64,
     ) -> Result<MessageId, StoreError> {
         if self.depth() >= self.policy.messages_max {
             return Err(StoreError::DepthLimit {
@@ -309,7 +326,7 @@ impl Queue {
         let delivery_count = message.header.as_ref().map_or(0, |h| h.delivery_count);
         let durable = self.policy.durable && message.header.as_ref().is_some_and(|h| h.durable);
         if self.pages(size_bytes) {
-            self.page_out(id, &message, expiry_ms, delivery_count, durable);
+            self.page_out(id, &message, expiry_ms, delivery_count, durable, now_ms);
             self.bytes += size_bytes;
             self.counters.enqueued += 1;
             self.debug_check();
@@ -332,6 +349,7 @@ impl Queue {
                 refused_by: Vec::new(),
                 durable,
                 journaled: durable,
+                arrived_ms: now_ms,
             },
         );
         self.bytes += size_bytes;
@@ -371,6 +389,7 @@ impl Queue {
                 refused_by: Vec::new(),
                 durable: true,
                 journaled: true,
+                arrived_ms: now_ms,
             },
         );
         self.bytes += size_bytes;
@@ -610,6 +629,33 @@ impl Queue {
     /// Whether messages wait in [`Queue::poll_forward`].
     pub fn has_forwards(&self) -> bool {
         !self.forwards.is_empty()
+    }
+
+    /// What operators see of the queue: its depth, bytes, durable messages and the arrival of
+    /// its oldest message. Walks the messages in memory (bounded by the memory budget), so it
+    /// is for a scrape, never for the path of a message.
+    pub fn stats(&self) -> QueueStats {
+        let in_memory = self
+            .available
+            .iter()
+            .map(|(_, s)| s)
+            .chain(self.in_flight.iter().map(|(_, f)| &f.stored));
+        let mut durable = 0;
+        let mut oldest: Option<i64> = None;
+        for s in in_memory {
+            durable += usize::from(s.durable);
+            oldest = Some(oldest.map_or(s.arrived_ms, |o| o.min(s.arrived_ms)));
+        }
+        // Paged messages are newer than those in memory, and all are in the journal.
+        durable += self.paged.iter().filter(|r| r.durable).count();
+        let oldest_ms =
+            oldest.or_else(|| self.paged.front().map(|r| i64::from(r.arrived_s) * 1000));
+        QueueStats {
+            depth: self.depth(),
+            bytes: self.bytes,
+            durable,
+            oldest_ms,
+        }
     }
 
     /// Messages held: available (in memory or paged) and in flight.

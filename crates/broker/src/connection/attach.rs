@@ -19,6 +19,10 @@ use crate::error::Refusal;
 /// one link when a node holds publishers back.
 pub(super) const PUBLISH_CREDIT: u32 = 1000;
 
+/// The address anonymous-relay senders are counted under in the metrics (no configured
+/// address starts with `$`).
+const RELAY_LABEL: &str = "$relay";
+
 /// What an address is, for a link in one direction.
 enum Resolved {
     /// A node, with the filter a topic receiver reads it with, and whether it is anycast.
@@ -26,9 +30,16 @@ enum Resolved {
         node: NodeId,
         filter: Filter,
         kind: Kind,
+        /// The configured address it is counted under in the metrics (none: a temporary
+        /// queue).
+        counted: Option<String>,
     },
     /// A name below a topic, published to (or received from exactly).
-    TopicName { node: NodeId, name: Arc<str> },
+    TopicName {
+        node: NodeId,
+        name: Arc<str>,
+        counted: String,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -49,6 +60,7 @@ impl State {
                 node,
                 filter: Filter::All,
                 kind: Kind::Other,
+                counted: None,
             });
         }
         self.authorize(address, direction)?;
@@ -61,34 +73,52 @@ impl State {
                     NodeKind::Multicast => Kind::Multicast,
                     _ => Kind::Other,
                 },
+                counted: Some(node.address.clone()),
             },
             Resolution::Subscription(node) => Resolved::Node {
                 node: node.id,
                 filter: Filter::All,
                 kind: Kind::Other,
+                counted: Some(node.address.clone()),
             },
             Resolution::TopicName { topic, name } => Resolved::TopicName {
                 node: topic.id,
                 name: name.into(),
+                counted: topic.address.clone(),
             },
             Resolution::TopicPattern { topic, pattern } => Resolved::Node {
                 node: topic.id,
                 filter: Filter::Pattern(pattern),
                 kind: Kind::Other,
+                counted: Some(topic.address.clone()),
             },
         })
     }
 
-    /// Where a sender's messages to `address` go.
-    pub(super) fn send_route(&self, address: &str) -> Result<(Route, bool), Refusal> {
+    /// Where a sender's messages to `address` go, whether it is anycast, and the configured
+    /// address it is counted under.
+    pub(super) fn send_route(
+        &self,
+        address: &str,
+    ) -> Result<(Route, bool, Option<String>), Refusal> {
         Ok(match self.resolve(address, Direction::Send)? {
-            Resolved::Node { node, kind, .. } => (Route::to(node), kind == Kind::Anycast),
-            Resolved::TopicName { node, name } => (
+            Resolved::Node {
+                node,
+                kind,
+                counted,
+                ..
+            } => (Route::to(node), kind == Kind::Anycast, counted),
+            Resolved::TopicName {
+                node,
+                name,
+                counted,
+            } => (
                 Route {
                     node,
                     name: Some(name),
                 },
                 false,
+                Some(counted),
             ),
         })
     }
@@ -157,12 +187,12 @@ impl State {
         if address == Some(super::cbs::CBS_ADDRESS) {
             return self.attach_cbs_requests(link, attach, now);
         }
-        let binding = match (address, dynamic) {
-            (None, false) => Binding::Relay,
+        let (binding, counted) = match (address, dynamic) {
+            (None, false) => (Binding::Relay, Some(RELAY_LABEL.to_string())),
             (None, true) => return Err(Refusal::DynamicTarget),
             (Some(address), _) => match self.send_route(address)? {
-                (route, true) => Binding::AnycastSender(route),
-                (route, false) => Binding::Publisher(route),
+                (route, true, counted) => (Binding::AnycastSender(route), counted),
+                (route, false, counted) => (Binding::Publisher(route), counted),
             },
         };
         self.engine.accept_link(link, reply_to(attach, false), now);
@@ -180,7 +210,9 @@ impl State {
                 .map(Arc::from),
             send: true,
         };
-        self.links.insert(link, LinkEntry::new(binding, authorized));
+        let mut entry = LinkEntry::new(binding, authorized);
+        entry.counted = counted.map(|a| self.telemetry.metrics().link(&a, true));
+        self.links.insert(link, entry);
         Ok(())
     }
 
@@ -206,19 +238,31 @@ impl State {
         if address == Some(super::cbs::CBS_ADDRESS) {
             return self.attach_cbs_replies(link, attach, now);
         }
-        let (source, multicast) = match address {
-            None if dynamic => (Source::Temporary, false),
+        let (source, multicast, counted) = match address {
+            None if dynamic => (Source::Temporary, false, None),
             None => return Err(Refusal::NoSource),
             Some(address) => match self.resolve(address, Direction::Receive)? {
-                Resolved::Node { node, filter, kind } => {
-                    (Source::Node { node, filter }, kind == Kind::Multicast)
-                }
-                Resolved::TopicName { node, name } => (
+                Resolved::Node {
+                    node,
+                    filter,
+                    kind,
+                    counted,
+                } => (
+                    Source::Node { node, filter },
+                    kind == Kind::Multicast,
+                    counted,
+                ),
+                Resolved::TopicName {
+                    node,
+                    name,
+                    counted,
+                } => (
                     Source::Node {
                         node,
                         filter: Filter::Name(name.to_string()),
                     },
                     false,
+                    Some(counted),
                 ),
             },
         };
@@ -232,6 +276,7 @@ impl State {
         let mut entry = LinkEntry::new(Binding::Receiver, authorized);
         entry.presettled = attach.snd_settle_mode == SenderSettleMode::Settled;
         entry.reply = Some(reply_to(attach, multicast || entry.presettled));
+        entry.counted = counted.map(|a| self.telemetry.metrics().link(&a, false));
         self.links.insert(link, entry);
         self.push(Command::AttachReceiver { link, source });
         Ok(())

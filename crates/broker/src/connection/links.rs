@@ -56,6 +56,8 @@ pub(super) struct LinkEntry {
     /// of the client's latest flow, passed on with the credit then. Set through
     /// [`Links::set_stalled`], which counts them.
     stalled: Option<bool>,
+    /// The link in the metrics' link count, while it lives.
+    pub(super) counted: Option<crate::telemetry::metrics::LinkGauge>,
 }
 
 impl LinkEntry {
@@ -67,6 +69,7 @@ impl LinkEntry {
             unanswered: 0,
             presettled: false,
             stalled: None,
+            counted: None,
         }
     }
 

@@ -59,6 +59,7 @@ pub(crate) struct Shared {
     /// Most links of each direction per connection.
     pub(crate) senders_max: u32,
     pub(crate) receivers_max: u32,
+    pub(crate) telemetry: crate::telemetry::Telemetry,
 }
 
 struct State {
@@ -90,6 +91,9 @@ struct State {
     /// Refused attaches logged so far: a client refused over and over is logged only for its
     /// first [`LINK_REFUSALS_LOGGED_MAX`].
     link_refusals_logged: u32,
+    telemetry: crate::telemetry::Telemetry,
+    /// This connection and its sessions in the metrics.
+    counted: crate::telemetry::metrics::ConnectionGauge,
 }
 
 /// Refused attaches logged per connection.
@@ -141,6 +145,8 @@ pub(crate) async fn run<S>(
         backlog: Backlog::default(),
         next_tag: 0,
         link_refusals_logged: 0,
+        counted: crate::telemetry::metrics::ConnectionGauge::new(shared.telemetry.metrics()),
+        telemetry: shared.telemetry,
     };
     let mut buf = ReadBuffer::default();
     loop {
@@ -306,7 +312,9 @@ impl State {
                     state,
                 } => self.on_disposition(session, (first, last), settled, state, now),
                 Event::LinkDetached { link, .. } => self.unbind(link),
+                Event::SessionBegun { .. } => self.counted.session(1),
                 Event::SessionEnded { session, .. } => {
+                    self.counted.session(-1);
                     for link in self.links.of_session(session) {
                         self.unbind(link);
                     }

@@ -308,6 +308,8 @@ impl State {
             tls = self.auth.peer.tls,
             "authenticated"
         );
+        let metrics = self.telemetry.metrics();
+        metrics.authenticated(self.auth.mechanism.as_deref(), true);
         self.admit(&principal);
         self.auth.principal = Some(principal);
         self.engine.sasl_outcome_with(SaslCode::Ok, additional, now);
@@ -321,6 +323,7 @@ impl State {
             .authenticated(Arc::clone(&principal.username))
         {
             tracing::warn!(conn = self.conn, peer = %self.auth.peer.addr, "connection refused: {refused}");
+            self.telemetry.metrics().refused(refused.reason());
             self.auth.refused_at_open = Some(Refusal::Admission(refused).to_amqp());
         }
     }
@@ -334,6 +337,8 @@ impl State {
             %reason,
             "authentication failed"
         );
+        let metrics = self.telemetry.metrics();
+        metrics.authenticated(self.auth.mechanism.as_deref(), false);
         let code = sasl_code(code);
         let delay = self.auth.security.failure_delay;
         self.auth.pending = Some(Box::pin(async move {

@@ -9,6 +9,7 @@
 //! goes, they are released to their senders.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
@@ -34,6 +35,8 @@ struct Receiver {
 /// An anycast address's links and the messages between them.
 #[derive(Debug, Default)]
 pub(crate) struct AnycastNode {
+    /// Its configured address (for operators).
+    pub(crate) address: Arc<str>,
     receivers: Vec<Receiver>,
     /// Round-robin cursor into `receivers`.
     cursor: usize,
@@ -50,6 +53,13 @@ pub(crate) struct AnycastNode {
 }
 
 impl AnycastNode {
+    pub(crate) fn new(address: Arc<str>) -> Self {
+        AnycastNode {
+            address,
+            ..AnycastNode::default()
+        }
+    }
+
     pub(crate) fn add_sender(&mut self, key: LinkKey) {
         self.senders.push((key, 0));
     }

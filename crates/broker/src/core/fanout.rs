@@ -50,6 +50,8 @@ struct Entry {
     expiry_ms: Option<i64>,
     /// Subscribers holding it: handed to them and unsettled, or waiting to be handed again.
     holders: u32,
+    /// When it was published (ms since the epoch).
+    arrived_ms: i64,
 }
 
 impl Entry {
@@ -149,6 +151,7 @@ impl Fanout {
             name,
             expiry_ms,
             holders: 0,
+            arrived_ms: now_ms,
         });
     }
 
@@ -298,15 +301,18 @@ impl Fanout {
     }
 
     /// Bytes the log holds (for tests and metrics).
-    #[cfg(test)]
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
     }
 
     /// Entries the log holds.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// When the oldest entry was published.
+    pub(crate) fn oldest_ms(&self) -> Option<i64> {
+        self.entries.front().map(|e| e.arrived_ms)
     }
 
     /// The bookkeeping every change must keep, checked in debug builds (tests, fuzzing).

@@ -15,12 +15,12 @@ use crate::error::Refusal;
 /// What a link is to the node it is bound to.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Binding {
-    node: NodeId,
-    role: Role,
+    pub(super) node: NodeId,
+    pub(super) role: Role,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub(super) enum Role {
     /// A consumer of a stored node.
     Consumer(ConsumerId),
     /// A private subscriber of a topic.
@@ -51,6 +51,7 @@ impl Core {
                         dirty: false,
                         memory: 0,
                         timer: None,
+                        counts: super::stats::NodeCounts::default(),
                     }
                 });
                 (node, Filter::All, address)
@@ -137,6 +138,7 @@ impl Core {
         let Some(slot) = nodes.get_mut(b.node) else {
             return;
         };
+        slot.counts.settled(state, messages.len());
         match (&mut slot.node, b.role, outcome) {
             (Node::Queue(q), Role::Consumer(c), Some(outcome)) => {
                 for &m in messages {

@@ -33,6 +33,7 @@ mod links;
 mod multicast;
 mod outbox;
 mod queue;
+mod stats;
 mod step;
 mod topic;
 
@@ -51,6 +52,9 @@ pub(crate) use ids::{ConnId, LinkKey, NodeId};
 pub(crate) use journal::{PageRead, Record};
 pub(crate) use multicast::MulticastNode;
 pub(crate) use queue::{AddressFullPolicy, QueueNode, QueuePlan};
+pub(crate) use stats::CoreStats;
+#[allow(unused_imports)]
+pub(crate) use stats::{Held, NodeStats};
 pub(crate) use topic::TopicNode;
 
 use crate::error::Refusal;
@@ -105,6 +109,8 @@ struct Slot {
     memory: usize,
     /// When its expiry timer is set for.
     timer: Option<i64>,
+    /// What went through it.
+    counts: stats::NodeCounts,
 }
 
 /// What the core has to say.
@@ -185,6 +191,7 @@ impl Core {
                     dirty: false,
                     memory: 0,
                     timer: None,
+                    counts: stats::NodeCounts::default(),
                 },
             );
         }
@@ -327,6 +334,8 @@ impl Core {
             let refusal = Refusal::Gone(temporary_address(id));
             return ctx.refuse(Answer::Publisher(origin), &refusal);
         };
+        slot.counts.deliveries_in += 1;
+        let delivered = ctx.out.delivered;
         match &mut slot.node {
             Node::Queue(q) => {
                 let arrival = Arrival {
@@ -344,6 +353,10 @@ impl Core {
             }
             Node::Anycast(a) => a.publish(origin, message.raw().clone(), ctx.out),
         }
+        if matches!(slot.node, Node::Multicast(_) | Node::Anycast(_)) {
+            slot.counts.transit += 1;
+        }
+        slot.counts.deliveries_out += ctx.out.delivered - delivered;
         self.mark(id);
     }
 
@@ -495,6 +508,7 @@ impl Core {
         slot.dirty = false;
         let mut due = None;
         let before = slot.memory;
+        let delivered = ctx.out.delivered;
         match &mut slot.node {
             Node::Queue(q) => {
                 q.pump(id, &mut ctx);
@@ -505,6 +519,7 @@ impl Core {
             Node::Anycast(a) => a.route(ctx.out),
             Node::Multicast(_) => {}
         }
+        slot.counts.deliveries_out += ctx.out.delivered - delivered;
         let after = slot.memory;
         let holding = slot.node.is_holding();
         let timer = std::mem::replace(&mut slot.timer, due);
@@ -577,7 +592,7 @@ impl Core {
             }
             // Left on disk past the load budget: read back as consumers come to them.
             for m in on_disk {
-                q.restore_paged(m.id, m.size, m.delivery_count);
+                q.restore_paged(m.id, m.size, m.delivery_count, now);
             }
         }
         self.mark(node);

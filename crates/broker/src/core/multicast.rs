@@ -10,11 +10,20 @@ use super::outbox::Outbox;
 
 #[derive(Debug, Default)]
 pub(crate) struct MulticastNode {
+    /// Its configured address (for operators).
+    pub(crate) address: std::sync::Arc<str>,
     /// Receivers and their credit.
     receivers: Vec<(LinkKey, u32)>,
 }
 
 impl MulticastNode {
+    pub(crate) fn new(address: std::sync::Arc<str>) -> Self {
+        MulticastNode {
+            address,
+            receivers: Vec::new(),
+        }
+    }
+
     pub(crate) fn add_receiver(&mut self, key: LinkKey) {
         self.receivers.push((key, 0));
     }

@@ -32,6 +32,9 @@ pub(crate) struct Outbox {
     peers: FxHashMap<ConnId, Peer>,
     /// Connections with a non-empty batch, so a flush visits only those.
     dirty: Vec<ConnId>,
+    /// Deliveries pushed so far, which the core reads before and after a node's work to
+    /// count that node's.
+    pub(crate) delivered: u64,
 }
 
 impl Outbox {
@@ -54,6 +57,7 @@ impl Outbox {
 
     /// Queues `message` for `conn`.
     pub(crate) fn push(&mut self, conn: ConnId, message: ToConn) {
+        self.delivered += u64::from(matches!(message, ToConn::Deliver { .. }));
         if let Some(peer) = self.peer(conn) {
             peer.now.push(message);
         }

@@ -160,7 +160,6 @@ impl QueueNode {
         node
     }
 
-    #[cfg(test)]
     pub(crate) fn queue(&self) -> &Queue {
         &self.queue
     }
@@ -176,8 +175,8 @@ impl QueueNode {
     }
 
     /// Puts back a message the journal kept on disk (see [`Queue::restore_paged`]).
-    pub(crate) fn restore_paged(&mut self, id: MessageId, size: u32, count: u32) {
-        self.queue.restore_paged(id, size, count);
+    pub(crate) fn restore_paged(&mut self, id: MessageId, size: u32, count: u32, now: i64) {
+        self.queue.restore_paged(id, size, count, now);
     }
 
     /// Bytes of messages held in memory.

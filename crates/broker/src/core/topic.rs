@@ -71,7 +71,6 @@ impl TopicNode {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn log(&self) -> &Fanout {
         &self.log
     }

@@ -344,6 +344,9 @@ pub struct Server {
     pub amqps_url: Option<String>,
     /// With `--amqp-wss`: `wss://127.0.0.1:PORT`.
     pub wss_url: Option<String>,
+    /// The HTTP endpoint: `http://127.0.0.1:PORT` (every server gets one on an ephemeral
+    /// port, unless `extra` says `--no-http`).
+    pub http_url: Option<String>,
 }
 
 impl Server {
@@ -369,6 +372,13 @@ impl Server {
             .arg("--config")
             .arg(&config)
             .args(["--amqp", "127.0.0.1:0"])
+            .args(
+                if extra.contains(&"--no-http") || extra.contains(&"--http") {
+                    &[][..]
+                } else {
+                    &["--http", "127.0.0.1:0"][..]
+                },
+            )
             .args(extra)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -384,6 +394,7 @@ impl Server {
             url: String::new(),
             amqps_url: None,
             wss_url: None,
+            http_url: None,
         };
 
         // Read stdout on a thread (it keeps draining it, so the server never blocks on it).
@@ -412,6 +423,8 @@ impl Server {
                 server.amqps_url = Some(format!("amqps://{}", addr.trim()));
             } else if let Some(addr) = line.strip_prefix("amqp-wss on ") {
                 server.wss_url = Some(format!("wss://{}", addr.trim()));
+            } else if let Some(addr) = line.strip_prefix("http on ") {
+                server.http_url = Some(format!("http://{}", addr.trim()));
             } else {
                 break line;
             }

@@ -31,7 +31,9 @@ pub(super) struct PagedRef {
     pub(super) expiry_ms: Option<i64>,
     recovered: bool,
     delivery_count: u32,
-    durable: bool,
+    pub(super) durable: bool,
+    /// When it arrived, in seconds since the epoch (it fits the struct's padding).
+    pub(super) arrived_s: u32,
 }
 
 impl Queue {
@@ -51,6 +53,7 @@ impl Queue {
         expiry_ms: Option<i64>,
         delivery_count: u32,
         durable: bool,
+        now_ms: i64,
     ) {
         let payload = message.raw().clone();
         let size = payload.len();
@@ -66,6 +69,7 @@ impl Queue {
             recovered: false,
             delivery_count,
             durable,
+            arrived_s: seconds(now_ms),
         });
         self.paged_bytes += size;
     }
@@ -156,6 +160,7 @@ impl Queue {
                 refused_by: Vec::new(),
                 durable: r.durable,
                 journaled: true,
+                arrived_ms: i64::from(r.arrived_s) * 1000,
             };
             if stored.is_expired(now_ms) {
                 self.expire(id, stored);
@@ -183,7 +188,7 @@ impl Queue {
 
     /// Puts back a durable message the journal kept and left on disk at recovery (see
     /// [`Queue::restore`]): only its reference, after every restored message.
-    pub fn restore_paged(&mut self, id: MessageId, size: u32, delivery_count: u32) {
+    pub fn restore_paged(&mut self, id: MessageId, size: u32, delivery_count: u32, now_ms: i64) {
         self.next_id = self.next_id.max(id.0.saturating_add(1));
         self.paged.push_back(PagedRef {
             id,
@@ -192,6 +197,7 @@ impl Queue {
             recovered: true,
             delivery_count,
             durable: true,
+            arrived_s: seconds(now_ms),
         });
         self.paged_bytes += size as usize;
         self.bytes += size as usize;
@@ -202,3 +208,8 @@ impl Queue {
 
 #[cfg(test)]
 mod tests;
+
+/// Milliseconds since the epoch as whole seconds in a `u32` (enough until 2106).
+fn seconds(ms: i64) -> u32 {
+    u32::try_from(ms.max(0) / 1000).unwrap_or(u32::MAX)
+}

@@ -98,7 +98,7 @@ pub(super) fn topic(address: &str, named: Vec<NodeId>) -> Node {
 }
 
 pub(super) fn anycast() -> Node {
-    Node::Anycast(AnycastNode::default())
+    Node::Anycast(AnycastNode::new("anycast".into()))
 }
 
 /// A route to a name below a topic.

@@ -257,7 +257,7 @@ fn recovered_references_follow_the_restored_messages() {
     let m1 = message(1, true, None);
     f.disk.insert(MessageId(7), m1.raw().clone());
     f.q.restore(MessageId(3), m0, 0, NOW);
-    f.q.restore_paged(MessageId(7), size() as u32, 2);
+    f.q.restore_paged(MessageId(7), size() as u32, 2, 0);
     assert_eq!(f.q.depth(), 2);
     f.q.enqueue(message(2, true, None), NOW).unwrap();
     assert_eq!(f.q.paged(), 2, "a new message goes after the paged one");
