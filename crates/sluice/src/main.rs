@@ -16,6 +16,7 @@ mod reload;
 mod render;
 mod secure;
 mod serve;
+mod status;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,8 @@ enum Command {
     Bench(sluice_bench::BenchArgs),
     /// Measure what a hostile client makes a broker hold (its RSS before, at peak, after).
     Hostile(sluice_bench::hostile::HostileArgs),
+    /// Show a running broker's address space and addresses (its HTTP /status) as a table.
+    Status(status::StatusArgs),
 }
 
 /// Arguments of `sluice check`.
@@ -81,6 +84,7 @@ fn main() -> ExitCode {
         Command::Render(args) => render::run(&args),
         Command::Bench(args) => bench(&args),
         Command::Hostile(args) => sluice_bench::hostile::run(&args).map_err(anyhow::Error::msg),
+        Command::Status(args) => status::run(&args),
     };
     // One line with the chain of causes, never a backtrace: these are users' errors (a busy
     // port, a locked data directory, an unreadable file), not the program's.
