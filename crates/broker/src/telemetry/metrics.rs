@@ -170,19 +170,48 @@ impl Metrics {
     }
 }
 
+impl Metrics {
+    /// Makes every labelled family's samples exist at 0 (Prometheus encodes no family
+    /// without a sample, and a dashboard or alert should see 0, not nothing): each refusal
+    /// reason and mechanism, and both directions of every address in `addresses`.
+    pub(crate) fn zero(&self, addresses: &[&str]) {
+        for reason in ["total", "host", "user", "unauthenticated"] {
+            drop(
+                self.connections_refused
+                    .get_or_create(&ReasonLabels { reason }),
+            );
+        }
+        for mechanism in MECHANISMS.into_iter().chain(["none", "other"]) {
+            let labels = MechanismLabels { mechanism };
+            drop(self.auth_successes.get_or_create(&labels));
+            drop(self.auth_failures.get_or_create(&labels));
+        }
+        for address in addresses {
+            for direction in ["in", "out"] {
+                drop(self.links.get_or_create(&LinkLabels {
+                    address: (*address).to_string(),
+                    direction,
+                }));
+            }
+        }
+    }
+}
+
+/// The SASL mechanisms Sluice knows.
+const MECHANISMS: [&str; 5] = [
+    "ANONYMOUS",
+    "PLAIN",
+    "SCRAM-SHA-256",
+    "SCRAM-SHA-512",
+    "EXTERNAL",
+];
+
 /// The label of a mechanism a client named: one Sluice knows, or `other`, so a client
 /// inventing names cannot add label values.
 fn mechanism_label(mechanism: Option<&str>) -> &'static str {
-    const KNOWN: [&str; 5] = [
-        "ANONYMOUS",
-        "PLAIN",
-        "SCRAM-SHA-256",
-        "SCRAM-SHA-512",
-        "EXTERNAL",
-    ];
     match mechanism {
         None => "none",
-        Some(m) => KNOWN
+        Some(m) => MECHANISMS
             .into_iter()
             .find(|k| k.eq_ignore_ascii_case(m))
             .unwrap_or("other"),

@@ -97,6 +97,12 @@ impl Telemetry {
     /// addresses whose messages are kept and why.
     pub(crate) fn set_space(&self, space: &ResolvedAddressSpace, retiring: &[(String, String)]) {
         let view = Arc::new(SpaceView::of(space, retiring));
+        let addresses: Vec<&str> = space
+            .addresses
+            .iter()
+            .map(|a| a.address.resource.spec.address.as_str())
+            .collect();
+        self.inner.metrics.zero(&addresses);
         if let Ok(mut s) = self.inner.space.lock() {
             *s = view;
         }
