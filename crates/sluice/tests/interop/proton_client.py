@@ -83,6 +83,28 @@ temporary  Attaches a dynamic receiver (the broker makes a temporary queue), wri
          address the broker gave it to --address-file FILE, prints "ready" on stderr, then
          receives and accepts COUNT messages like receive ({"address", "received", "bodies"}).
 
+watch    Opens, on one connection, a sender to each --sender ADDR and a receiver (credit 10)
+         from each --receiver ADDR (both repeatable), and with --keep ADDR one more receiver
+         (credit 1) from ADDR. Prints "ready" on stderr once every link is attached and the
+         credit read, then waits until --detached N of the --sender/--receiver links have been
+         detached by the broker (a detach is recorded, never raised), prints "detached" on
+         stderr, and with --keep then receives and accepts one message on the kept receiver.
+         Prints {"links": [{"role", "address", "detached", "condition", "description"}],
+         "kept": BODY or null, "connection_open"} (connection_open: whether the broker's side of
+         the connection is still open at the end); exits 0, or 2 on timeout (the JSON so far).
+credit   Attaches a sender to ADDRESS and waits for the broker's first credit. Prints
+         {"attached": true, "credit": N} (N: the link's credit once a round trip has passed),
+         or {"attached": false, "condition", "description"} (exit 3) when it is refused.
+open-info  Opens a connection and prints what the broker's open said: {"remote_idle_timeout":
+         SECONDS (Proton's Transport.remote_idle_timeout, 0 when none), "remote_container",
+         "remote_max_frame_size"}.
+fill     Sends up to COUNT messages to ADDRESS one at a time (each waits for its outcome), of
+         binary bodies of --size N bytes (b"msg-<i>:" first), with --durable marked durable,
+         stopping at the first one not accepted. Prints {"accepted": K, "refused": null or
+         {"outcome", "condition", "description", "detached"}}: the refusal's outcome name, the
+         condition and description of the rejection or of the detach that ended the link, and
+         whether the link was detached. Exits 0 once it stops, whatever the outcome.
+
 Any other failure prints {"error": ...} and exits 1. When the connection itself failed (SASL,
 TLS, or the broker's close) or a link was detached, the JSON also has "condition" and
 "description" (the transport's, the close's or the detach's error) and "sasl_outcome" (null, "ok", "auth", "sys", "sys-perm" or "sys-temp").
@@ -580,6 +602,165 @@ def cmd_attach(args):
         close_quietly(conn)
 
 
+class TolerantConnection(RecordingConnection):
+    """A RecordingConnection on which a link the broker detaches is closed on our side too
+    but raises nothing, so a client can watch several links and report each detach."""
+
+    def on_link_remote_close(self, event):
+        if event.link.state & Endpoint.LOCAL_ACTIVE:
+            event.link.close()
+
+
+def connect_tolerant(args):
+    """Like `connect`, on a TolerantConnection."""
+    options = {}
+    if args.user is not None:
+        options["user"] = args.user
+    if args.password is not None:
+        options["password"] = args.password
+    if args.mech:
+        options["allowed_mechs"] = args.mech
+    return TolerantConnection(args.url, timeout=args.timeout, ssl_domain=ssl_domain(args),
+                              **options)
+
+
+def condition_of(endpoint):
+    condition = endpoint.remote_condition
+    return (condition.name if condition else None,
+            condition.description if condition else None)
+
+
+def cmd_watch(args):
+    conn = connect_tolerant(args)
+    watched = []
+    try:
+        for i, address in enumerate(args.sender or []):
+            link = conn.container.create_sender(conn.conn, address, name="watch-send-%d-%s" % (i, address))
+            watched.append(("sender", address, link))
+        for i, address in enumerate(args.receiver or []):
+            link = conn.container.create_receiver(conn.conn, address, name="watch-recv-%d-%s" % (i, address))
+            link.flow(10)
+            watched.append(("receiver", address, link))
+        keep = None
+        if args.keep:
+            keep = conn.create_receiver(args.keep, credit=0, name="watch-keep-%s" % args.keep)
+            keep.link.flow(1)
+        conn.wait(lambda: all(not (link.state & Endpoint.REMOTE_UNINIT) for _, _, link in watched),
+                  msg="waiting for %d attaches" % len(watched))
+        round_trip(conn)
+        refused = [(role, address) for role, address, link in watched
+                   if link.state & Endpoint.REMOTE_CLOSED]
+        if refused:
+            return emit({"error": "refused at attach: %s" % refused}, 1)
+        print("ready", file=sys.stderr, flush=True)
+
+        def report():
+            links = []
+            for role, address, link in watched:
+                detached = bool(link.state & Endpoint.REMOTE_CLOSED)
+                condition, description = condition_of(link) if detached else (None, None)
+                links.append({"role": role, "address": address, "detached": detached,
+                              "condition": condition, "description": description})
+            return links
+
+        def detached():
+            return sum(1 for _, _, link in watched if link.state & Endpoint.REMOTE_CLOSED)
+
+        kept = None
+        try:
+            conn.wait(lambda: detached() >= args.detached,
+                      msg="waiting for %d detaches" % args.detached)
+            print("detached", file=sys.stderr, flush=True)
+            if keep is not None:
+                fetcher = keep.fetcher
+                conn.wait(lambda: fetcher.has_message, msg="receiving on the kept link")
+                kept = describe(fetcher.pop().body)
+                fetcher.settle(Delivery.ACCEPTED)
+                round_trip(conn)
+        except Timeout as e:
+            return emit({"links": report(), "kept": kept, "error": "timeout: %s" % e},
+                        EXIT_TIMEOUT)
+        connection_open = bool(conn.conn.state & Endpoint.REMOTE_ACTIVE)
+        return emit({"links": report(), "kept": kept, "connection_open": connection_open})
+    finally:
+        close_quietly(conn)
+
+
+def cmd_credit(args):
+    conn = connect_tolerant(args)
+    try:
+        link = conn.container.create_sender(conn.conn, args.address, name="credit-%s" % args.address)
+        conn.wait(lambda: not (link.state & Endpoint.REMOTE_UNINIT),
+                  msg="waiting for the attach of %s" % args.address)
+        conn.wait(lambda: link.credit > 0 or link.state & Endpoint.REMOTE_CLOSED,
+                  msg="waiting for credit on %s" % args.address)
+        if not link.state & Endpoint.REMOTE_CLOSED:
+            round_trip(conn)  # any later flow of the broker's has arrived
+        if link.state & Endpoint.REMOTE_CLOSED:
+            condition, description = condition_of(link)
+            return emit({"attached": False, "condition": condition, "description": description},
+                        EXIT_REFUSED)
+        credit = link.credit
+        link.close()
+        return emit({"attached": True, "credit": credit})
+    finally:
+        close_quietly(conn)
+
+
+def cmd_open_info(args):
+    conn = connect(args)
+    try:
+        transport = conn.conn.transport
+        return emit({
+            "remote_idle_timeout": transport.remote_idle_timeout,
+            "remote_container": conn.conn.remote_container,
+            "remote_max_frame_size": transport.remote_max_frame_size,
+        })
+    finally:
+        close_quietly(conn)
+
+
+def cmd_fill(args):
+    conn = connect_tolerant(args)
+    try:
+        link = conn.container.create_sender(conn.conn, args.address, name="fill-%s" % args.address)
+        conn.wait(lambda: not (link.state & Endpoint.REMOTE_UNINIT),
+                  msg="waiting for the attach of %s" % args.address)
+        accepted = 0
+        refused = None
+        for i in range(args.count):
+            if link.state & Endpoint.REMOTE_CLOSED:
+                break
+            message = Message(body=body_for(i, args.size))
+            message.inferred = True  # a binary body goes out as a data section
+            if args.durable:
+                message.durable = True
+            delivery = link.send(message)
+            conn.wait(lambda: delivery.remote_state or delivery.settled
+                      or link.state & Endpoint.REMOTE_CLOSED,
+                      msg="waiting for the outcome of message %d" % i)
+            if delivery.remote_state == Delivery.ACCEPTED:
+                accepted += 1
+                delivery.settle()
+                continue
+            refused = {"outcome": outcome_name(delivery.remote_state)}
+            condition = delivery.remote.condition if delivery.remote_state else None
+            if condition is None and link.state & Endpoint.REMOTE_CLOSED:
+                condition = link.remote_condition
+            refused["condition"] = condition.name if condition else None
+            refused["description"] = condition.description if condition else None
+            break
+        detached = bool(link.state & Endpoint.REMOTE_CLOSED)
+        if refused is None and detached:
+            name, description = condition_of(link)
+            refused = {"outcome": "none", "condition": name, "description": description}
+        if refused is not None:
+            refused["detached"] = detached
+        return emit({"accepted": accepted, "refused": refused})
+    finally:
+        close_quietly(conn)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -657,6 +838,35 @@ def main(argv=None):
     common(p)
     p.add_argument("--role", choices=["sender", "receiver"], required=True)
     p.set_defaults(run=cmd_attach)
+
+    p = sub.add_parser("watch", help="hold links on one connection; report the broker's detaches")
+    p.add_argument("url", help="e.g. amqp://127.0.0.1:5672")
+    p.add_argument("--sender", action="append", help="a sender to this address (repeatable)")
+    p.add_argument("--receiver", action="append", help="a receiver from it (repeatable)")
+    p.add_argument("--keep", default=None, help="a receiver that should stay, gets one message")
+    p.add_argument("--detached", type=int, required=True, help="detaches to wait for")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds to wait for the broker (default 30)")
+    security(p)
+    p.set_defaults(run=cmd_watch)
+
+    p = sub.add_parser("credit", help="attach a sender; report the credit the broker gives")
+    common(p)
+    p.set_defaults(run=cmd_credit)
+
+    p = sub.add_parser("open-info", help="open a connection; report the broker's open")
+    p.add_argument("url", help="e.g. amqp://127.0.0.1:5672")
+    p.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds to wait for the broker (default 30)")
+    security(p)
+    p.set_defaults(run=cmd_open_info)
+
+    p = sub.add_parser("fill", help="send one at a time until a message is not accepted")
+    common(p)
+    p.add_argument("count", type=int)
+    p.add_argument("--size", type=int, required=True, help="binary bodies of N bytes")
+    p.add_argument("--durable", action="store_true", help="mark each message durable")
+    p.set_defaults(run=cmd_fill)
 
     args = parser.parse_args(argv)
     if bool(args.cert) != bool(args.key):
