@@ -2,9 +2,11 @@
 //!
 //! Owns: the listener, one task per connection (a stream + [`sluice_engine::Connection`]), and
 //! the core, a sans-IO state machine holding every node of the address space, run by its
-//! driver task. Connections resolve addresses against an immutable [`AddressTable`] they share
+//! driver task. Connections resolve addresses against an immutable address table they share
 //! (to node ids, once, at attach), and talk to the core over channels; no lock is held across
-//! an await and no state has two owners.
+//! an await and no state has two owners. A reload (`reload.rs`) has the core re-plan its
+//! nodes in place, then gives connections a new table: the old one is never changed.
+//! Operators read the broker through [`Telemetry`]: metrics, readiness, status.
 //!
 //! ```text
 //!  listener ──▶ connection task (engine, links) ──batches──▶ driver ──▶ core (nodes)

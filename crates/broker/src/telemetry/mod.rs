@@ -76,6 +76,7 @@ impl Telemetry {
         metrics.register(&mut registry);
         registry.register_collector(Box::new(Arc::clone(&snapshot)));
         metrics.authentication_service_ready.set(1);
+        metrics.zero(&[]);
         Telemetry {
             inner: Arc::new(Inner {
                 registry,
