@@ -167,7 +167,7 @@ pub async fn serve(
         removed_address_grace,
     } = ops;
     let grace_ms = i64::try_from(removed_address_grace.as_millis()).unwrap_or(i64::MAX);
-    telemetry.set_space(space, &[]);
+    telemetry.set_space(space);
     telemetry.loaded(driver::now_ms());
     let storage = durability.storage();
     let plan =
@@ -190,10 +190,6 @@ pub async fn serve(
         }
         None => (core, AnyJournal::Memory(NoJournal::default())),
     };
-    let retiring = core.retiring();
-    if !retiring.is_empty() {
-        telemetry.set_space(space, &retiring);
-    }
     let (core_tx, core_rx) = mpsc::channel(CORE_CHANNEL);
     let (control_tx, control_rx) = mpsc::channel(telemetry::CONTROL_REQUESTS_MAX);
     telemetry.set_core(control_tx.clone());

@@ -96,8 +96,8 @@ impl Telemetry {
 
     /// The address space now served (at start and after each reload), with the removed
     /// addresses whose messages are kept and why.
-    pub(crate) fn set_space(&self, space: &ResolvedAddressSpace, retiring: &[(String, String)]) {
-        let view = Arc::new(SpaceView::of(space, retiring));
+    pub(crate) fn set_space(&self, space: &ResolvedAddressSpace) {
+        let view = Arc::new(SpaceView::of(space));
         let addresses: Vec<&str> = space
             .addresses
             .iter()
@@ -202,7 +202,8 @@ impl Telemetry {
     pub async fn metrics_text(&self) -> String {
         let core = self.core_stats().await;
         let space = self.space();
-        let (addresses, not_ready) = space.counts();
+        let (addresses, mut not_ready) = space.counts();
+        not_ready += core.as_ref().map_or(0, |c| c.retired.len() as u64);
         self.inner.snapshot.set(collect::Scrape {
             core,
             now_ms: crate::driver::now_ms(),
@@ -227,7 +228,7 @@ impl Telemetry {
         let now_ms = crate::driver::now_ms();
         let links = self.links_by_address();
         let ready = self.readiness();
-        let addresses = space
+        let mut addresses: Vec<AddressStatus> = space
             .addresses
             .iter()
             .map(|a| {
@@ -238,6 +239,13 @@ impl Telemetry {
                 a.status(stats, l, now_ms)
             })
             .collect();
+        for (address, until) in core.iter().flat_map(|c| &c.retired) {
+            let stats = core
+                .as_ref()
+                .and_then(|c| c.nodes.iter().find(|n| n.address == *address));
+            let view = SpaceView::retiring(address, until.saturating_sub(now_ms));
+            addresses.push(view.status(stats, (0, 0), now_ms));
+        }
         let ports = self
             .inner
             .ports

@@ -203,7 +203,7 @@ fn journaled_messages_of_an_unconfigured_address_are_kept_as_a_retired_queue() {
     h.core.retire_unconfigured("gone", DAY, h.now);
     let retiring = h.core.retiring();
     assert_eq!(retiring.len(), 1);
-    assert_eq!(retiring[0].0, "gone");
+    assert_eq!(retiring[0], "gone");
     assert!(h.core.durable_queues().iter().any(|(_, a)| &**a == "gone"));
     let table = reload(&mut h, &["other:queue", "gone:queue"], DAY);
     assert!(h.core.retiring().is_empty());
