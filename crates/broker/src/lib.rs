@@ -274,9 +274,21 @@ fn recover(
     })?;
     let now = driver::now_ms();
     let mut paged = recovery.paged;
-    for (address, messages) in recovery.queues {
-        let count = messages.len();
+    let mut queues: Vec<_> = recovery.queues.into_iter().collect();
+    // A queue whose messages were all left on disk has none in memory.
+    let only_paged: Vec<String> = paged
+        .keys()
+        .filter(|a| !queues.iter().any(|(q, _)| q == *a))
+        .cloned()
+        .collect();
+    queues.extend(only_paged.into_iter().map(|a| (a, Vec::new())));
+    for (address, messages) in queues {
         let on_disk = paged.remove(&address).unwrap_or_default();
+        let count = messages.len() + on_disk.len();
+        if !core.durable_queues().iter().any(|(_, a)| **a == *address) {
+            tracing::warn!(%address, messages = count, grace_s = grace_ms / 1000, "the journal holds messages of a queue this configuration does not name: they are kept for the grace period (--removed-address-grace), and served again if the address is configured within it");
+            core.retire_unconfigured(&address, grace_ms, now);
+        }
         match core.restore(&address, messages, on_disk, now) {
             Ok(undecodable) => {
                 for (id, reason) in undecodable {
@@ -284,11 +296,7 @@ fn recover(
                 }
             }
             Err(e) => {
-                tracing::warn!(%address, messages = count, grace_s = grace_ms / 1000, "{e}: its messages are kept for the grace period, and served again if the address is configured within it");
-                core.retire_unconfigured(&address, grace_ms, now);
-                if let Err(e) = core.restore(&address, Vec::new(), Vec::new(), now) {
-                    tracing::error!(%address, "{e}");
-                }
+                tracing::error!(%address, messages = count, "{e}: its messages stay in the journal")
             }
         }
     }
