@@ -3,10 +3,7 @@
 //! recovered, listeners accepting) and `/status` (JSON). A thin shell over the broker's
 //! [`Telemetry`], which holds and renders everything.
 
-use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
@@ -14,18 +11,17 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sluice_broker::Telemetry;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::time::{Instant, Sleep};
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 /// HTTP connections served at once: scrapers, probes and operators, not a crowd. Past it,
-/// new ones wait in the listen backlog.
+/// new ones wait in the listen backlog. (The port is meant for the monitoring namespace and
+/// the kubelet only: the rendered NetworkPolicy lets no one else reach it.)
 const HTTP_CONNECTIONS_MAX: usize = 64;
 
-/// How long one HTTP connection may live: a client that holds one open without finishing
-/// its requests gives its place back (scrapers reconnect).
-const HTTP_CONNECTION_LIFETIME: Duration = Duration::from_secs(30);
+/// How long a connection has to send a request's headers (each request's, on a kept-alive
+/// connection): a client that holds its place without asking gives it back.
+const HTTP_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The content type of the Prometheus text format.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -38,15 +34,40 @@ pub(crate) fn spawn(listener: TcpListener, telemetry: Telemetry) {
         .route("/metrics", get(metrics))
         .route("/status", get(status))
         .with_state(telemetry);
-    tokio::spawn(async move {
-        let listener = Limited {
-            listener,
-            places: Arc::new(Semaphore::new(HTTP_CONNECTIONS_MAX)),
+    tokio::spawn(serve(listener, app));
+}
+
+/// Accepts connections while there is a place for them, each served by hyper with the
+/// header timeout.
+async fn serve(listener: TcpListener, app: Router) {
+    let places = Arc::new(Semaphore::new(HTTP_CONNECTIONS_MAX));
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    loop {
+        let Ok(place) = Arc::clone(&places).acquire_owned().await else {
+            return;
         };
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "the HTTP endpoint stopped");
-        }
-    });
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, say: wait rather than spin.
+                tracing::debug!(error = %e, "HTTP accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = service.clone();
+        tokio::spawn(async move {
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HTTP_HEADER_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+            if let Err(e) = served {
+                tracing::debug!(error = %e, "HTTP connection ended");
+            }
+            drop(place);
+        });
+    }
 }
 
 async fn readyz(axum::extract::State(t): axum::extract::State<Telemetry>) -> Response {
@@ -70,76 +91,5 @@ async fn status(axum::extract::State(t): axum::extract::State<Telemetry>) -> Res
     match serde_json::to_string_pretty(&status) {
         Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
-    }
-}
-
-/// The listener with a bound on the connections served at once.
-struct Limited {
-    listener: TcpListener,
-    places: Arc<Semaphore>,
-}
-
-impl axum::serve::Listener for Limited {
-    type Io = LimitedStream;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let place = loop {
-            if let Ok(p) = Arc::clone(&self.places).acquire_owned().await {
-                break p;
-            }
-        };
-        let (stream, addr) = axum::serve::Listener::accept(&mut self.listener).await;
-        let stream = LimitedStream {
-            stream,
-            _place: place,
-            ends: Box::pin(tokio::time::sleep_until(
-                Instant::now() + HTTP_CONNECTION_LIFETIME,
-            )),
-        };
-        (stream, addr)
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.listener.local_addr()
-    }
-}
-
-/// An HTTP connection holding its place until it closes or its lifetime ends (then it reads
-/// as closed).
-struct LimitedStream {
-    stream: TcpStream,
-    _place: OwnedSemaphorePermit,
-    ends: Pin<Box<Sleep>>,
-}
-
-impl AsyncRead for LimitedStream {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        if self.ends.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for LimitedStream {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }
