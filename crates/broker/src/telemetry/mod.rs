@@ -57,6 +57,8 @@ struct Inner {
     snapshot: Arc<collect::Snapshot>,
     space: Mutex<Arc<SpaceView>>,
     ready: Mutex<Readiness>,
+    /// Whether ready, for those who wait for it.
+    ready_tx: tokio::sync::watch::Sender<bool>,
     core: Mutex<Option<ControlTx>>,
     ports: Mutex<Vec<ServicePort>>,
 }
@@ -84,6 +86,7 @@ impl Telemetry {
                 snapshot,
                 space: Mutex::new(Arc::default()),
                 ready: Mutex::new(Readiness::default()),
+                ready_tx: tokio::sync::watch::Sender::new(false),
                 core: Mutex::new(None),
                 ports: Mutex::new(Vec::new()),
             }),
@@ -147,7 +150,15 @@ impl Telemetry {
             f(&mut r);
             let ready = r.config && r.journal && r.listeners;
             self.inner.metrics.ready.set(i64::from(ready));
+            self.inner.ready_tx.send_replace(ready);
         }
+    }
+
+    /// Completes once the broker is ready (at once if it is).
+    pub async fn wait_ready(&self) {
+        let mut rx = self.inner.ready_tx.subscribe();
+        // Err: the sender went with the telemetry; nothing to wait for.
+        let _ = rx.wait_for(|ready| *ready).await;
     }
 
     /// Whether the broker serves: `Err` says what it waits for.
