@@ -2,9 +2,11 @@
 //!
 //! Owns: the listener, one task per connection (a stream + [`sluice_engine::Connection`]), and
 //! the core, a sans-IO state machine holding every node of the address space, run by its
-//! driver task. Connections resolve addresses against an immutable [`AddressTable`] they share
+//! driver task. Connections resolve addresses against an immutable address table they share
 //! (to node ids, once, at attach), and talk to the core over channels; no lock is held across
-//! an await and no state has two owners.
+//! an await and no state has two owners. A reload (`reload.rs`) has the core re-plan its
+//! nodes in place, then gives connections a new table: the old one is never changed.
+//! Operators read the broker through [`Telemetry`]: metrics, readiness, status.
 //!
 //! ```text
 //!  listener ──▶ connection task (engine, links) ──batches──▶ driver ──▶ core (nodes)
@@ -165,7 +167,7 @@ pub async fn serve(
         removed_address_grace,
     } = ops;
     let grace_ms = i64::try_from(removed_address_grace.as_millis()).unwrap_or(i64::MAX);
-    telemetry.set_space(space, &[]);
+    telemetry.set_space(space);
     telemetry.loaded(driver::now_ms());
     let storage = durability.storage();
     let plan =
@@ -188,10 +190,6 @@ pub async fn serve(
         }
         None => (core, AnyJournal::Memory(NoJournal::default())),
     };
-    let retiring = core.retiring();
-    if !retiring.is_empty() {
-        telemetry.set_space(space, &retiring);
-    }
     let (core_tx, core_rx) = mpsc::channel(CORE_CHANNEL);
     let (control_tx, control_rx) = mpsc::channel(telemetry::CONTROL_REQUESTS_MAX);
     telemetry.set_core(control_tx.clone());
@@ -276,9 +274,21 @@ fn recover(
     })?;
     let now = driver::now_ms();
     let mut paged = recovery.paged;
-    for (address, messages) in recovery.queues {
-        let count = messages.len();
+    let mut queues: Vec<_> = recovery.queues.into_iter().collect();
+    // A queue whose messages were all left on disk has none in memory.
+    let only_paged: Vec<String> = paged
+        .keys()
+        .filter(|a| !queues.iter().any(|(q, _)| q == *a))
+        .cloned()
+        .collect();
+    queues.extend(only_paged.into_iter().map(|a| (a, Vec::new())));
+    for (address, messages) in queues {
         let on_disk = paged.remove(&address).unwrap_or_default();
+        let count = messages.len() + on_disk.len();
+        if !core.durable_queues().iter().any(|(_, a)| **a == *address) {
+            tracing::warn!(%address, messages = count, grace_s = grace_ms / 1000, "the journal holds messages of a queue this configuration does not name: they are kept for the grace period (--removed-address-grace), and served again if the address is configured within it");
+            core.retire_unconfigured(&address, grace_ms, now);
+        }
         match core.restore(&address, messages, on_disk, now) {
             Ok(undecodable) => {
                 for (id, reason) in undecodable {
@@ -286,11 +296,7 @@ fn recover(
                 }
             }
             Err(e) => {
-                tracing::warn!(%address, messages = count, grace_s = grace_ms / 1000, "{e}: its messages are kept for the grace period, and served again if the address is configured within it");
-                core.retire_unconfigured(&address, grace_ms, now);
-                if let Err(e) = core.restore(&address, Vec::new(), Vec::new(), now) {
-                    tracing::error!(%address, "{e}");
-                }
+                tracing::error!(%address, messages = count, "{e}: its messages stay in the journal")
             }
         }
     }

@@ -49,12 +49,12 @@ pub(crate) async fn run(mut r: Reloader) {
                     addresses = space.addresses.len(),
                     added = done.added,
                     removed = done.removed,
-                    kept_for_grace = done.retiring.len(),
+                    kept_for_grace = done.retiring,
                     "configuration reloaded"
                 );
                 let serving = crate::serving(&space, done.table, &r.container_id);
                 r.serving.send_replace(Arc::new(serving));
-                r.telemetry.set_space(&space, &done.retiring);
+                r.telemetry.set_space(&space);
                 r.telemetry.reloaded(true);
             }
             Err(e) => {

@@ -3,12 +3,25 @@
 //! recovered, listeners accepting) and `/status` (JSON). A thin shell over the broker's
 //! [`Telemetry`], which holds and renders everything.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use sluice_broker::Telemetry;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+/// HTTP connections served at once: scrapers, probes and operators, not a crowd. Past it,
+/// new ones wait in the listen backlog. (The port is meant for the monitoring namespace and
+/// the kubelet only: the rendered NetworkPolicy lets no one else reach it.)
+const HTTP_CONNECTIONS_MAX: usize = 64;
+
+/// How long a connection has to send a request's headers (each request's, on a kept-alive
+/// connection): a client that holds its place without asking gives it back.
+const HTTP_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The content type of the Prometheus text format.
 const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -21,11 +34,40 @@ pub(crate) fn spawn(listener: TcpListener, telemetry: Telemetry) {
         .route("/metrics", get(metrics))
         .route("/status", get(status))
         .with_state(telemetry);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "the HTTP endpoint stopped");
-        }
-    });
+    tokio::spawn(serve(listener, app));
+}
+
+/// Accepts connections while there is a place for them, each served by hyper with the
+/// header timeout.
+async fn serve(listener: TcpListener, app: Router) {
+    let places = Arc::new(Semaphore::new(HTTP_CONNECTIONS_MAX));
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    loop {
+        let Ok(place) = Arc::clone(&places).acquire_owned().await else {
+            return;
+        };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Out of descriptors, say: wait rather than spin.
+                tracing::debug!(error = %e, "HTTP accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let service = service.clone();
+        tokio::spawn(async move {
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HTTP_HEADER_TIMEOUT)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+            if let Err(e) = served {
+                tracing::debug!(error = %e, "HTTP connection ended");
+            }
+            drop(place);
+        });
+    }
 }
 
 async fn readyz(axum::extract::State(t): axum::extract::State<Telemetry>) -> Response {

@@ -257,7 +257,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             crate::http::spawn(l, telemetry.clone());
         }
         telemetry.set_ports(&ports);
-        println!("listening on {local}");
+        // Tests and scripts connect once they read it: printed when the journal is recovered
+        // and the listeners accept, as /readyz says.
+        let ready = telemetry.clone();
+        tokio::spawn(async move {
+            ready.wait_ready().await;
+            println!("listening on {local}");
+        });
         if let Some(tls) = &tls {
             crate::secure::SecurityArgs::watch(tls);
         }

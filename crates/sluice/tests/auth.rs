@@ -767,7 +767,7 @@ fn sighup_detaches_a_receiver_that_lost_recv_and_refuses_an_invalid_config() {
     assert_ne!(edited, team(), "the edit must change bob's rule");
     std::fs::write(&config, standard_space(&edited)).unwrap();
     server.reload();
-    wait_log(&server, "SIGHUP: users reloaded", 1);
+    wait_log(&server, "configuration reloaded", 1);
     let outcome = receiver.finish(&server);
     assert_eq!(
         outcome.code(),
@@ -797,7 +797,7 @@ fn sighup_detaches_a_receiver_that_lost_recv_and_refuses_an_invalid_config() {
     );
     std::fs::write(&config, broken).unwrap();
     server.reload();
-    wait_log(&server, "SIGHUP: the configuration is not reloaded", 1);
+    wait_log(&server, "the configuration is not reloaded", 1);
     assert_refused(&server, "bob", BOB_PASSWORD, "myqueue", "receiver");
     assert_attaches(&server, "bob", BOB_PASSWORD, "myqueue", "sender");
 }

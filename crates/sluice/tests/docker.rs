@@ -163,6 +163,12 @@ fn the_dockerfile_builds_as_the_scripts_do() {
         .filter(|l| l.trim_start().starts_with("cargo "))
         .collect();
     assert_eq!(script_builds, [BUILD_COMMAND]);
+    // CI runs that script, so the image's build is the one CI proves.
+    let ci = std::fs::read_to_string(k8s::repo().join(".ci/run")).unwrap();
+    assert!(
+        ci.lines().any(|l| l.trim() == "./scripts/build-release.sh"),
+        ".ci/run does not run scripts/build-release.sh:\n{ci}"
+    );
 }
 
 #[test]

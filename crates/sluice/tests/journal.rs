@@ -257,3 +257,51 @@ async fn a_full_disk_withholds_accepted_until_space_is_freed_and_loses_nothing()
     assert!(got.contains(&held));
     stop(&mut server);
 }
+
+/// Waits (bounded) until the server has logged `line`.
+async fn wait_log(server: &Server, line: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while !plain(&server.log()).contains(line) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {line:?} in the log:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The harness's space without `myqueue` (renamed `otherqueue`).
+fn space_without_myqueue() -> String {
+    support::ADDRESS_SPACE.replace(
+        "name: myspace.myqueue\nspec:\n  address: myqueue",
+        "name: myspace.otherqueue\nspec:\n  address: otherqueue",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journaled_messages_of_an_address_no_longer_configured_wait_for_it_to_come_back() {
+    let data = temp_dir("journal-unconfigured");
+    let mut server = start(&data, &[]);
+    let bodies: Vec<(String, bool)> = (0..5).map(|n| (format!("kept {n}"), true)).collect();
+    send_all(&server.url, &bodies).await;
+    stop(&mut server);
+
+    let without = space_without_myqueue();
+    assert_ne!(without, support::ADDRESS_SPACE);
+    let mut server = Server::start_config(
+        "journal-unconfigured",
+        &without,
+        &["--data-dir", data.to_str().unwrap()],
+    );
+    wait_log(&server, "does not name: they are kept for the grace period").await;
+    // Configured again (the watched folder changes): the same messages, in order.
+    let config = server.dir().join("config/space.yaml");
+    std::fs::write(&config, support::ADDRESS_SPACE).unwrap();
+    wait_log(&server, "configuration reloaded").await;
+    let got = receive(&server.url, 10).await;
+    let want: Vec<String> = bodies.into_iter().map(|(b, _)| b).collect();
+    assert_eq!(got, want);
+    stop(&mut server);
+    let _ = std::fs::remove_dir_all(&data);
+}

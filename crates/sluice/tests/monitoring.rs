@@ -921,7 +921,16 @@ fn metrics_and_status_count_what_a_queue_carries() {
     let url = http_url(&server);
     let (code, body) = get(&url, "/healthz");
     assert_eq!((code, body.trim()), (200, "ok"));
-    let (code, body) = get(&url, "/readyz");
+    // Ready once the core serves, which may follow the `listening on` line by a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (code, body) = loop {
+        let (code, body) = get(&url, "/readyz");
+        if code == 200 || Instant::now() > deadline {
+            break (code, body);
+        }
+        assert_eq!(code, 503, "{body}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!((code, body.trim()), (200, "ready"));
 
     let q: &[(&str, &str)] = &[("address", "myqueue")];

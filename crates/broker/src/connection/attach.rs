@@ -13,6 +13,7 @@ use super::State;
 use super::links::{Authorized, Binding, LinkEntry};
 use crate::core::{Command, Filter, NodeId, Route, Source, temporary_node};
 use crate::error::Refusal;
+use crate::telemetry::metrics::RELAY_LABEL;
 
 /// Credit a publishing link is kept topped up to, counting the messages the core has not
 /// answered yet, unless the infra config's `linkCapacity` says otherwise: enough to keep a
@@ -22,10 +23,6 @@ pub(crate) const PUBLISH_CREDIT: u32 = 1000;
 
 /// The most `linkCapacity` can raise it to.
 pub(crate) const LINK_CAPACITY_MAX: u32 = 10_000;
-
-/// The address anonymous-relay senders are counted under in the metrics (no configured
-/// address starts with `$`).
-const RELAY_LABEL: &str = "$relay";
 
 /// What an address is, for a link in one direction.
 enum Resolved {

@@ -57,8 +57,8 @@ impl Core {
                 (node, Filter::All, address)
             }
         };
-        if self.is_retired(node) {
-            return Err(Refusal::Gone(temporary_address(node)));
+        if let Some(r) = self.retired.get(&node) {
+            return Err(Refusal::Gone(r.address.to_string()));
         }
         let slot = self
             .nodes

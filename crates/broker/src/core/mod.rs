@@ -344,10 +344,11 @@ impl Core {
 
     fn publish(&mut self, origin: Origin, route: Route, message: Box<ScannedMessage>) {
         let id = route.node;
-        let retired = self.is_retired(id);
+        // A queue removed from the configuration, kept for its messages, takes no more.
+        let retired = self.retired.get(&id).map(|r| r.address.to_string());
         let (nodes, mut ctx) = self.ctx();
-        let Some(slot) = nodes.get_mut(id).filter(|_| !retired) else {
-            let refusal = Refusal::Gone(temporary_address(id));
+        let Some(slot) = nodes.get_mut(id).filter(|_| retired.is_none()) else {
+            let refusal = Refusal::Gone(retired.unwrap_or_else(|| temporary_address(id)));
             return ctx.refuse(Answer::Publisher(origin), &refusal);
         };
         slot.counts.deliveries_in += 1;

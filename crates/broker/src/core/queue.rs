@@ -149,7 +149,7 @@ impl QueueNode {
     /// Takes the plan of `new` (a reload): its policy, targets, `maxConsumers` and full
     /// policy; the messages and consumers stay.
     pub(crate) fn reconfigure(&mut self, new: QueueNode) {
-        self.queue.set_policy(new.queue.policy().clone());
+        self.queue.set_policy(*new.queue.policy());
         self.dead_letter = new.dead_letter;
         self.expiry = new.expiry;
         self.max_consumers = new.max_consumers;

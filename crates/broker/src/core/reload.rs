@@ -39,8 +39,8 @@ pub(crate) struct Reloaded {
     pub(crate) table: AddressTable,
     pub(crate) added: usize,
     pub(crate) removed: usize,
-    /// Retired queues: their address and why they are kept.
-    pub(crate) retiring: Vec<(String, String)>,
+    /// Queues retired, kept for their messages.
+    pub(crate) retiring: usize,
 }
 
 /// Whether two kinds of node can be the same node across a reload.
@@ -155,24 +155,17 @@ impl Core {
             table: planned.table,
             added,
             removed,
-            retiring: self.retiring(),
+            retiring: self.retired.len(),
         })
     }
 
-    /// Retired queues and why they are kept, for the status.
-    pub(crate) fn retiring(&self) -> Vec<(String, String)> {
+    /// The addresses of the retired queues.
+    #[cfg(test)]
+    pub(crate) fn retiring(&self) -> Vec<String> {
         let mut list: Vec<_> = self
             .retired
             .values()
-            .map(|r| {
-                let left = (r.until - self.now).max(0) / 1000;
-                (
-                    r.address.to_string(),
-                    format!(
-                        "removed from the configuration: its messages are kept for {left} s more, or until the address is configured again"
-                    ),
-                )
-            })
+            .map(|r| r.address.to_string())
             .collect();
         list.sort();
         list
@@ -246,11 +239,6 @@ impl Core {
     /// When the next retired queue's grace period ends.
     pub(crate) fn next_retirement(&self) -> Option<i64> {
         self.retired.values().map(|r| r.until).min()
-    }
-
-    /// Whether `id` is retired (it takes no publish and no attach).
-    pub(crate) fn is_retired(&self, id: NodeId) -> bool {
-        !self.retired.is_empty() && self.retired.contains_key(&id)
     }
 
     /// Durable queues added by reloads since the last call, for the journal to know.

@@ -68,6 +68,9 @@ pub(crate) struct CoreStats {
     pub(crate) nodes: Vec<NodeStats>,
     /// Temporary queues and the messages they hold.
     pub(crate) temporary: (u64, u64),
+    /// Queues removed from the configuration and kept for their messages: their address and
+    /// when their grace period ends (ms since the epoch).
+    pub(crate) retired: Vec<(Arc<str>, i64)>,
     /// Bytes of messages held in memory, and the budget (`usize::MAX`: none).
     pub(crate) memory_used: u64,
     pub(crate) memory_max: Option<u64>,
@@ -88,6 +91,14 @@ impl Core {
             ..CoreStats::default()
         };
         for (id, slot) in self.nodes.iter() {
+            if let Some(r) = self.retired.get(&id) {
+                stats.retired.push((r.address.clone(), r.until));
+                // Its address now names another node (it changed type): that one is
+                // reported under it, so no two series share a label.
+                if self.configured.contains_key(&*r.address) {
+                    continue;
+                }
+            }
             let (address, held) = match &slot.node {
                 Node::Queue(q) if q.owner.is_some() => {
                     stats.temporary.0 += 1;

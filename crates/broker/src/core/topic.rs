@@ -73,7 +73,7 @@ impl TopicNode {
 
     /// Takes the plan of `new` (a reload): its policy and named subscriptions.
     pub(crate) fn reconfigure(&mut self, new: TopicNode) {
-        self.log.set_policy(new.log.policy().clone());
+        self.log.set_policy(*new.log.policy());
         self.named = new.named;
     }
 

@@ -186,6 +186,11 @@ impl Metrics {
             drop(self.auth_successes.get_or_create(&labels));
             drop(self.auth_failures.get_or_create(&labels));
         }
+        // Relay senders have no address, and are always possible.
+        drop(self.links.get_or_create(&LinkLabels {
+            address: RELAY_LABEL.to_string(),
+            direction: "in",
+        }));
         for address in addresses {
             for direction in ["in", "out"] {
                 drop(self.links.get_or_create(&LinkLabels {
@@ -196,6 +201,10 @@ impl Metrics {
         }
     }
 }
+
+/// The address anonymous-relay senders are counted under (no configured address starts
+/// with `$`).
+pub(crate) const RELAY_LABEL: &str = "$relay";
 
 /// The SASL mechanisms Sluice knows.
 const MECHANISMS: [&str; 5] = [

@@ -57,6 +57,8 @@ struct Inner {
     snapshot: Arc<collect::Snapshot>,
     space: Mutex<Arc<SpaceView>>,
     ready: Mutex<Readiness>,
+    /// Whether ready, for those who wait for it.
+    ready_tx: tokio::sync::watch::Sender<bool>,
     core: Mutex<Option<ControlTx>>,
     ports: Mutex<Vec<ServicePort>>,
 }
@@ -76,6 +78,7 @@ impl Telemetry {
         metrics.register(&mut registry);
         registry.register_collector(Box::new(Arc::clone(&snapshot)));
         metrics.authentication_service_ready.set(1);
+        metrics.zero(&[]);
         Telemetry {
             inner: Arc::new(Inner {
                 registry,
@@ -83,6 +86,7 @@ impl Telemetry {
                 snapshot,
                 space: Mutex::new(Arc::default()),
                 ready: Mutex::new(Readiness::default()),
+                ready_tx: tokio::sync::watch::Sender::new(false),
                 core: Mutex::new(None),
                 ports: Mutex::new(Vec::new()),
             }),
@@ -95,8 +99,8 @@ impl Telemetry {
 
     /// The address space now served (at start and after each reload), with the removed
     /// addresses whose messages are kept and why.
-    pub(crate) fn set_space(&self, space: &ResolvedAddressSpace, retiring: &[(String, String)]) {
-        let view = Arc::new(SpaceView::of(space, retiring));
+    pub(crate) fn set_space(&self, space: &ResolvedAddressSpace) {
+        let view = Arc::new(SpaceView::of(space));
         let addresses: Vec<&str> = space
             .addresses
             .iter()
@@ -146,7 +150,15 @@ impl Telemetry {
             f(&mut r);
             let ready = r.config && r.journal && r.listeners;
             self.inner.metrics.ready.set(i64::from(ready));
+            self.inner.ready_tx.send_replace(ready);
         }
+    }
+
+    /// Completes once the broker is ready (at once if it is).
+    pub async fn wait_ready(&self) {
+        let mut rx = self.inner.ready_tx.subscribe();
+        // Err: the sender went with the telemetry; nothing to wait for.
+        let _ = rx.wait_for(|ready| *ready).await;
     }
 
     /// Whether the broker serves: `Err` says what it waits for.
@@ -201,7 +213,8 @@ impl Telemetry {
     pub async fn metrics_text(&self) -> String {
         let core = self.core_stats().await;
         let space = self.space();
-        let (addresses, not_ready) = space.counts();
+        let (addresses, mut not_ready) = space.counts();
+        not_ready += core.as_ref().map_or(0, |c| c.retired.len() as u64);
         self.inner.snapshot.set(collect::Scrape {
             core,
             now_ms: crate::driver::now_ms(),
@@ -226,7 +239,7 @@ impl Telemetry {
         let now_ms = crate::driver::now_ms();
         let links = self.links_by_address();
         let ready = self.readiness();
-        let addresses = space
+        let mut addresses: Vec<AddressStatus> = space
             .addresses
             .iter()
             .map(|a| {
@@ -237,6 +250,13 @@ impl Telemetry {
                 a.status(stats, l, now_ms)
             })
             .collect();
+        for (address, until) in core.iter().flat_map(|c| &c.retired) {
+            let stats = core
+                .as_ref()
+                .and_then(|c| c.nodes.iter().find(|n| n.address == *address));
+            let view = SpaceView::retiring(address, until.saturating_sub(now_ms));
+            addresses.push(view.status(stats, (0, 0), now_ms));
+        }
         let ports = self
             .inner
             .ports

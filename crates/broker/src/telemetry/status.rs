@@ -53,7 +53,25 @@ pub(crate) struct SpaceView {
 
 impl SpaceView {
     /// What `space` says, with the addresses removed from it whose messages are kept.
-    pub(crate) fn of(space: &ResolvedAddressSpace, retiring: &[(String, String)]) -> Self {
+    /// A queue removed from the configuration, kept for its messages for `left_ms` more.
+    pub(crate) fn retiring(address: &str, left_ms: i64) -> AddressView {
+        AddressView {
+            name: String::new(),
+            address: address.to_string(),
+            address_type: "queue".into(),
+            plan: String::new(),
+            partitions: 1,
+            resources: BTreeMap::new(),
+            phase: Phase::Terminating,
+            messages: vec![format!(
+                "removed from the configuration: its messages are kept for {} s more, or until the address is configured again",
+                left_ms.max(0) / 1000
+            )],
+            stored: true,
+        }
+    }
+
+    pub(crate) fn of(space: &ResolvedAddressSpace) -> Self {
         let view = |a: &sluice_config::ResolvedAddress, phase, messages| {
             let t = a.address_type();
             let spec = &a.address.resource.spec;
@@ -87,19 +105,6 @@ impl SpaceView {
                 .iter()
                 .map(|p| view(&p.address, Phase::Pending, vec![p.reason.clone()])),
         );
-        for (address, why) in retiring {
-            addresses.push(AddressView {
-                name: String::new(),
-                address: address.clone(),
-                address_type: "queue".into(),
-                plan: String::new(),
-                partitions: 1,
-                resources: BTreeMap::new(),
-                phase: Phase::Terminating,
-                messages: vec![why.clone()],
-                stored: true,
-            });
-        }
         let meta = &space.space.resource.metadata;
         SpaceView {
             name: space.name.clone(),

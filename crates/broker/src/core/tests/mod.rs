@@ -7,6 +7,7 @@ mod limits;
 mod model;
 mod paging;
 mod queue;
+mod reload;
 mod topic;
 
 use std::collections::HashMap;
