@@ -321,10 +321,10 @@ pub fn assert_not_found(server: &Server, outcome: &Outcome, address: &str) {
     );
 }
 
-/// Waits until the broker serves AMQP (a sender attaches to `myqueue`). The `listening on`
-/// line the harness waits for comes before `sluice serve` watches its folder and handles
-/// SIGHUP, so a test whose first step is an edit or a signal does this first (see
-/// `a_change_made_as_soon_as_the_broker_listens_is_not_lost` in reload.rs).
+/// Waits until the broker serves AMQP (a sender attaches to `myqueue`). A test whose first
+/// step is an edit or a signal does this first, so that what it checks is the reload, not how
+/// soon after `listening on` the folder is watched (that is what
+/// `a_change_made_as_soon_as_the_broker_listens_is_not_lost` in reload.rs checks).
 pub fn wait_serving(server: &Server) {
     assert_attaches(server, "myqueue", "sender");
 }
