@@ -367,8 +367,8 @@ fn the_grace_takes_seconds_and_minutes() {
 
 #[test]
 fn kept_messages_of_a_removed_queue_survive_a_restart_with_a_data_dir() {
-    let data = temp_dir("reload-data");
-    let data_arg = data.to_str().unwrap();
+    let data = DataDir(temp_dir("reload-data"));
+    let data_arg = data.0.to_str().unwrap();
     {
         let mut first = Server::start_config(
             "reload-restart-1",
@@ -414,8 +414,15 @@ fn kept_messages_of_a_removed_queue_survive_a_restart_with_a_data_dir() {
         .map(|b| &b["size"])
         .collect();
     assert_eq!(sizes, vec![&json!(100); 3], "{received}");
-    drop(second);
-    let _ = std::fs::remove_dir_all(&data);
+}
+
+/// A data directory shared by two servers in turn; removed at the end, pass or fail.
+struct DataDir(std::path::PathBuf);
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A password MessagingUser of `myspace` with `rules` (address list, operation list).
