@@ -36,8 +36,13 @@ pub(crate) fn spawn(r: Reloading, first: &[Source]) {
     let watcher = if r.paths.is_empty() {
         None
     } else {
-        match watch_paths(&r.paths, events_tx) {
-            Ok(w) => Some(w),
+        match watch_paths(&r.paths, events_tx.clone()) {
+            Ok(w) => {
+                // A change made between the first read and the watch is caught by reading
+                // once more now (nothing happens when the text is the same).
+                let _due = events_tx.try_send(());
+                Some(w)
+            }
             Err(e) => {
                 tracing::warn!("the configuration is not watched ({e:#}): only SIGHUP reloads it");
                 None
