@@ -1163,3 +1163,70 @@ fn sluice_status_fails_clearly_without_a_broker() {
         assert_eq!(stderr.trim_end().lines().count(), 1, "{url}: {stderr}");
     }
 }
+
+/// Under load (four publishers at once, scraped while they send, then one consumer), the
+/// counts are exactly what was sent and received, and nothing is counted twice.
+#[test]
+fn the_counts_are_exact_under_concurrent_publishers_while_being_scraped() {
+    const EACH: usize = 500;
+    const PUBLISHERS: usize = 4;
+    let total = (EACH * PUBLISHERS) as f64;
+    let server = Server::start("monitoring-load");
+    let url = http_url(&server);
+    let senders: Vec<_> = (0..PUBLISHERS)
+        .map(|_| server.spawn(&["send", "myqueue", &EACH.to_string()]))
+        .collect();
+    // Scrapes while they send: every answer is whole, and the count never goes back.
+    let mut last = 0.0;
+    for _ in 0..20 {
+        let (code, body) = get(&url, "/metrics");
+        assert_eq!(code, 200);
+        assert!(body.trim_end().ends_with("# EOF"), "cut short");
+        let now = value(
+            &body,
+            "sluice_deliveries_in_total",
+            &[("address", "myqueue")],
+        )
+        .unwrap_or(0.0);
+        assert!(now >= last && now <= total, "{last} then {now}");
+        last = now;
+    }
+    for sender in senders {
+        let sent = ok(&server, sender.finish(&server), "send");
+        assert_eq!(sent["accepted"], EACH, "{sent}");
+    }
+    let q: &[(&str, &str)] = &[("address", "myqueue")];
+    wait_metrics(
+        &server,
+        &[
+            ("sluice_deliveries_in_total", q, total),
+            ("sluice_queue_depth", q, total),
+            ("sluice_connections_opened_total", &[], PUBLISHERS as f64),
+        ],
+    );
+    let received = ok(
+        &server,
+        server.run(&["receive", "myqueue", &(EACH * PUBLISHERS).to_string()]),
+        "receive",
+    );
+    assert_eq!(received["received"], EACH * PUBLISHERS, "{received}");
+    wait_metrics(
+        &server,
+        &[
+            ("sluice_deliveries_out_total", q, total),
+            (
+                "sluice_outcomes_total",
+                &[("address", "myqueue"), ("outcome", "accepted")],
+                total,
+            ),
+            ("sluice_queue_depth", q, 0.0),
+            (
+                "sluice_links",
+                &[("address", "myqueue"), ("direction", "in")],
+                0.0,
+            ),
+            ("sluice_connections", &[], 0.0),
+            ("sluice_sessions", &[], 0.0),
+        ],
+    );
+}

@@ -569,3 +569,40 @@ fn a_receiver_that_settles_in_bursts_past_the_unsettled_limit_gets_everything() 
     assert_eq!(bodies(&received), expected);
     assert_queue_empty(&server);
 }
+
+#[test]
+fn export_dir_holds_the_endpoint_information_with_the_ports_served_and_the_ca() {
+    let base = temp_dir("export");
+    let export = base.join("export");
+    let data = base.join("data");
+    let server = Server::start_with(
+        "export",
+        &[
+            "--amqps",
+            "127.0.0.1:0",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--export-dir",
+            export.to_str().unwrap(),
+            "--export-host",
+            "messaging.team-a.svc",
+        ],
+    );
+    let read = |key: &str| {
+        std::fs::read_to_string(export.join(key)).unwrap_or_else(|e| panic!("{key}: {e}"))
+    };
+    let port = |url: &str| url.rsplit(':').next().unwrap().to_string();
+    assert_eq!(read("service.host"), "messaging.team-a.svc");
+    assert_eq!(read("service.port.amqp"), port(&server.url));
+    assert_eq!(
+        read("service.port.amqps"),
+        port(server.amqps_url.as_deref().unwrap())
+    );
+    // The self-signed certificate's CA, as clients are to trust it.
+    let ca = read("ca.crt");
+    assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
+    assert_eq!(ca, std::fs::read_to_string(data.join("ca.crt")).unwrap());
+    assert!(!export.join("service.port.amqp-wss").exists());
+    drop(server);
+    let _ = std::fs::remove_dir_all(&base);
+}
