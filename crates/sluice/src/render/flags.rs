@@ -72,6 +72,8 @@ pub(crate) const SERVE_FLAGS: &[(&str, &str)] = &[
 ];
 /// Follows [`SERVE_FLAGS`] with the space's `<namespace>/<name>`.
 pub(crate) const ADDRESS_SPACE_FLAG: &str = "--address-space";
+/// Follows it with the Service's host name.
+pub(crate) const EXPORT_HOST_FLAG: &str = "--export-host";
 /// With a certificate Secret mounted at [`TLS_DIR`].
 pub(crate) const TLS_FLAGS: &[(&str, &str)] = &[
     ("--tls-cert", "/etc/sluice/tls/tls.crt"),
@@ -88,6 +90,7 @@ pub(crate) const TLS_HOSTNAME_FLAG: &str = "--tls-hostname";
 pub(crate) fn all_flags() -> Vec<&'static str> {
     let mut flags: Vec<&str> = SERVE_FLAGS.iter().map(|(flag, _)| *flag).collect();
     flags.push(ADDRESS_SPACE_FLAG);
+    flags.push(EXPORT_HOST_FLAG);
     flags.extend(TLS_FLAGS.iter().map(|(flag, _)| *flag));
     flags.push(TLS_HOSTNAME_FLAG);
     flags

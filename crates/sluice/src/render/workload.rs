@@ -37,6 +37,9 @@ pub(super) fn args(target: &Target<'_>, tls: &Tls) -> Vec<String> {
     args.extend([
         flags::ADDRESS_SPACE_FLAG.to_owned(),
         target.space.qualified_name(),
+        // The exported `service.host` is the Service's, as EnMasse exported it.
+        flags::EXPORT_HOST_FLAG.to_owned(),
+        super::endpoints::service_host(target),
     ]);
     match tls {
         Tls::Secret { .. } => {
