@@ -19,9 +19,14 @@ use crate::journal::Journal;
 /// The channel a connection receives its batches on.
 pub(crate) type ToConnTx = mpsc::UnboundedSender<Vec<ToConn>>;
 
-/// What a connection sends the driver.
+/// What connections (and the broker's own tasks) send the driver.
 #[derive(Debug)]
 pub(crate) enum ToCore {
+    /// A request of the broker's own tasks: telemetry, reloads. (On the connections'
+    /// channel, not one of its own: each channel more is one more poll in every wake-up of
+    /// the driver, which showed in the throughput. Those tasks drop their senders at
+    /// shutdown, so the driver still ends when the last connection has gone.)
+    Control(Control),
     /// A connection starts; its answers go to `tx`.
     Hello { conn: ConnId, tx: ToConnTx },
     /// The commands of one wake-up of a connection.
@@ -34,8 +39,7 @@ pub(crate) enum ToCore {
 /// The sending side connections share.
 pub(crate) type CoreTx = mpsc::Sender<ToCore>;
 
-/// What the broker's own tasks (not connections) ask of the core, on a channel of their own,
-/// so the driver still ends when the last connection has gone.
+/// What the broker's own tasks (not connections) ask of the core.
 #[derive(Debug)]
 pub(crate) enum Control {
     /// The figures operators see.
@@ -54,9 +58,6 @@ pub(crate) struct Reload {
     pub(crate) answer: oneshot::Sender<Result<crate::core::Reloaded, sluice_router::RouteError>>,
 }
 
-pub(crate) type ControlTx = mpsc::Sender<Control>;
-pub(crate) type ControlRx = mpsc::Receiver<Control>;
-
 /// Batches (one per connection wake-up) handled per core wake-up before the core's work is
 /// done: enough to amortise that work on touched nodes, small enough to keep latency low.
 const BATCH_MAX: usize = 256;
@@ -72,7 +73,6 @@ pub(crate) fn now_ms() -> i64 {
 pub(crate) async fn run<J: Journal>(
     mut core: Core,
     mut rx: mpsc::Receiver<ToCore>,
-    mut control: ControlRx,
     mut journal: J,
 ) -> J {
     let mut peers: FxHashMap<ConnId, ToConnTx> = FxHashMap::default();
@@ -88,24 +88,13 @@ pub(crate) async fn run<J: Journal>(
                 }
                 let now = now_ms();
                 for message in inbox.drain(..) {
-                    apply(&mut core, &mut peers, message, now);
+                    match message {
+                        ToCore::Control(request) => control(&mut core, &mut journal, request),
+                        message => apply(&mut core, &mut peers, message, now),
+                    }
                 }
             }
             () = sleep_until_ms(next_timer) => core.handle_timeout(now_ms()),
-            Some(request) = control.recv() => match request {
-                // The asker may have given up waiting.
-                Control::Stats(answer) => {
-                    let _gone = answer.send(core.stats());
-                }
-                Control::Reload(r) => {
-                    let result = core.reload(&r.space, r.storage, r.grace_ms, now_ms());
-                    let added = core.take_new_durable();
-                    if !added.is_empty() {
-                        journal.add_queues(added);
-                    }
-                    let _gone = r.answer.send(result);
-                }
-            },
             () = journal.changed() => {
                 let paged = journal.take_paged_in();
                 if !paged.is_empty() {
@@ -137,12 +126,31 @@ pub(crate) async fn run<J: Journal>(
     }
 }
 
+fn control<J: Journal>(core: &mut Core, journal: &mut J, request: Control) {
+    match request {
+        // The asker may have given up waiting.
+        Control::Stats(answer) => {
+            let _gone = answer.send(core.stats());
+        }
+        Control::Reload(r) => {
+            let result = core.reload(&r.space, r.storage, r.grace_ms, now_ms());
+            let added = core.take_new_durable();
+            if !added.is_empty() {
+                journal.add_queues(added);
+            }
+            let _gone = r.answer.send(result);
+        }
+    }
+}
+
 fn apply(core: &mut Core, peers: &mut FxHashMap<ConnId, ToConnTx>, message: ToCore, now: i64) {
     match message {
         ToCore::Hello { conn, tx } => {
             peers.insert(conn, tx);
             core.handle(conn, Command::Connected, now);
         }
+        // Handled by `control`.
+        ToCore::Control(_) => {}
         ToCore::Batch { conn, commands } => {
             for command in commands {
                 let gone = matches!(command, Command::Gone);
@@ -256,8 +264,7 @@ mod tests {
         let core = Core::new(vec![(NodeId::first(0), queue)]);
         let gate = Gate::default();
         let (tx, rx) = mpsc::channel(8);
-        let (_stats_tx, stats_rx) = mpsc::channel(1);
-        let driver = tokio::spawn(run(core, rx, stats_rx, gate.clone()));
+        let driver = tokio::spawn(run(core, rx, gate.clone()));
         let (to_conn, mut answers) = mpsc::unbounded_channel();
         tx.send(ToCore::Hello {
             conn: 1,

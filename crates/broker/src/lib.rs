@@ -191,9 +191,8 @@ pub async fn serve(
         None => (core, AnyJournal::Memory(NoJournal::default())),
     };
     let (core_tx, core_rx) = mpsc::channel(CORE_CHANNEL);
-    let (control_tx, control_rx) = mpsc::channel(telemetry::CONTROL_REQUESTS_MAX);
-    telemetry.set_core(control_tx.clone());
-    let driver = tokio::spawn(driver::run(core, core_rx, control_rx, journal));
+    telemetry.set_core(Some(core_tx.clone()));
+    let driver = tokio::spawn(driver::run(core, core_rx, journal));
     let container_id: Arc<str> = container_id.into();
     let (serving_tx, serving_rx) =
         tokio::sync::watch::channel(Arc::new(serving(space, plan.table, &container_id)));
@@ -217,7 +216,7 @@ pub async fn serve(
     };
     let reloading = tokio::spawn(reload::run(reload::Reloader {
         reloads,
-        control: control_tx,
+        core: shared.core.clone(),
         serving: serving_tx,
         telemetry: telemetry.clone(),
         storage,
@@ -230,7 +229,10 @@ pub async fn serve(
         telemetry.set_stopping();
     };
     listen::accept(listeners, gate::Gate::new(limits), shared, stopping).await;
+    // The last senders to the core but the connections', which have gone.
+    telemetry.set_core(None);
     reloading.abort();
+    let _stopped = reloading.await;
     // Every connection is gone, so the driver ends and hands the journal back.
     match tokio::time::timeout(SHUTDOWN_GRACE, driver).await {
         Ok(Ok(AnyJournal::Disk(disk))) => {

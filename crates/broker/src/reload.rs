@@ -2,7 +2,8 @@
 //! nodes (on its own task, the one owner of them), then connections get the new address
 //! table and limits, and operators the new status. A configuration reaches here valid as a
 //! whole (the binary checks it); one the core still cannot serve is refused and the old one
-//! keeps serving.
+//! keeps serving. Users come first, on the security's own watch; connections look at them
+//! when the serving watch changes, so a reload costs their loop one branch, not two.
 
 use std::sync::Arc;
 
@@ -10,13 +11,13 @@ use sluice_config::ResolvedAddressSpace;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::connection::Serving;
-use crate::driver::{Control, ControlTx, Reload};
+use crate::driver::{Control, CoreTx, Reload, ToCore};
 use crate::plan::Storage;
 use crate::telemetry::Telemetry;
 
 pub(crate) struct Reloader {
     pub(crate) reloads: mpsc::Receiver<ResolvedAddressSpace>,
-    pub(crate) control: ControlTx,
+    pub(crate) core: CoreTx,
     pub(crate) serving: watch::Sender<Arc<Serving>>,
     pub(crate) telemetry: Telemetry,
     pub(crate) storage: Storage,
@@ -33,8 +34,8 @@ pub(crate) async fn run(mut r: Reloader) {
             grace_ms: r.grace_ms,
             answer,
         };
-        if r.control
-            .send(Control::Reload(Box::new(reload)))
+        if r.core
+            .send(ToCore::Control(Control::Reload(Box::new(reload))))
             .await
             .is_err()
         {
@@ -62,6 +63,8 @@ pub(crate) async fn run(mut r: Reloader) {
                     "the configuration is not reloaded: {e}; the one before keeps serving"
                 );
                 r.telemetry.reloaded(false);
+                // Its users were applied (they were valid): connections check their links.
+                r.serving.send_modify(|_| {});
             }
         }
     }

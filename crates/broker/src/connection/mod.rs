@@ -139,7 +139,6 @@ pub(crate) async fn run<S>(
         mechanisms: auth.mechanisms(&shared.external_mechanisms.borrow()),
         allow_no_sasl: auth.allows_no_sasl(),
     };
-    let mut users = shared.security.users.clone();
     let mut pending: Option<PendingFuture> = None;
     let mut state = State {
         conn,
@@ -213,15 +212,15 @@ pub(crate) async fn run<S>(
                 state.on_pending(done, Instant::now());
             }
             () = sleep_until_ms(expiry) => state.on_expiry(Instant::now()),
-            // A reload changed the addresses: links to removed ones are detached.
+            // A reload: links to removed addresses, and links that lost their rights, are
+            // detached. (One watch for both: every branch here costs each wake-up.)
             Ok(()) = serving_rx.changed() => {
                 let serving = Arc::clone(&serving_rx.borrow_and_update());
                 state.on_serving_changed(serving, Instant::now());
-            }
-            // A reload sent new rights: links that lost theirs are detached.
-            Ok(()) = users.changed() => {
-                let snapshot = Arc::clone(&users.borrow_and_update());
-                state.on_rights_changed(snapshot, Instant::now());
+                let users = Arc::clone(&state.auth.security().users.borrow());
+                if !Arc::ptr_eq(&users, &state.auth.users) {
+                    state.on_rights_changed(users, Instant::now());
+                }
             }
             // The broker is shutting down: close, then keep reading until the peer's close.
             Ok(()) = stopping.changed() => {

@@ -18,7 +18,7 @@ use std::time::Duration;
 use prometheus_client::registry::Registry;
 use tokio::sync::oneshot;
 
-use crate::driver::{Control, ControlTx};
+use crate::driver::{Control, CoreTx, ToCore};
 
 use sluice_config::ResolvedAddressSpace;
 
@@ -31,10 +31,6 @@ pub use status::{
 /// How long a scrape or status request waits for the core's figures before answering
 /// without them.
 const STATS_WAIT: Duration = Duration::from_secs(2);
-
-/// Requests of the broker's own tasks waiting for the driver: a few scrapers and a reload at
-/// once, not a queue of them.
-pub(crate) const CONTROL_REQUESTS_MAX: usize = 8;
 
 /// What `/readyz` waits for.
 #[derive(Debug, Default, Clone, Copy)]
@@ -59,7 +55,7 @@ struct Inner {
     ready: Mutex<Readiness>,
     /// Whether ready, for those who wait for it.
     ready_tx: tokio::sync::watch::Sender<bool>,
-    core: Mutex<Option<ControlTx>>,
+    core: Mutex<Option<CoreTx>>,
     ports: Mutex<Vec<ServicePort>>,
 }
 
@@ -126,9 +122,10 @@ impl Telemetry {
         }
     }
 
-    pub(crate) fn set_core(&self, tx: ControlTx) {
+    /// The channel to the core while it runs (`None` from shutdown on).
+    pub(crate) fn set_core(&self, tx: Option<CoreTx>) {
         if let Ok(mut c) = self.inner.core.lock() {
-            *c = Some(tx);
+            *c = tx;
         }
     }
 
@@ -197,8 +194,13 @@ impl Telemetry {
     async fn core_stats(&self) -> Option<CoreStats> {
         let tx = self.inner.core.lock().ok()?.clone()?;
         let (answer, rx) = oneshot::channel();
-        tx.try_send(Control::Stats(answer)).ok()?;
-        tokio::time::timeout(STATS_WAIT, rx).await.ok()?.ok()
+        let asked = async {
+            tx.send(ToCore::Control(Control::Stats(answer)))
+                .await
+                .ok()?;
+            rx.await.ok()
+        };
+        tokio::time::timeout(STATS_WAIT, asked).await.ok()?
     }
 
     fn space(&self) -> Arc<SpaceView> {
