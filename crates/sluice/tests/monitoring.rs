@@ -18,8 +18,6 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
 use std::thread;
@@ -616,47 +614,7 @@ fn http_url(server: &Server) -> String {
 
 /// One HTTP/1.1 GET of `path` at `url` (`http://HOST:PORT`): the status code and the body.
 fn get(url: &str, path: &str) -> (u16, String) {
-    let authority = url.strip_prefix("http://").unwrap();
-    let mut stream = TcpStream::connect(authority).unwrap_or_else(|e| panic!("{url}: {e}"));
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, body) = raw
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("GET {path}: no HTTP head in {raw:?}"));
-    let code = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("GET {path}: bad status line in {head:?}"));
-    let chunked = head.lines().any(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("transfer-encoding:") && l.contains("chunked")
-    });
-    let body = if chunked {
-        let mut out = String::new();
-        let mut rest = body;
-        loop {
-            let (size, after) = rest.split_once("\r\n").expect("a chunk size line");
-            let size = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16).unwrap();
-            if size == 0 {
-                break out;
-            }
-            out.push_str(&after[..size]);
-            rest = &after[size + 2..];
-        }
-    } else {
-        body.to_owned()
-    };
-    (code, body)
+    http_get(url, path)
 }
 
 /// One sample of an exposition: its name, labels and value.

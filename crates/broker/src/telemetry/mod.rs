@@ -241,21 +241,23 @@ impl Telemetry {
         let now_ms = crate::driver::now_ms();
         let links = self.links_by_address();
         let ready = self.readiness();
+        // By address once, not searched per address: a space may have thousands.
+        let by_address: std::collections::HashMap<&str, &crate::core::NodeStats> = core
+            .iter()
+            .flat_map(|c| &c.nodes)
+            .map(|n| (&*n.address, n))
+            .collect();
         let mut addresses: Vec<AddressStatus> = space
             .addresses
             .iter()
             .map(|a| {
-                let stats = core
-                    .as_ref()
-                    .and_then(|c| c.nodes.iter().find(|n| *n.address == *a.address));
+                let stats = by_address.get(a.address.as_str()).copied();
                 let l = links.get(a.address.as_str()).copied().unwrap_or_default();
                 a.status(stats, l, now_ms)
             })
             .collect();
         for (address, until) in core.iter().flat_map(|c| &c.retired) {
-            let stats = core
-                .as_ref()
-                .and_then(|c| c.nodes.iter().find(|n| n.address == *address));
+            let stats = by_address.get(&**address).copied();
             let view = SpaceView::retiring(address, until.saturating_sub(now_ms));
             addresses.push(view.status(stats, (0, 0), now_ms));
         }
