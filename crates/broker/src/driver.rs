@@ -260,6 +260,7 @@ mod tests {
             expiry: None,
             max_consumers: None,
             full: crate::core::AddressFullPolicy::Block,
+            reject_retries: false,
         }));
         let core = Core::new(vec![(NodeId::first(0), queue)]);
         let gate = Gate::default();

@@ -44,6 +44,7 @@ fn nodes() -> Vec<(NodeId, Node)> {
             expiry: dead_letter.map(NodeId::first),
             max_consumers: Some(2),
             full: crate::core::AddressFullPolicy::Block,
+            reject_retries: false,
         }))
     };
     let dlq = QueuePolicy {

@@ -166,6 +166,7 @@ pub(crate) fn plan_with(
                 expiry: id_of(expiry),
                 max_consumers,
                 full,
+                reject_retries: !limits.rejected_dead_letters,
             }))
         };
         let (kind, node) = match a.address_type() {

@@ -98,6 +98,11 @@ pub struct StoreLimits {
     pub global_max_size: Option<u64>,
     /// `addressFullPolicy`.
     pub address_full_policy: Option<AddressFullPolicy>,
+    /// `treatRejectAsUnmodifiedDeliveryFailed: false`: a consumer's `rejected` outcome sends
+    /// the message to its dead-letter target at once. By default (EnMasse's, `true`) a
+    /// rejected message counts as a failed delivery attempt and is offered again until its
+    /// attempts run out.
+    pub rejected_dead_letters: bool,
 }
 
 /// The errors in an infra config's store limits, naming the field.
@@ -132,6 +137,9 @@ impl ResolvedAddressSpace {
             address_full_policy: broker
                 .and_then(|b| b.address_full_policy.as_deref())
                 .and_then(|p| parse_address_full_policy(p).ok()),
+            rejected_dead_letters: broker
+                .and_then(|b| b.treat_reject_as_unmodified_delivery_failed)
+                == Some(false),
         }
     }
 }
@@ -247,6 +255,7 @@ spec:
   broker:
     globalMaxSize: 1048576
     addressFullPolicy: Fail
+    treatRejectAsUnmodifiedDeliveryFailed: false
 ---
 apiVersion: admin.enmasse.io/v1beta2
 kind: AddressPlan
@@ -297,6 +306,7 @@ spec:
             StoreLimits {
                 global_max_size: Some(1 << 20),
                 address_full_policy: Some(AddressFullPolicy::Fail),
+                rejected_dead_letters: true,
             }
         );
         assert_eq!(space.address("q").unwrap().broker_credit(), Some(0.25));

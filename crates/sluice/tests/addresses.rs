@@ -365,8 +365,44 @@ fn anycast_passes_the_receivers_outcome_back_to_the_sender() {
 // --- queue outcomes, dead-letter and expiry -------------------------------------------------
 
 #[test]
-fn a_rejected_message_goes_to_the_dead_letter_address() {
-    let server = Server::start("reject");
+fn a_rejected_message_is_retried_until_its_attempts_run_out_by_default() {
+    // EnMasse's default treatRejectAsUnmodifiedDeliveryFailed: a rejected message counts as a
+    // failed attempt; myqueue-dl allows 2, then the dead-letter address.
+    let server = Server::start("reject-retried");
+    let mut dead = server.spawn(&["receive", "mydlq", "1"]);
+    dead.wait_ready(&server);
+    let mut rejecter = server.spawn_at(
+        &server.url,
+        &["receive", "myqueue-dl", "3", "--outcome", "reject"],
+        "3",
+    );
+    rejecter.wait_ready(&server);
+    let sent = ok(
+        &server,
+        server.run(&["send", "myqueue-dl", "1"]),
+        "send 1 to myqueue-dl",
+    );
+    assert_eq!(sent["accepted"], 1, "{sent}");
+    let received = ok(&server, dead.finish(&server), "receive from mydlq");
+    assert_eq!(bodies(&received), ["msg-0"]);
+    assert_eq!(delivery_counts(&received), [2], "{received}");
+    let rejected = timed_out_with(
+        &server,
+        rejecter.finish(&server),
+        &["msg-0".to_owned(), "msg-0".to_owned()],
+        "rejected twice (maximumDeliveryAttempts 2), then dead-lettered",
+    );
+    assert_eq!(delivery_counts(&rejected), [0, 1], "{rejected}");
+    assert_empty(&server, "myqueue-dl");
+}
+
+#[test]
+fn a_rejected_message_goes_to_the_dead_letter_address_when_reject_is_final() {
+    let space = with_broker_infra(
+        ADDRESS_SPACE,
+        "{treatRejectAsUnmodifiedDeliveryFailed: false}",
+    );
+    let server = Server::start_config("reject", &space, &[]);
     let mut dead = server.spawn(&["receive", "mydlq", "1"]);
     dead.wait_ready(&server);
     // Two credits for one message: a redelivery would reach it at once.

@@ -115,6 +115,9 @@ pub(crate) struct QueueNode {
     pub(crate) owner: Option<LinkKey>,
     /// What happens to a publish when the queue is full.
     full: AddressFullPolicy,
+    /// A consumer's `rejected` counts as a failed attempt (`modified{delivery-failed}`), as
+    /// EnMasse's `treatRejectAsUnmodifiedDeliveryFailed` (default true) has it.
+    reject_retries: bool,
 }
 
 /// A stored node as its plan describes it.
@@ -128,6 +131,8 @@ pub(crate) struct QueuePlan {
     /// At its limits: hold publishers back (block), refuse (fail) or drop the oldest (drop).
     /// Page is block with no byte limit but the disk's, set in the policy.
     pub(crate) full: AddressFullPolicy,
+    /// A consumer's `rejected` is retried as `modified{delivery-failed}`.
+    pub(crate) reject_retries: bool,
 }
 
 impl QueueNode {
@@ -143,6 +148,7 @@ impl QueueNode {
             waiting: Waiting::default(),
             owner: None,
             full: plan.full,
+            reject_retries: plan.reject_retries,
         }
     }
 
@@ -154,6 +160,7 @@ impl QueueNode {
         self.expiry = new.expiry;
         self.max_consumers = new.max_consumers;
         self.full = new.full;
+        self.reject_retries = new.reject_retries;
     }
 
     /// Removes every available message (logged for the journal); returns how many.
@@ -172,6 +179,8 @@ impl QueueNode {
             expiry: None,
             max_consumers: None,
             full: AddressFullPolicy::Block,
+            // Nothing to retry into: a temporary queue has no attempt limit or target.
+            reject_retries: false,
         });
         node.owner = Some(owner);
         node
@@ -374,6 +383,13 @@ impl QueueNode {
         outcome: Outcome,
         ctx: &mut Ctx<'_>,
     ) -> Result<(), StoreError> {
+        let outcome = match outcome {
+            Outcome::Rejected if self.reject_retries => Outcome::Modified {
+                delivery_failed: true,
+                undeliverable_here: false,
+            },
+            outcome => outcome,
+        };
         let result = self.queue.settle(consumer, message, outcome);
         ctx.journal.take(id, &mut self.queue);
         result

@@ -261,6 +261,7 @@ impl Core {
             expiry: None,
             max_consumers: None,
             full: super::AddressFullPolicy::Block,
+            reject_retries: false,
         }));
         let id = self.nodes.insert_with(|_| slot(node));
         let until = now.saturating_add(grace_ms);

@@ -216,6 +216,23 @@ spec:
     maximumDeliveryAttempts: 2
 ";
 
+/// `space` (a copy of [`ADDRESS_SPACE`]) with a StandardInfraConfig `test-infra` whose
+/// `spec.broker` is `broker` (a YAML flow mapping such as
+/// `{treatRejectAsUnmodifiedDeliveryFailed: false}`), named by the `standard-unlimited` plan.
+#[allow(dead_code)]
+pub fn with_broker_infra(space: &str, broker: &str) -> String {
+    let plan = "  name: standard-unlimited\nspec:\n";
+    assert!(
+        space.contains(plan),
+        "the space has the standard-unlimited plan"
+    );
+    let space = space.replacen(plan, &format!("{plan}  infraConfigRef: test-infra\n"), 1);
+    format!(
+        "apiVersion: admin.enmasse.io/v1beta1\nkind: StandardInfraConfig\nmetadata:\n  \
+         name: test-infra\nspec:\n  broker: {broker}\n---\n{space}"
+    )
+}
+
 /// Fails (never skips) when Proton's Python binding is missing.
 pub fn require_proton() {
     let found = Command::new(PYTHON)

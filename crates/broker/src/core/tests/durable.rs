@@ -118,6 +118,7 @@ fn a_topic_publish_with_a_durable_subscription_waits_for_the_journal() {
         expiry: None,
         max_consumers: Some(1),
         full: AddressFullPolicy::Block,
+        reject_retries: false,
     }));
     let mut h = Harness::new(vec![topic("t", vec![at(1)]), sub]);
     h.conn(1);

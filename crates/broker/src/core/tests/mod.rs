@@ -87,6 +87,7 @@ pub(super) fn queue_with(
         expiry,
         max_consumers: None,
         full: AddressFullPolicy::Block,
+        reject_retries: false,
     }))
 }
 

@@ -29,6 +29,7 @@ fn with_policy(policy: QueuePolicy, full: AddressFullPolicy) -> Node {
         expiry: None,
         max_consumers: None,
         full,
+        reject_retries: false,
     }))
 }
 

@@ -226,6 +226,7 @@ fn a_named_subscription_keeps_messages_and_limits_its_consumers() {
         expiry: None,
         max_consumers: Some(1),
         full: AddressFullPolicy::Block,
+        reject_retries: false,
     }));
     let mut h = Harness::new(vec![topic("t", vec![at(1)]), sub]);
     h.conn(1);
@@ -265,6 +266,7 @@ fn a_topic_publish_is_answered_once_every_named_subscription_has_it() {
             expiry: None,
             max_consumers: Some(1),
             full: AddressFullPolicy::Block,
+            reject_retries: false,
         }))
     };
     let mut h = Harness::new(vec![
