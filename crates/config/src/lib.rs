@@ -42,8 +42,8 @@ pub use fs::{ConfigError, load_paths, read_paths};
 pub use limits::{AddressFullPolicy, StoreLimits, parse_address_full_policy, parse_size};
 pub use load::{Located, Manifests, Origin, Source, parse_sources};
 pub use model::{
-    Checked, Config, DEAD_LETTER_DELIVERY_ATTEMPTS_DEFAULT, PendingAddress, ResolvedAddress,
-    ResolvedAddressSpace,
+    Checked, Config, DEAD_LETTER_DELIVERY_ATTEMPTS_DEFAULT, PendingAddress, RedeliveryDelay,
+    ResolvedAddress, ResolvedAddressSpace,
 };
 pub use validate::resolve;
 

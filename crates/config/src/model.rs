@@ -170,6 +170,36 @@ impl ResolvedAddress {
         }
     }
 
+    /// The effective redelivery delay: `messageRedelivery.redeliveryDelay` (ms),
+    /// `redeliveryDelayMultiplier` and `maximumDeliveryDelay` (ms), each the address's value
+    /// over the plan's. As EnMasse set Artemis: no delay by default, a multiplier of 1, and a
+    /// maximum of 0 (or below) meaning none; a negative delay or a multiplier below 1 (or not
+    /// finite) is taken as the default.
+    pub fn redelivery_delay(&self) -> RedeliveryDelay {
+        let address = self.address.resource.spec.message_redelivery;
+        let plan = self.plan.spec.message_redelivery;
+        let pick = |f: fn(&crate::resources::MessageRedelivery) -> Option<i64>| {
+            address
+                .as_ref()
+                .and_then(f)
+                .or_else(|| plan.as_ref().and_then(f))
+        };
+        let multiplier = address
+            .and_then(|r| r.redelivery_delay_multiplier)
+            .or_else(|| plan.and_then(|r| r.redelivery_delay_multiplier))
+            .filter(|m| m.is_finite() && *m >= 1.0)
+            .unwrap_or(1.0);
+        RedeliveryDelay {
+            delay_ms: pick(|r| r.redelivery_delay)
+                .and_then(|d| u64::try_from(d).ok())
+                .unwrap_or(0),
+            multiplier,
+            maximum_ms: pick(|r| r.maximum_delivery_delay)
+                .and_then(|d| u64::try_from(d).ok())
+                .filter(|d| *d > 0),
+        }
+    }
+
     /// The effective `messageRedelivery.maximumDeliveryAttempts`: the address's value wins over
     /// the plan's; `-1` (or any negative value) is infinite (`None`); unset is
     /// [`DEAD_LETTER_DELIVERY_ATTEMPTS_DEFAULT`] when a dead-letter target is set, else infinite.
@@ -192,6 +222,18 @@ impl ResolvedAddress {
                 .then_some(DEAD_LETTER_DELIVERY_ATTEMPTS_DEFAULT),
         }
     }
+}
+
+/// How long a message waits after a failed delivery attempt before it is offered again:
+/// `delay_ms × multiplier^(attempts − 1)`, at most `maximum_ms`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RedeliveryDelay {
+    /// The first delay, ms; 0 is none.
+    pub delay_ms: u64,
+    /// What each later delay is multiplied by (at least 1).
+    pub multiplier: f64,
+    /// The longest delay, ms.
+    pub maximum_ms: Option<u64>,
 }
 
 /// A valid address that is not served, and why (`Quota exceeded`).

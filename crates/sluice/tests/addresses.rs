@@ -62,21 +62,6 @@ fn timed_out_with(server: &Server, outcome: Outcome, want: &[String], what: &str
     outcome.json
 }
 
-/// A receiver on `address` gets nothing within a second (exit 2).
-fn assert_empty(server: &Server, address: &str) {
-    let outcome = server
-        .spawn_at(&server.url, &["receive", address, "1"], "1")
-        .finish(server);
-    assert_eq!(
-        outcome.code(),
-        Some(2),
-        "expected {address} to be empty (the receive to time out): {outcome:?}\nserver \
-         stderr:\n{}",
-        server.log()
-    );
-    assert_eq!(outcome.json["received"], 0, "{}", outcome.json);
-}
-
 /// A `role` link to `address` is refused (the link, not the connection) with `condition`.
 fn assert_refused(server: &Server, role: &str, address: &str, condition: &str) {
     let outcome = server.run(&["attach", address, "--role", role]);

@@ -320,20 +320,6 @@ pub fn receive(server: &Server, address: &str, count: usize) -> Vec<String> {
     crate::support::bodies(&json)
 }
 
-/// Asserts `address` has no message: a receiver gets none within its 1 s timeout.
-pub fn assert_empty(server: &Server, address: &str) {
-    let outcome = server
-        .spawn_at(&server.url, &["receive", address, "1"], "1")
-        .finish(server);
-    assert_eq!(
-        outcome.code(),
-        Some(2),
-        "expected {address} to be empty (the receive to time out): {outcome:?}\nserver stderr:\n{}",
-        server.log()
-    );
-    assert_eq!(outcome.json["received"], 0, "{}", outcome.json);
-}
-
 /// `msg-0` .. `msg-<count-1>`.
 pub fn numbered(count: usize) -> Vec<String> {
     (0..count).map(|i| format!("msg-{i}")).collect()

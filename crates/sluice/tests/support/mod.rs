@@ -388,7 +388,11 @@ impl Server {
             .arg("serve")
             .arg("--config")
             .arg(&config)
-            .args(["--amqp", "127.0.0.1:0"])
+            .args(if extra.contains(&"--amqp") {
+                &[][..]
+            } else {
+                &["--amqp", "127.0.0.1:0"][..]
+            })
             .args(
                 if extra.contains(&"--no-http") || extra.contains(&"--http") {
                     &[][..]
@@ -716,6 +720,20 @@ impl Drop for Client {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Asserts `address` has no message: a receiver gets none within its 1 s timeout (exit 2).
+pub fn assert_empty(server: &Server, address: &str) {
+    let outcome = server
+        .spawn_at(&server.url, &["receive", address, "1"], "1")
+        .finish(server);
+    assert_eq!(
+        outcome.code(),
+        Some(2),
+        "expected {address} to be empty (the receive to time out): {outcome:?}\nserver stderr:\n{}",
+        server.log()
+    );
+    assert_eq!(outcome.json["received"], 0, "{}", outcome.json);
 }
 
 /// Asserts a run exited 0, showing everything when it did not.
