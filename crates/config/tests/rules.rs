@@ -532,6 +532,35 @@ fn delivery_attempts_come_from_the_address_then_the_plan_then_the_dead_letter_de
     );
 }
 
+#[test]
+fn the_redelivery_delay_comes_field_by_field_from_the_address_then_the_plan() {
+    let a = effective(
+        "  messageRedelivery: {redeliveryDelay: 100, redeliveryDelayMultiplier: 2.0, maximumDeliveryDelay: 5000}\n",
+        "  messageRedelivery: {redeliveryDelay: 250}\n",
+    );
+    let d = a.redelivery_delay();
+    assert_eq!(
+        (d.delay_ms, d.multiplier, d.maximum_ms),
+        (250, 2.0, Some(5000))
+    );
+    let none = effective("", "").redelivery_delay();
+    assert_eq!(
+        (none.delay_ms, none.multiplier, none.maximum_ms),
+        (0, 1.0, None)
+    );
+    // Values that cannot be meant are the defaults: a negative delay, a multiplier below 1, a
+    // maximum of 0 (EnMasse's "no maximum").
+    let odd = effective(
+        "",
+        "  messageRedelivery: {redeliveryDelay: -5, redeliveryDelayMultiplier: 0.5, maximumDeliveryDelay: 0}\n",
+    )
+    .redelivery_delay();
+    assert_eq!(
+        (odd.delay_ms, odd.multiplier, odd.maximum_ms),
+        (0, 1.0, None)
+    );
+}
+
 /// Space `c` like `s` but with the connector `remote1`.
 const CONNECTED_SPACE: &str = "---\napiVersion: enmasse.io/v1beta1\nkind: AddressSpace\nmetadata: {name: c}\nspec:\n  type: standard\n  plan: small\n  authenticationService: {name: none}\n  connectors:\n  - name: remote1\n    endpointHosts: [{host: peer.example}]\n";
 
