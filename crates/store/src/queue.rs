@@ -15,8 +15,9 @@
 //!   +---------------------------------------------------+   consumer removed
 //! ```
 //!
-//! Available messages are kept in arrival order (by [`MessageId`]), so a message that comes back
-//! from a consumer returns to its original place, ahead of everything that arrived after it.
+//! Available messages are kept by priority level (header `priority`, see [`priority`]) and, within
+//! a level, in arrival order (by [`MessageId`]), so a message that comes back from a consumer
+//! returns to its original place, ahead of everything of its level that arrived after it.
 
 use std::collections::{BTreeSet, VecDeque};
 
@@ -28,6 +29,7 @@ use crate::change::Change;
 use crate::error::StoreError;
 use crate::policy::{QueuePolicy, expiry_instant_ms};
 use available::Available;
+use priority::{Levels, level_of};
 
 /// A message's id within its queue, given at enqueue in arrival order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -170,6 +172,11 @@ struct Stored {
 }
 
 impl Stored {
+    /// Its priority level (header `priority`, 4 when absent, above 9 counted as 9).
+    fn level(&self) -> u8 {
+        level_of(self.message.header.as_ref().map_or(4, |h| h.priority))
+    }
+
     fn is_expired(&self, now_ms: i64) -> bool {
         self.expiry_ms.is_some_and(|at| at <= now_ms)
     }
@@ -207,7 +214,8 @@ struct InFlight {
 pub struct Queue {
     policy: QueuePolicy,
     next_id: u64,
-    available: Available<Stored>,
+    /// By priority level, each in arrival order (see [`priority`]).
+    available: Levels<Stored>,
     /// The available messages that expire, by expiry: the broker's expiry timer reads the first,
     /// and the expiry pass takes only what is due instead of walking the queue.
     expiring: BTreeSet<(i64, MessageId)>,
@@ -244,7 +252,7 @@ impl Queue {
         Queue {
             policy,
             next_id: 0,
-            available: Available::default(),
+            available: Levels::default(),
             expiring: BTreeSet::new(),
             in_flight: Available::default(),
             consumers: Vec::new(),
@@ -454,64 +462,6 @@ impl Queue {
             .map(|c| c.credit)
     }
 
-    /// Hands available messages, oldest first, to consumers with credit, round robin; each
-    /// message to one consumer, never to one that refused it with `undeliverable-here`.
-    /// Expired messages met on the way leave the queue (see [`Queue::poll_forward`]).
-    pub fn next_deliveries(&mut self, now_ms: i64) -> Vec<Delivery> {
-        let mut deliveries = Vec::new();
-        let mut from = MessageId(0);
-        while self.credit_total > 0 {
-            let Some((id, stored)) = self.available.first_from(from.0) else {
-                break;
-            };
-            let id = MessageId(id);
-            from = MessageId(id.0.saturating_add(1));
-            let expired = stored.is_expired(now_ms);
-            let consumer = if expired {
-                None
-            } else {
-                match pick_consumer(
-                    &mut self.consumers,
-                    &mut self.next_consumer,
-                    &stored.refused_by,
-                ) {
-                    Some(consumer) => {
-                        self.credit_total -= 1;
-                        Some(consumer)
-                    }
-                    // Every consumer with credit refused it: leave it for another.
-                    None => continue,
-                }
-            };
-            let Some(mut stored) = self.take_available(id) else {
-                break;
-            };
-            let Some(consumer) = consumer else {
-                self.expire(id, stored);
-                continue;
-            };
-            let payload = stored.payload();
-            let first = !stored.acquired_before;
-            stored.acquired_before = true;
-            self.in_flight.insert(
-                id.0,
-                InFlight {
-                    stored,
-                    consumer,
-                    first,
-                },
-            );
-            self.counters.delivered += 1;
-            deliveries.push(Delivery {
-                consumer,
-                message: id,
-                payload,
-            });
-        }
-        self.debug_check();
-        deliveries
-    }
-
     /// Removes every available message expired at `now_ms` (dispatch only meets the messages
     /// it walks past; the broker calls this at [`Queue::next_expiry_ms`]). Returns how many
     /// expired. Costs what it removes, not the queue's length.
@@ -612,9 +562,9 @@ impl Queue {
     /// as dropped. Returns whether it fits now (it may not, if the rest is in flight).
     pub fn drop_oldest_for(&mut self, bytes: usize) -> bool {
         while !self.has_room(bytes) {
-            if let Some((id, _)) = self.available.first_from(0) {
+            if let Some((level, id)) = self.available.oldest() {
                 let id = MessageId(id);
-                if let Some(stored) = self.take_available(id) {
+                if let Some(stored) = self.take_available_at(level, id) {
                     self.counters.dropped += 1;
                     self.remove(id, &stored);
                 }
@@ -632,9 +582,9 @@ impl Queue {
     /// configuration has ended.
     pub fn purge(&mut self) -> usize {
         let mut removed = 0;
-        while let Some((id, _)) = self.available.first_from(0) {
+        while let Some((level, id)) = self.available.oldest() {
             let id = MessageId(id);
-            let Some(stored) = self.take_available(id) else {
+            let Some(stored) = self.take_available_at(level, id) else {
                 break;
             };
             self.counters.dropped += 1;
@@ -716,7 +666,8 @@ impl Queue {
         &self.counters
     }
 
-    /// The ids of the available messages, oldest first (for tests and browsing).
+    /// The ids of the available messages in memory, in delivery order: highest priority
+    /// first, oldest first within a priority (for tests and browsing).
     pub fn available_ids(&self) -> impl Iterator<Item = MessageId> + '_ {
         self.available.ids().into_iter().map(MessageId)
     }
@@ -748,11 +699,22 @@ impl Queue {
             self.expiring.insert((at, id));
         }
         self.available_bytes += stored.size_bytes;
-        self.available.insert(id.0, stored);
+        self.available.insert(stored.level(), id.0, stored);
     }
 
+    /// Takes an available message of any level (off the hot path: expiry).
     fn take_available(&mut self, id: MessageId) -> Option<Stored> {
         let stored = self.available.remove(id.0)?;
+        self.took_available(id, stored)
+    }
+
+    /// Takes an available message of `level`.
+    fn take_available_at(&mut self, level: u8, id: MessageId) -> Option<Stored> {
+        let stored = self.available.remove_at(level, id.0)?;
+        self.took_available(id, stored)
+    }
+
+    fn took_available(&mut self, id: MessageId, stored: Stored) -> Option<Stored> {
         self.available_bytes -= stored.size_bytes;
         if let Some(at) = stored.expiry_ms {
             self.expiring.remove(&(at, id));
@@ -863,31 +825,13 @@ impl Queue {
     }
 }
 
-/// The next consumer, round robin from `cursor`, with credit and not in `refused_by`; takes one
-/// credit from it and moves the cursor past it.
-fn pick_consumer(
-    consumers: &mut [Consumer],
-    cursor: &mut usize,
-    refused_by: &[ConsumerId],
-) -> Option<ConsumerId> {
-    let count = consumers.len();
-    for step in 0..count {
-        let index = (*cursor + step) % count;
-        let Some(consumer) = consumers.get_mut(index) else {
-            continue;
-        };
-        if consumer.credit > 0 && !refused_by.contains(&consumer.id) {
-            consumer.credit -= 1;
-            *cursor = (index + 1) % count;
-            return Some(consumer.id);
-        }
-    }
-    None
-}
-
 mod available;
+mod dispatch;
 mod paged;
+mod priority;
 
 pub use paged::PAGE_IN_BYTES_MAX;
+#[cfg(test)]
+mod priority_tests;
 #[cfg(test)]
 mod tests;
