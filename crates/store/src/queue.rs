@@ -19,7 +19,7 @@
 //! a level, in arrival order (by [`MessageId`]), so a message that comes back from a consumer
 //! returns to its original place, ahead of everything of its level that arrived after it.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use sluice_codec::Encode;
@@ -219,6 +219,12 @@ pub struct Queue {
     /// The available messages that expire, by expiry: the broker's expiry timer reads the first,
     /// and the expiry pass takes only what is due instead of walking the queue.
     expiring: BTreeSet<(i64, MessageId)>,
+    /// Messages not to be offered before a due time, by it (see [`held`]).
+    held: BTreeMap<(i64, MessageId), Stored>,
+    /// The held messages that expire: (expiry, due, id).
+    held_expiring: BTreeSet<(i64, i64, MessageId)>,
+    /// The latest time the queue was told of (see [`Queue::settle_at`]).
+    now_ms: i64,
     /// Handed out in the order they are taken, and mostly settled in that order: the same
     /// ring as the available ones (a hash map's insert and remove per delivery showed in
     /// the broker's profile).
@@ -254,6 +260,9 @@ impl Queue {
             next_id: 0,
             available: Levels::default(),
             expiring: BTreeSet::new(),
+            held: BTreeMap::new(),
+            held_expiring: BTreeSet::new(),
+            now_ms: i64::MIN,
             in_flight: Available::default(),
             consumers: Vec::new(),
             next_consumer: 0,
@@ -329,11 +338,13 @@ impl Queue {
                 bytes_max: self.policy.bytes_max,
             });
         }
+        self.saw(now_ms);
         let id = MessageId(self.next_id);
         self.next_id = self.next_id.saturating_add(1);
         let delivery_count = message.header.as_ref().map_or(0, |h| h.delivery_count);
         let durable = self.policy.durable && message.header.as_ref().is_some_and(|h| h.durable);
-        if self.pages(size_bytes) {
+        let due_ms = held::scheduled_ms(&message, now_ms).filter(|&due| due > now_ms);
+        if due_ms.is_none() && self.pages(size_bytes) {
             self.page_out(id, &message, expiry_ms, delivery_count, durable, now_ms);
             self.bytes += size_bytes;
             self.counters.enqueued += 1;
@@ -346,20 +357,21 @@ impl Queue {
                 payload: message.raw().clone(),
             });
         }
-        self.make_available(
-            id,
-            Stored {
-                message,
-                size_bytes,
-                expiry_ms,
-                delivery_count,
-                acquired_before: false,
-                refused_by: Vec::new(),
-                durable,
-                journaled: durable,
-                arrived_ms: now_ms,
-            },
-        );
+        let stored = Stored {
+            message,
+            size_bytes,
+            expiry_ms,
+            delivery_count,
+            acquired_before: false,
+            refused_by: Vec::new(),
+            durable,
+            journaled: durable,
+            arrived_ms: now_ms,
+        };
+        match due_ms {
+            Some(due_ms) => self.hold(id, stored, due_ms),
+            None => self.make_available(id, stored),
+        }
         self.bytes += size_bytes;
         self.counters.enqueued += 1;
         self.debug_check();
@@ -385,21 +397,24 @@ impl Queue {
         let expiry_ms = expiry_instant_ms(now_ms, ttl_ms, absolute_ms, self.policy.ttl);
         let size_bytes = message.raw().len();
         self.next_id = self.next_id.max(id.0.saturating_add(1));
-        self.make_available(
-            id,
-            Stored {
-                message,
-                size_bytes,
-                expiry_ms,
-                delivery_count,
-                // Delivered before the restart, perhaps: not the first acquisition any more.
-                acquired_before: delivery_count > 0,
-                refused_by: Vec::new(),
-                durable: true,
-                journaled: true,
-                arrived_ms: now_ms,
-            },
-        );
+        self.saw(now_ms);
+        let due_ms = held::scheduled_ms(&message, now_ms).filter(|&due| due > now_ms);
+        let stored = Stored {
+            message,
+            size_bytes,
+            expiry_ms,
+            delivery_count,
+            // Delivered before the restart, perhaps: not the first acquisition any more.
+            acquired_before: delivery_count > 0,
+            refused_by: Vec::new(),
+            durable: true,
+            journaled: true,
+            arrived_ms: now_ms,
+        };
+        match due_ms {
+            Some(due_ms) => self.hold(id, stored, due_ms),
+            None => self.make_available(id, stored),
+        }
         self.bytes += size_bytes;
         self.counters.enqueued += 1;
         self.debug_check();
@@ -476,7 +491,9 @@ impl Queue {
                 self.expire(id, stored);
             }
         }
-        expired.len()
+        let held = self.expire_held(now_ms);
+        self.debug_check();
+        expired.len() + held
     }
 
     /// Settles a consumer's delivery with its outcome.
@@ -517,6 +534,25 @@ impl Queue {
         }
         self.debug_check();
         Ok(())
+    }
+
+    /// [`Queue::settle`] at `now_ms`: a redelivery delay counts from then. (`settle` itself
+    /// counts it from the latest time the queue was told of by any call.)
+    pub fn settle_at(
+        &mut self,
+        consumer: ConsumerId,
+        message: MessageId,
+        outcome: Outcome,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.saw(now_ms);
+        self.settle(consumer, message, outcome)
+    }
+
+    /// [`Queue::remove_consumer`] at `now_ms`, as [`Queue::settle_at`] is to `settle`.
+    pub fn remove_consumer_at(&mut self, id: ConsumerId, now_ms: i64) -> Result<(), StoreError> {
+        self.saw(now_ms);
+        self.remove_consumer(id)
     }
 
     /// Takes back a delivery that never left: the consumer's connection could not send it (its
@@ -594,6 +630,7 @@ impl Queue {
         while self.drop_paged_front() {
             removed += 1;
         }
+        removed += self.purge_held();
         self.debug_check();
         removed
     }
@@ -601,80 +638,6 @@ impl Queue {
     /// Whether messages wait in [`Queue::poll_forward`].
     pub fn has_forwards(&self) -> bool {
         !self.forwards.is_empty()
-    }
-
-    /// What operators see of the queue: its depth, bytes, durable messages and the arrival of
-    /// its oldest message. Walks the messages in memory (bounded by the memory budget), so it
-    /// is for a scrape, never for the path of a message.
-    pub fn stats(&self) -> QueueStats {
-        let in_memory = self
-            .available
-            .iter()
-            .map(|(_, s)| s)
-            .chain(self.in_flight.iter().map(|(_, f)| &f.stored));
-        let mut durable = 0;
-        let mut oldest: Option<i64> = None;
-        for s in in_memory {
-            durable += usize::from(s.durable);
-            oldest = Some(oldest.map_or(s.arrived_ms, |o| o.min(s.arrived_ms)));
-        }
-        // Paged messages are newer than those in memory, and all are in the journal.
-        durable += self.paged.iter().filter(|r| r.durable).count();
-        let oldest_ms =
-            oldest.or_else(|| self.paged.front().map(|r| i64::from(r.arrived_s) * 1000));
-        QueueStats {
-            depth: self.depth(),
-            bytes: self.bytes,
-            durable,
-            oldest_ms,
-        }
-    }
-
-    /// Messages held: available (in memory or paged) and in flight.
-    pub fn depth(&self) -> usize {
-        self.available.len() + self.in_flight.len() + self.paged.len()
-    }
-
-    /// Messages waiting for a consumer, in memory or paged.
-    pub fn available(&self) -> usize {
-        self.available.len() + self.paged.len()
-    }
-
-    /// Messages handed out and not yet settled.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
-    }
-
-    /// Bytes held, available (in memory or paged) and in flight, as charged against
-    /// `bytes_max`.
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
-
-    /// Bytes of the messages held in memory (what the broker's memory budget counts).
-    pub fn memory_bytes(&self) -> usize {
-        self.bytes - self.paged_bytes
-    }
-
-    /// How many consumers are attached.
-    pub fn consumer_count(&self) -> usize {
-        self.consumers.len()
-    }
-
-    /// The counters.
-    pub fn counters(&self) -> &QueueCounters {
-        &self.counters
-    }
-
-    /// The ids of the available messages in memory, in delivery order: highest priority
-    /// first, oldest first within a priority (for tests and browsing).
-    pub fn available_ids(&self) -> impl Iterator<Item = MessageId> + '_ {
-        self.available.ids().into_iter().map(MessageId)
-    }
-
-    /// The ids of a consumer's unsettled deliveries, oldest first.
-    pub fn unsettled(&self, consumer: ConsumerId) -> impl Iterator<Item = MessageId> + '_ {
-        self.unsettled_of(consumer).into_iter()
     }
 
     fn unsettled_of(&self, consumer: ConsumerId) -> Vec<MessageId> {
@@ -691,7 +654,11 @@ impl Queue {
     /// When the first available message expires, if any does: the next time
     /// [`Queue::expire_messages`] has work.
     pub fn next_expiry_ms(&self) -> Option<i64> {
-        self.expiring.first().map(|&(at, _)| at)
+        let available = self.expiring.first().map(|&(at, _)| at);
+        match (available, self.next_held_expiry_ms()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn make_available(&mut self, id: MessageId, stored: Stored) {
@@ -756,7 +723,15 @@ impl Queue {
                 let count = stored.delivery_count;
                 self.changes.push(Change::DeliveryCount { id, count });
             }
-            self.make_available(id, stored);
+            let delay_ms = self.policy.redelivery_delay_after_ms(stored.delivery_count);
+            if delay_ms == 0 {
+                self.make_available(id, stored);
+            } else {
+                let due_ms = self
+                    .now_ms
+                    .saturating_add(i64::try_from(delay_ms).unwrap_or(i64::MAX));
+                self.hold(id, stored, due_ms);
+            }
         }
     }
 
@@ -827,10 +802,14 @@ impl Queue {
 
 mod available;
 mod dispatch;
+mod held;
 mod paged;
 mod priority;
+mod report;
 
 pub use paged::PAGE_IN_BYTES_MAX;
+#[cfg(test)]
+mod held_tests;
 #[cfg(test)]
 mod priority_tests;
 #[cfg(test)]

@@ -11,6 +11,10 @@ impl Queue {
     /// message to one consumer, never to one that refused it with `undeliverable-here`.
     /// Expired messages met on the way leave the queue (see [`Queue::poll_forward`]).
     pub fn next_deliveries(&mut self, now_ms: i64) -> Vec<Delivery> {
+        if self.next_due_ms().is_some_and(|due| due <= now_ms) {
+            self.release_due(now_ms);
+        }
+        self.saw(now_ms);
         let mut deliveries = Vec::new();
         let mut level = self.available.highest();
         let mut from = MessageId(0);
