@@ -37,6 +37,6 @@ pub use policy::{
     BYTES_MAX_DEFAULT, MESSAGES_MAX_DEFAULT, QueuePolicy, TtlPolicy, expiry_instant_ms,
 };
 pub use queue::{
-    ConsumerId, Delivery, Forward, ForwardReason, MessageId, Outcome, PAGE_IN_BYTES_MAX, Queue,
-    QueueCounters, QueueStats,
+    ConsumerId, ConsumerOptions, DISPATCH_SKIPS_MAX, Delivery, Forward, ForwardReason,
+    MessageFilter, MessageId, Outcome, PAGE_IN_BYTES_MAX, Queue, QueueCounters, QueueStats,
 };

@@ -30,6 +30,7 @@ use crate::error::StoreError;
 use crate::policy::{QueuePolicy, expiry_instant_ms};
 use available::Available;
 use priority::{Levels, level_of};
+pub use select::{ConsumerOptions, DISPATCH_SKIPS_MAX, MessageFilter};
 
 /// A message's id within its queue, given at enqueue in arrival order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -199,6 +200,7 @@ impl Stored {
 struct Consumer {
     id: ConsumerId,
     credit: u32,
+    filter: Option<std::sync::Arc<dyn MessageFilter>>,
 }
 
 #[derive(Debug)]
@@ -223,6 +225,12 @@ pub struct Queue {
     held: BTreeMap<(i64, MessageId), Stored>,
     /// The held messages that expire: (expiry, due, id).
     held_expiring: BTreeSet<(i64, i64, MessageId)>,
+    /// Message groups with messages held in memory (see [`select`]).
+    groups: select::Groups,
+    /// How many consumers have a filter: with none and no group, dispatch takes the plain path.
+    filtered: usize,
+    /// Where the last dispatch walk stopped at [`DISPATCH_SKIPS_MAX`]: (level, next id).
+    resume: Option<(u8, u64)>,
     /// The latest time the queue was told of (see [`Queue::settle_at`]).
     now_ms: i64,
     /// Handed out in the order they are taken, and mostly settled in that order: the same
@@ -263,6 +271,9 @@ impl Queue {
             held: BTreeMap::new(),
             held_expiring: BTreeSet::new(),
             now_ms: i64::MIN,
+            groups: select::Groups::new(),
+            filtered: 0,
+            resume: None,
             in_flight: Available::default(),
             consumers: Vec::new(),
             next_consumer: 0,
@@ -368,6 +379,7 @@ impl Queue {
             journaled: durable,
             arrived_ms: now_ms,
         };
+        select::join(&mut self.groups, &stored);
         match due_ms {
             Some(due_ms) => self.hold(id, stored, due_ms),
             None => self.make_available(id, stored),
@@ -411,6 +423,7 @@ impl Queue {
             journaled: true,
             arrived_ms: now_ms,
         };
+        select::join(&mut self.groups, &stored);
         match due_ms {
             Some(due_ms) => self.hold(id, stored, due_ms),
             None => self.make_available(id, stored),
@@ -418,63 +431,6 @@ impl Queue {
         self.bytes += size_bytes;
         self.counters.enqueued += 1;
         self.debug_check();
-    }
-
-    /// Attaches a consumer, with no credit.
-    pub fn add_consumer(&mut self, id: ConsumerId) -> Result<(), StoreError> {
-        if self.consumer_index(id).is_some() {
-            return Err(StoreError::DuplicateConsumer(id));
-        }
-        self.consumers.push(Consumer { id, credit: 0 });
-        Ok(())
-    }
-
-    /// Detaches a consumer (its link detached or its connection went away). Its unsettled
-    /// deliveries count as failed attempts: they return to their original places in the queue
-    /// with the delivery count raised and `first-acquirer` false, or are dead-lettered if that
-    /// reaches the redelivery limit.
-    pub fn remove_consumer(&mut self, id: ConsumerId) -> Result<(), StoreError> {
-        let index = self
-            .consumer_index(id)
-            .ok_or(StoreError::UnknownConsumer(id))?;
-        let consumer = self.consumers.remove(index);
-        self.credit_total -= u64::from(consumer.credit);
-        if index < self.next_consumer {
-            self.next_consumer -= 1;
-        }
-        if self.next_consumer >= self.consumers.len() {
-            self.next_consumer = 0;
-        }
-        // Its deliveries are found in `in_flight` rather than kept per consumer as well: a
-        // detach is rare, a delivery is not.
-        for message in self.unsettled_of(id) {
-            if let Some(flight) = self.in_flight.remove(message.0) {
-                self.fail_delivery(message, flight.stored);
-            }
-        }
-        self.debug_check();
-        Ok(())
-    }
-
-    /// Sets a consumer's credit: how many more deliveries it may be handed (its link credit).
-    pub fn set_credit(&mut self, id: ConsumerId, credit: u32) -> Result<(), StoreError> {
-        let index = self
-            .consumer_index(id)
-            .ok_or(StoreError::UnknownConsumer(id))?;
-        let consumer = self
-            .consumers
-            .get_mut(index)
-            .ok_or(StoreError::UnknownConsumer(id))?;
-        self.credit_total = self.credit_total - u64::from(consumer.credit) + u64::from(credit);
-        consumer.credit = credit;
-        Ok(())
-    }
-
-    /// A consumer's remaining credit.
-    pub fn credit(&self, id: ConsumerId) -> Option<u32> {
-        self.consumer_index(id)
-            .and_then(|i| self.consumers.get(i))
-            .map(|c| c.credit)
     }
 
     /// Removes every available message expired at `now_ms` (dispatch only meets the messages
@@ -738,6 +694,7 @@ impl Queue {
     /// A message leaves the queue for good (acknowledged or dropped).
     fn remove(&mut self, id: MessageId, stored: &Stored) {
         self.bytes -= stored.size_bytes;
+        select::leave(&mut self.groups, stored);
         if stored.journaled {
             self.changes.push(Change::Removed { id });
         }
@@ -790,6 +747,7 @@ impl Queue {
 
     fn forward(&mut self, id: MessageId, mut stored: Stored, reason: ForwardReason) {
         self.bytes -= stored.size_bytes;
+        select::leave(&mut self.groups, &stored);
         let payload = stored.payload();
         self.forwards.push_back(Forward {
             id,
@@ -801,16 +759,20 @@ impl Queue {
 }
 
 mod available;
+mod consumers;
 mod dispatch;
 mod held;
 mod paged;
 mod priority;
 mod report;
+mod select;
 
 pub use paged::PAGE_IN_BYTES_MAX;
 #[cfg(test)]
 mod held_tests;
 #[cfg(test)]
 mod priority_tests;
+#[cfg(test)]
+mod select_tests;
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,9 @@
 //! first; consumers round robin by credit, never one that refused a message with
 //! `undeliverable-here`.
 
-use super::{Consumer, ConsumerId, Delivery, InFlight, MessageId, Queue};
+use super::{
+    Consumer, ConsumerId, DISPATCH_SKIPS_MAX, Delivery, InFlight, MessageId, Queue, select,
+};
 
 impl Queue {
     /// Hands available messages, oldest first, to consumers with credit, round robin; each
@@ -16,8 +18,13 @@ impl Queue {
         }
         self.saw(now_ms);
         let mut deliveries = Vec::new();
-        let mut level = self.available.highest();
-        let mut from = MessageId(0);
+        // Resume where the last walk stopped at its limit, else start at the top.
+        let (mut level, mut from) = match self.resume.take() {
+            Some((level, from)) => (Some(level), MessageId(from)),
+            None => (self.available.highest(), MessageId(0)),
+        };
+        let selective = self.filtered > 0 || !self.groups.is_empty();
+        let mut skipped = 0usize;
         while self.credit_total > 0 {
             let Some(at) = level else {
                 break;
@@ -34,17 +41,35 @@ impl Queue {
             let consumer = if expired {
                 None
             } else {
-                match pick_consumer(
-                    &mut self.consumers,
-                    &mut self.next_consumer,
-                    &stored.refused_by,
-                ) {
+                let picked = if selective {
+                    select::pick_selective(
+                        &mut self.consumers,
+                        &mut self.next_consumer,
+                        &mut self.groups,
+                        stored,
+                    )
+                } else {
+                    pick_consumer(
+                        &mut self.consumers,
+                        &mut self.next_consumer,
+                        &stored.refused_by,
+                    )
+                };
+                match picked {
                     Some(consumer) => {
                         self.credit_total -= 1;
                         Some(consumer)
                     }
-                    // Every consumer with credit refused it: leave it for another.
-                    None => continue,
+                    // No consumer with credit may take it: leave it for another, and stop
+                    // after a bounded walk, to resume here on the next call.
+                    None => {
+                        skipped += 1;
+                        if skipped >= DISPATCH_SKIPS_MAX {
+                            self.resume = Some((at, from.0));
+                            break;
+                        }
+                        continue;
+                    }
                 }
             };
             let Some(mut stored) = self.take_available_at(at, id) else {
@@ -74,6 +99,13 @@ impl Queue {
         }
         self.debug_check();
         deliveries
+    }
+
+    /// Whether the last [`Queue::next_deliveries`] stopped after passing
+    /// [`DISPATCH_SKIPS_MAX`] messages no consumer with credit could take: the broker calls it
+    /// again (after other work) to go on from there.
+    pub fn dispatch_pending(&self) -> bool {
+        self.resume.is_some() && self.credit_total > 0
     }
 }
 
