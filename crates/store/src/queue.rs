@@ -229,6 +229,9 @@ pub struct Queue {
     groups: select::Groups,
     /// How many consumers have a filter: with none and no group, dispatch takes the plain path.
     filtered: usize,
+    /// Browsers, apart from the competing consumers (see [`browse`]).
+    browsers: Vec<browse::Browser>,
+    browsers_at_end: Vec<ConsumerId>,
     /// Where the last dispatch walk stopped at [`DISPATCH_SKIPS_MAX`]: (level, next id).
     resume: Option<(u8, u64)>,
     /// The latest time the queue was told of (see [`Queue::settle_at`]).
@@ -274,6 +277,8 @@ impl Queue {
             groups: select::Groups::new(),
             filtered: 0,
             resume: None,
+            browsers: Vec::new(),
+            browsers_at_end: Vec::new(),
             in_flight: Available::default(),
             consumers: Vec::new(),
             next_consumer: 0,
@@ -759,6 +764,7 @@ impl Queue {
 }
 
 mod available;
+mod browse;
 mod consumers;
 mod dispatch;
 mod held;
@@ -768,6 +774,8 @@ mod report;
 mod select;
 
 pub use paged::PAGE_IN_BYTES_MAX;
+#[cfg(test)]
+mod browse_tests;
 #[cfg(test)]
 mod held_tests;
 #[cfg(test)]

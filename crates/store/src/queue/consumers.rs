@@ -1,5 +1,6 @@
 //! Attaching, detaching and crediting consumers.
 
+use super::browse::Browser;
 use super::{Consumer, ConsumerId, ConsumerOptions, Queue};
 use crate::error::StoreError;
 
@@ -15,8 +16,12 @@ impl Queue {
         id: ConsumerId,
         options: ConsumerOptions,
     ) -> Result<(), StoreError> {
-        if self.consumer_index(id).is_some() {
+        if self.consumer_index(id).is_some() || self.browser_index(id).is_some() {
             return Err(StoreError::DuplicateConsumer(id));
+        }
+        if options.browse {
+            self.browsers.push(Browser::new(id, options.filter));
+            return Ok(());
         }
         self.filtered += usize::from(options.filter.is_some());
         self.consumers.push(Consumer {
@@ -32,6 +37,11 @@ impl Queue {
     /// with the delivery count raised and `first-acquirer` false, or are dead-lettered if that
     /// reaches the redelivery limit.
     pub fn remove_consumer(&mut self, id: ConsumerId) -> Result<(), StoreError> {
+        if let Some(index) = self.browser_index(id) {
+            self.browsers.remove(index);
+            self.browsers_at_end.retain(|&b| b != id);
+            return Ok(());
+        }
         let index = self
             .consumer_index(id)
             .ok_or(StoreError::UnknownConsumer(id))?;
@@ -63,6 +73,12 @@ impl Queue {
 
     /// Sets a consumer's credit: how many more deliveries it may be handed (its link credit).
     pub fn set_credit(&mut self, id: ConsumerId, credit: u32) -> Result<(), StoreError> {
+        if let Some(index) = self.browser_index(id) {
+            if let Some(browser) = self.browsers.get_mut(index) {
+                browser.set_credit(credit);
+            }
+            return Ok(());
+        }
         let index = self
             .consumer_index(id)
             .ok_or(StoreError::UnknownConsumer(id))?;
@@ -77,6 +93,9 @@ impl Queue {
 
     /// A consumer's remaining credit.
     pub fn credit(&self, id: ConsumerId) -> Option<u32> {
+        if let Some(index) = self.browser_index(id) {
+            return self.browsers.get(index).map(|b| b.credit);
+        }
         self.consumer_index(id)
             .and_then(|i| self.consumers.get(i))
             .map(|c| c.credit)

@@ -93,6 +93,21 @@ impl<V> Levels<V> {
         self.levels.get(usize::from(level))?.first_from(from)
     }
 
+    /// The value with the least id of at least `from`, of any level.
+    pub(super) fn first_by_id_from(&self, from: u64) -> Option<(u64, &V)> {
+        let mut best: Option<(u64, &V)> = None;
+        let mut level = self.highest();
+        while let Some(l) = level {
+            if let Some((id, v)) = self.first_from(l, from)
+                && best.is_none_or(|(b, _)| id < b)
+            {
+                best = Some((id, v));
+            }
+            level = self.next_below(l);
+        }
+        best
+    }
+
     /// The oldest value of any level, and its level.
     pub(super) fn oldest(&self) -> Option<(u8, u64)> {
         let mut best: Option<(u8, u64)> = None;

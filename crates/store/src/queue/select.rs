@@ -44,6 +44,8 @@ pub trait MessageFilter: Send + Sync + std::fmt::Debug {
 pub struct ConsumerOptions {
     /// Only messages this matches are handed to the consumer.
     pub filter: Option<Arc<dyn MessageFilter>>,
+    /// A browser: sees copies of the messages without taking them (see [`super::browse`]).
+    pub browse: bool,
 }
 
 /// A message group with messages held.

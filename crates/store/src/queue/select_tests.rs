@@ -51,6 +51,7 @@ fn subject(s: &'static str) -> Arc<Subject> {
 fn filtered(q: &mut Queue, id: ConsumerId, filter: Arc<Subject>, credit: u32) {
     let options = ConsumerOptions {
         filter: Some(filter),
+        ..Default::default()
     };
     q.add_consumer_with(id, options).unwrap();
     q.set_credit(id, credit).unwrap();
