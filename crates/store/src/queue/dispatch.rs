@@ -25,6 +25,7 @@ impl Queue {
         };
         let selective = self.filtered > 0 || !self.groups.is_empty();
         let mut skipped = 0usize;
+        let mut passed = select::Passed::default();
         while self.credit_total > 0 {
             let Some(at) = level else {
                 break;
@@ -41,7 +42,9 @@ impl Queue {
             let consumer = if expired {
                 None
             } else {
-                let picked = if selective {
+                let picked = if selective && passed.blocks(stored) {
+                    None
+                } else if selective {
                     select::pick_selective(
                         &mut self.consumers,
                         &mut self.next_consumer,
@@ -63,6 +66,9 @@ impl Queue {
                     // No consumer with credit may take it: leave it for another, and stop
                     // after a bounded walk, to resume here on the next call.
                     None => {
+                        if selective {
+                            passed.pass(stored);
+                        }
                         skipped += 1;
                         if skipped >= DISPATCH_SKIPS_MAX {
                             self.resume = Some((at, from.0));

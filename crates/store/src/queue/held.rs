@@ -17,7 +17,7 @@
 use sluice_codec::messaging::ScannedMessage;
 use sluice_codec::types::Value;
 
-use super::{MessageId, Queue, Stored};
+use super::{MessageId, Queue, Stored, select};
 
 /// When a message is due by its annotations, received at `now_ms`; `None` if not scheduled.
 pub(super) fn scheduled_ms(message: &ScannedMessage, now_ms: i64) -> Option<i64> {
@@ -43,6 +43,7 @@ impl Queue {
         if let Some(at) = stored.expiry_ms {
             self.held_expiring.insert((at, due_ms, id));
         }
+        select::wait(&mut self.groups, &stored, true);
         self.held.insert((due_ms, id), stored);
     }
 
@@ -57,6 +58,7 @@ impl Queue {
                 break;
             }
             let stored = entry.remove();
+            select::wait(&mut self.groups, &stored, false);
             if let Some(at) = stored.expiry_ms {
                 self.held_expiring.remove(&(at, due_ms, id));
             }
@@ -86,6 +88,11 @@ impl Queue {
         }
     }
 
+    /// The ids of the messages held until a due time, in no particular order.
+    pub fn held_ids(&self) -> impl Iterator<Item = MessageId> + '_ {
+        self.held.keys().map(|&(_, id)| id)
+    }
+
     /// Messages held until a due time.
     pub fn held(&self) -> usize {
         self.held.len()
@@ -100,6 +107,7 @@ impl Queue {
             }
             self.held_expiring.remove(&(at, due_ms, id));
             if let Some(stored) = self.held.remove(&(due_ms, id)) {
+                select::wait(&mut self.groups, &stored, false);
                 self.expire(id, stored);
                 expired += 1;
             }
@@ -118,6 +126,7 @@ impl Queue {
         self.held_expiring.clear();
         let count = held.len();
         for ((_, id), stored) in held {
+            select::wait(&mut self.groups, &stored, false);
             self.counters.dropped += 1;
             self.remove(id, &stored);
         }

@@ -55,6 +55,9 @@ pub(super) struct Group {
     pub(super) consumer: Option<ConsumerId>,
     /// Its messages held in memory (available, held or in flight).
     pub(super) held: usize,
+    /// How many of them wait for a due time (a redelivery delay, a schedule): while any does,
+    /// none of the group is dispatched, so the group's order holds.
+    pub(super) waiting: usize,
 }
 
 pub(super) type Groups = HashMap<Box<str>, Group>;
@@ -70,6 +73,7 @@ pub(super) fn join(groups: &mut Groups, stored: &Stored) {
                     Group {
                         consumer: None,
                         held: 1,
+                        waiting: 0,
                     },
                 );
             }
@@ -89,6 +93,42 @@ pub(super) fn leave(groups: &mut Groups, stored: &Stored) {
     }
 }
 
+/// A message of a group starts or stops waiting for its due time.
+pub(super) fn wait(groups: &mut Groups, stored: &Stored, starts: bool) {
+    if let Some(group) = stored.message.group_id().and_then(|id| groups.get_mut(id)) {
+        group.waiting = if starts {
+            group.waiting + 1
+        } else {
+            group.waiting.saturating_sub(1)
+        };
+    }
+}
+
+/// The groups a dispatch walk passed a message of: their later messages wait too, so a group
+/// leaves in order. Allocated only when a grouped message is passed.
+#[derive(Debug, Default)]
+pub(super) struct Passed(Vec<Box<str>>);
+
+impl Passed {
+    /// Whether `stored`'s group had a message passed in this walk.
+    pub(super) fn blocks(&self, stored: &Stored) -> bool {
+        !self.0.is_empty()
+            && stored
+                .message
+                .group_id()
+                .is_some_and(|g| self.0.iter().any(|p| &**p == g))
+    }
+
+    /// `stored` was passed: later messages of its group wait.
+    pub(super) fn pass(&mut self, stored: &Stored) {
+        if let Some(g) = stored.message.group_id()
+            && !self.0.iter().any(|p| &**p == g)
+        {
+            self.0.push(g.into());
+        }
+    }
+}
+
 /// The consumer for `stored` where filters or groups are in play: its group's consumer if it
 /// has one (with credit, or none), otherwise the next matching one round robin, which then
 /// has the group. Takes one credit from it.
@@ -104,6 +144,9 @@ pub(super) fn pick_selective(
             && !stored.refused_by.contains(&c.id)
             && c.filter.as_ref().is_none_or(|f| f.matches(&stored.message))
     };
+    if group.as_ref().is_some_and(|g| g.waiting > 0) {
+        return None;
+    }
     if let Some(owner) = group.as_ref().and_then(|g| g.consumer) {
         let consumer = consumers.iter_mut().find(|c| c.id == owner)?;
         if !takes(consumer) {
