@@ -92,6 +92,8 @@ fn policy(address: &ResolvedAddress, limits: &StoreLimits, storage: Storage) -> 
         dead_letter_target: spec.deadletter.is_some(),
         expiry_target: spec.expiry.is_some(),
         durable,
+        // No redelivery delay until the address schema carries one.
+        ..defaults
     }
 }
 

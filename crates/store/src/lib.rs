@@ -1,6 +1,7 @@
 //! Sluice's queue store: what a `queue` (or `deadletter`) address keeps and how it hands it out.
 //!
-//! Owns: the in-memory [`Queue`]: stored messages in arrival order, competing consumers served
+//! Owns: the in-memory [`Queue`]: stored messages by priority, then in arrival order, competing
+//! consumers served
 //! round robin by credit, delivery outcomes (accepted, released, modified, rejected), requeueing
 //! the unsettled deliveries of a consumer that goes away, message expiry from the header TTL or
 //! `absolute-expiry-time` clamped by the address's `messageTtl` policy, the redelivery limit,
@@ -36,6 +37,6 @@ pub use policy::{
     BYTES_MAX_DEFAULT, MESSAGES_MAX_DEFAULT, QueuePolicy, TtlPolicy, expiry_instant_ms,
 };
 pub use queue::{
-    ConsumerId, Delivery, Forward, ForwardReason, MessageId, Outcome, PAGE_IN_BYTES_MAX, Queue,
-    QueueCounters, QueueStats,
+    ConsumerId, ConsumerOptions, DISPATCH_SKIPS_MAX, Delivery, Forward, ForwardReason,
+    MessageFilter, MessageId, Outcome, PAGE_IN_BYTES_MAX, Queue, QueueCounters, QueueStats,
 };

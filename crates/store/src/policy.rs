@@ -20,7 +20,8 @@ pub struct TtlPolicy {
 }
 
 /// How a queue behaves at its limits and what it does with messages it gives up on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Not `Eq`: the redelivery multiplier is a float.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QueuePolicy {
     /// Most messages held, queued and in flight together; enqueue beyond is refused.
     pub messages_max: usize,
@@ -48,6 +49,16 @@ pub struct QueuePolicy {
     /// Most bytes of messages held in memory, available and in flight; past it a queue that
     /// may page keeps new messages on disk. Without paging it has no effect.
     pub memory_max: usize,
+    /// Artemis `redeliveryDelay`: after a failed delivery attempt (modified with
+    /// delivery-failed, or a consumer gone with it unsettled; not `released`, which Artemis
+    /// does not count as an attempt either) a message waits this long before it is offered
+    /// again. 0 is no delay.
+    pub redelivery_delay_ms: u64,
+    /// Artemis `redeliveryMultiplier`: the delay after the `n`-th failed attempt is
+    /// `redelivery_delay_ms × multiplier^(n − 1)`.
+    pub redelivery_multiplier: f64,
+    /// Artemis `maxRedeliveryDelay`: the most a redelivery delay grows to. `None` is no cap.
+    pub redelivery_delay_max_ms: Option<u64>,
 }
 
 impl Default for QueuePolicy {
@@ -62,6 +73,9 @@ impl Default for QueuePolicy {
             durable: false,
             paging: false,
             memory_max: usize::MAX,
+            redelivery_delay_ms: 0,
+            redelivery_multiplier: 1.0,
+            redelivery_delay_max_ms: None,
         }
     }
 }
@@ -92,6 +106,20 @@ pub fn expiry_instant_ms(
         left = left.map(|left| left.max(min));
     }
     left.map(|left| now_ms.saturating_add(left))
+}
+
+impl QueuePolicy {
+    /// How long a message waits after its `delivery_count`-th failed attempt, in ms.
+    pub fn redelivery_delay_after_ms(&self, delivery_count: u32) -> u64 {
+        if self.redelivery_delay_ms == 0 {
+            return 0;
+        }
+        let exponent = i32::try_from(delivery_count.saturating_sub(1)).unwrap_or(i32::MAX);
+        let grown = self.redelivery_delay_ms as f64 * self.redelivery_multiplier.powi(exponent);
+        let cap = self.redelivery_delay_max_ms.unwrap_or(u64::MAX);
+        // `as` saturates a float (NaN to 0), which is what a delay wants.
+        (grown as u64).min(cap)
+    }
 }
 
 #[cfg(test)]

@@ -15,10 +15,11 @@
 //!   +---------------------------------------------------+   consumer removed
 //! ```
 //!
-//! Available messages are kept in arrival order (by [`MessageId`]), so a message that comes back
-//! from a consumer returns to its original place, ahead of everything that arrived after it.
+//! Available messages are kept by priority level (header `priority`, see [`priority`]) and, within
+//! a level, in arrival order (by [`MessageId`]), so a message that comes back from a consumer
+//! returns to its original place, ahead of everything of its level that arrived after it.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use sluice_codec::Encode;
@@ -28,6 +29,8 @@ use crate::change::Change;
 use crate::error::StoreError;
 use crate::policy::{QueuePolicy, expiry_instant_ms};
 use available::Available;
+use priority::{Levels, level_of};
+pub use select::{ConsumerOptions, DISPATCH_SKIPS_MAX, MessageFilter};
 
 /// A message's id within its queue, given at enqueue in arrival order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -170,6 +173,11 @@ struct Stored {
 }
 
 impl Stored {
+    /// Its priority level (header `priority`, 4 when absent, above 9 counted as 9).
+    fn level(&self) -> u8 {
+        level_of(self.message.header.as_ref().map_or(4, |h| h.priority))
+    }
+
     fn is_expired(&self, now_ms: i64) -> bool {
         self.expiry_ms.is_some_and(|at| at <= now_ms)
     }
@@ -192,6 +200,7 @@ impl Stored {
 struct Consumer {
     id: ConsumerId,
     credit: u32,
+    filter: Option<std::sync::Arc<dyn MessageFilter>>,
 }
 
 #[derive(Debug)]
@@ -207,10 +216,26 @@ struct InFlight {
 pub struct Queue {
     policy: QueuePolicy,
     next_id: u64,
-    available: Available<Stored>,
+    /// By priority level, each in arrival order (see [`priority`]).
+    available: Levels<Stored>,
     /// The available messages that expire, by expiry: the broker's expiry timer reads the first,
     /// and the expiry pass takes only what is due instead of walking the queue.
     expiring: BTreeSet<(i64, MessageId)>,
+    /// Messages not to be offered before a due time, by it (see [`held`]).
+    held: BTreeMap<(i64, MessageId), Stored>,
+    /// The held messages that expire: (expiry, due, id).
+    held_expiring: BTreeSet<(i64, i64, MessageId)>,
+    /// Message groups with messages held in memory (see [`select`]).
+    groups: select::Groups,
+    /// How many consumers have a filter: with none and no group, dispatch takes the plain path.
+    filtered: usize,
+    /// Browsers, apart from the competing consumers (see [`browse`]).
+    browsers: Vec<browse::Browser>,
+    browsers_at_end: Vec<ConsumerId>,
+    /// Where the last dispatch walk stopped at [`DISPATCH_SKIPS_MAX`]: (level, next id).
+    resume: Option<(u8, u64)>,
+    /// The latest time the queue was told of (see [`Queue::settle_at`]).
+    now_ms: i64,
     /// Handed out in the order they are taken, and mostly settled in that order: the same
     /// ring as the available ones (a hash map's insert and remove per delivery showed in
     /// the broker's profile).
@@ -244,8 +269,16 @@ impl Queue {
         Queue {
             policy,
             next_id: 0,
-            available: Available::default(),
+            available: Levels::default(),
             expiring: BTreeSet::new(),
+            held: BTreeMap::new(),
+            held_expiring: BTreeSet::new(),
+            now_ms: i64::MIN,
+            groups: select::Groups::new(),
+            filtered: 0,
+            resume: None,
+            browsers: Vec::new(),
+            browsers_at_end: Vec::new(),
             in_flight: Available::default(),
             consumers: Vec::new(),
             next_consumer: 0,
@@ -321,11 +354,13 @@ impl Queue {
                 bytes_max: self.policy.bytes_max,
             });
         }
+        self.saw(now_ms);
         let id = MessageId(self.next_id);
         self.next_id = self.next_id.saturating_add(1);
         let delivery_count = message.header.as_ref().map_or(0, |h| h.delivery_count);
         let durable = self.policy.durable && message.header.as_ref().is_some_and(|h| h.durable);
-        if self.pages(size_bytes) {
+        let due_ms = held::scheduled_ms(&message, now_ms).filter(|&due| due > now_ms);
+        if due_ms.is_none() && self.pages(size_bytes) {
             self.page_out(id, &message, expiry_ms, delivery_count, durable, now_ms);
             self.bytes += size_bytes;
             self.counters.enqueued += 1;
@@ -338,20 +373,22 @@ impl Queue {
                 payload: message.raw().clone(),
             });
         }
-        self.make_available(
-            id,
-            Stored {
-                message,
-                size_bytes,
-                expiry_ms,
-                delivery_count,
-                acquired_before: false,
-                refused_by: Vec::new(),
-                durable,
-                journaled: durable,
-                arrived_ms: now_ms,
-            },
-        );
+        let stored = Stored {
+            message,
+            size_bytes,
+            expiry_ms,
+            delivery_count,
+            acquired_before: false,
+            refused_by: Vec::new(),
+            durable,
+            journaled: durable,
+            arrived_ms: now_ms,
+        };
+        select::join(&mut self.groups, &stored);
+        match due_ms {
+            Some(due_ms) => self.hold(id, stored, due_ms),
+            None => self.make_available(id, stored),
+        }
         self.bytes += size_bytes;
         self.counters.enqueued += 1;
         self.debug_check();
@@ -377,139 +414,28 @@ impl Queue {
         let expiry_ms = expiry_instant_ms(now_ms, ttl_ms, absolute_ms, self.policy.ttl);
         let size_bytes = message.raw().len();
         self.next_id = self.next_id.max(id.0.saturating_add(1));
-        self.make_available(
-            id,
-            Stored {
-                message,
-                size_bytes,
-                expiry_ms,
-                delivery_count,
-                // Delivered before the restart, perhaps: not the first acquisition any more.
-                acquired_before: delivery_count > 0,
-                refused_by: Vec::new(),
-                durable: true,
-                journaled: true,
-                arrived_ms: now_ms,
-            },
-        );
+        self.saw(now_ms);
+        let due_ms = held::scheduled_ms(&message, now_ms).filter(|&due| due > now_ms);
+        let stored = Stored {
+            message,
+            size_bytes,
+            expiry_ms,
+            delivery_count,
+            // Delivered before the restart, perhaps: not the first acquisition any more.
+            acquired_before: delivery_count > 0,
+            refused_by: Vec::new(),
+            durable: true,
+            journaled: true,
+            arrived_ms: now_ms,
+        };
+        select::join(&mut self.groups, &stored);
+        match due_ms {
+            Some(due_ms) => self.hold(id, stored, due_ms),
+            None => self.make_available(id, stored),
+        }
         self.bytes += size_bytes;
         self.counters.enqueued += 1;
         self.debug_check();
-    }
-
-    /// Attaches a consumer, with no credit.
-    pub fn add_consumer(&mut self, id: ConsumerId) -> Result<(), StoreError> {
-        if self.consumer_index(id).is_some() {
-            return Err(StoreError::DuplicateConsumer(id));
-        }
-        self.consumers.push(Consumer { id, credit: 0 });
-        Ok(())
-    }
-
-    /// Detaches a consumer (its link detached or its connection went away). Its unsettled
-    /// deliveries count as failed attempts: they return to their original places in the queue
-    /// with the delivery count raised and `first-acquirer` false, or are dead-lettered if that
-    /// reaches the redelivery limit.
-    pub fn remove_consumer(&mut self, id: ConsumerId) -> Result<(), StoreError> {
-        let index = self
-            .consumer_index(id)
-            .ok_or(StoreError::UnknownConsumer(id))?;
-        let consumer = self.consumers.remove(index);
-        self.credit_total -= u64::from(consumer.credit);
-        if index < self.next_consumer {
-            self.next_consumer -= 1;
-        }
-        if self.next_consumer >= self.consumers.len() {
-            self.next_consumer = 0;
-        }
-        // Its deliveries are found in `in_flight` rather than kept per consumer as well: a
-        // detach is rare, a delivery is not.
-        for message in self.unsettled_of(id) {
-            if let Some(flight) = self.in_flight.remove(message.0) {
-                self.fail_delivery(message, flight.stored);
-            }
-        }
-        self.debug_check();
-        Ok(())
-    }
-
-    /// Sets a consumer's credit: how many more deliveries it may be handed (its link credit).
-    pub fn set_credit(&mut self, id: ConsumerId, credit: u32) -> Result<(), StoreError> {
-        let index = self
-            .consumer_index(id)
-            .ok_or(StoreError::UnknownConsumer(id))?;
-        let consumer = self
-            .consumers
-            .get_mut(index)
-            .ok_or(StoreError::UnknownConsumer(id))?;
-        self.credit_total = self.credit_total - u64::from(consumer.credit) + u64::from(credit);
-        consumer.credit = credit;
-        Ok(())
-    }
-
-    /// A consumer's remaining credit.
-    pub fn credit(&self, id: ConsumerId) -> Option<u32> {
-        self.consumer_index(id)
-            .and_then(|i| self.consumers.get(i))
-            .map(|c| c.credit)
-    }
-
-    /// Hands available messages, oldest first, to consumers with credit, round robin; each
-    /// message to one consumer, never to one that refused it with `undeliverable-here`.
-    /// Expired messages met on the way leave the queue (see [`Queue::poll_forward`]).
-    pub fn next_deliveries(&mut self, now_ms: i64) -> Vec<Delivery> {
-        let mut deliveries = Vec::new();
-        let mut from = MessageId(0);
-        while self.credit_total > 0 {
-            let Some((id, stored)) = self.available.first_from(from.0) else {
-                break;
-            };
-            let id = MessageId(id);
-            from = MessageId(id.0.saturating_add(1));
-            let expired = stored.is_expired(now_ms);
-            let consumer = if expired {
-                None
-            } else {
-                match pick_consumer(
-                    &mut self.consumers,
-                    &mut self.next_consumer,
-                    &stored.refused_by,
-                ) {
-                    Some(consumer) => {
-                        self.credit_total -= 1;
-                        Some(consumer)
-                    }
-                    // Every consumer with credit refused it: leave it for another.
-                    None => continue,
-                }
-            };
-            let Some(mut stored) = self.take_available(id) else {
-                break;
-            };
-            let Some(consumer) = consumer else {
-                self.expire(id, stored);
-                continue;
-            };
-            let payload = stored.payload();
-            let first = !stored.acquired_before;
-            stored.acquired_before = true;
-            self.in_flight.insert(
-                id.0,
-                InFlight {
-                    stored,
-                    consumer,
-                    first,
-                },
-            );
-            self.counters.delivered += 1;
-            deliveries.push(Delivery {
-                consumer,
-                message: id,
-                payload,
-            });
-        }
-        self.debug_check();
-        deliveries
     }
 
     /// Removes every available message expired at `now_ms` (dispatch only meets the messages
@@ -526,7 +452,9 @@ impl Queue {
                 self.expire(id, stored);
             }
         }
-        expired.len()
+        let held = self.expire_held(now_ms);
+        self.debug_check();
+        expired.len() + held
     }
 
     /// Settles a consumer's delivery with its outcome.
@@ -567,6 +495,25 @@ impl Queue {
         }
         self.debug_check();
         Ok(())
+    }
+
+    /// [`Queue::settle`] at `now_ms`: a redelivery delay counts from then. (`settle` itself
+    /// counts it from the latest time the queue was told of by any call.)
+    pub fn settle_at(
+        &mut self,
+        consumer: ConsumerId,
+        message: MessageId,
+        outcome: Outcome,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.saw(now_ms);
+        self.settle(consumer, message, outcome)
+    }
+
+    /// [`Queue::remove_consumer`] at `now_ms`, as [`Queue::settle_at`] is to `settle`.
+    pub fn remove_consumer_at(&mut self, id: ConsumerId, now_ms: i64) -> Result<(), StoreError> {
+        self.saw(now_ms);
+        self.remove_consumer(id)
     }
 
     /// Takes back a delivery that never left: the consumer's connection could not send it (its
@@ -612,9 +559,9 @@ impl Queue {
     /// as dropped. Returns whether it fits now (it may not, if the rest is in flight).
     pub fn drop_oldest_for(&mut self, bytes: usize) -> bool {
         while !self.has_room(bytes) {
-            if let Some((id, _)) = self.available.first_from(0) {
+            if let Some((level, id)) = self.available.oldest() {
                 let id = MessageId(id);
-                if let Some(stored) = self.take_available(id) {
+                if let Some(stored) = self.take_available_at(level, id) {
                     self.counters.dropped += 1;
                     self.remove(id, &stored);
                 }
@@ -632,9 +579,9 @@ impl Queue {
     /// configuration has ended.
     pub fn purge(&mut self) -> usize {
         let mut removed = 0;
-        while let Some((id, _)) = self.available.first_from(0) {
+        while let Some((level, id)) = self.available.oldest() {
             let id = MessageId(id);
-            let Some(stored) = self.take_available(id) else {
+            let Some(stored) = self.take_available_at(level, id) else {
                 break;
             };
             self.counters.dropped += 1;
@@ -644,6 +591,7 @@ impl Queue {
         while self.drop_paged_front() {
             removed += 1;
         }
+        removed += self.purge_held();
         self.debug_check();
         removed
     }
@@ -651,79 +599,6 @@ impl Queue {
     /// Whether messages wait in [`Queue::poll_forward`].
     pub fn has_forwards(&self) -> bool {
         !self.forwards.is_empty()
-    }
-
-    /// What operators see of the queue: its depth, bytes, durable messages and the arrival of
-    /// its oldest message. Walks the messages in memory (bounded by the memory budget), so it
-    /// is for a scrape, never for the path of a message.
-    pub fn stats(&self) -> QueueStats {
-        let in_memory = self
-            .available
-            .iter()
-            .map(|(_, s)| s)
-            .chain(self.in_flight.iter().map(|(_, f)| &f.stored));
-        let mut durable = 0;
-        let mut oldest: Option<i64> = None;
-        for s in in_memory {
-            durable += usize::from(s.durable);
-            oldest = Some(oldest.map_or(s.arrived_ms, |o| o.min(s.arrived_ms)));
-        }
-        // Paged messages are newer than those in memory, and all are in the journal.
-        durable += self.paged.iter().filter(|r| r.durable).count();
-        let oldest_ms =
-            oldest.or_else(|| self.paged.front().map(|r| i64::from(r.arrived_s) * 1000));
-        QueueStats {
-            depth: self.depth(),
-            bytes: self.bytes,
-            durable,
-            oldest_ms,
-        }
-    }
-
-    /// Messages held: available (in memory or paged) and in flight.
-    pub fn depth(&self) -> usize {
-        self.available.len() + self.in_flight.len() + self.paged.len()
-    }
-
-    /// Messages waiting for a consumer, in memory or paged.
-    pub fn available(&self) -> usize {
-        self.available.len() + self.paged.len()
-    }
-
-    /// Messages handed out and not yet settled.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
-    }
-
-    /// Bytes held, available (in memory or paged) and in flight, as charged against
-    /// `bytes_max`.
-    pub fn bytes(&self) -> usize {
-        self.bytes
-    }
-
-    /// Bytes of the messages held in memory (what the broker's memory budget counts).
-    pub fn memory_bytes(&self) -> usize {
-        self.bytes - self.paged_bytes
-    }
-
-    /// How many consumers are attached.
-    pub fn consumer_count(&self) -> usize {
-        self.consumers.len()
-    }
-
-    /// The counters.
-    pub fn counters(&self) -> &QueueCounters {
-        &self.counters
-    }
-
-    /// The ids of the available messages, oldest first (for tests and browsing).
-    pub fn available_ids(&self) -> impl Iterator<Item = MessageId> + '_ {
-        self.available.ids().into_iter().map(MessageId)
-    }
-
-    /// The ids of a consumer's unsettled deliveries, oldest first.
-    pub fn unsettled(&self, consumer: ConsumerId) -> impl Iterator<Item = MessageId> + '_ {
-        self.unsettled_of(consumer).into_iter()
     }
 
     fn unsettled_of(&self, consumer: ConsumerId) -> Vec<MessageId> {
@@ -740,7 +615,11 @@ impl Queue {
     /// When the first available message expires, if any does: the next time
     /// [`Queue::expire_messages`] has work.
     pub fn next_expiry_ms(&self) -> Option<i64> {
-        self.expiring.first().map(|&(at, _)| at)
+        let available = self.expiring.first().map(|&(at, _)| at);
+        match (available, self.next_held_expiry_ms()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn make_available(&mut self, id: MessageId, stored: Stored) {
@@ -748,11 +627,22 @@ impl Queue {
             self.expiring.insert((at, id));
         }
         self.available_bytes += stored.size_bytes;
-        self.available.insert(id.0, stored);
+        self.available.insert(stored.level(), id.0, stored);
     }
 
+    /// Takes an available message of any level (off the hot path: expiry).
     fn take_available(&mut self, id: MessageId) -> Option<Stored> {
         let stored = self.available.remove(id.0)?;
+        self.took_available(id, stored)
+    }
+
+    /// Takes an available message of `level`.
+    fn take_available_at(&mut self, level: u8, id: MessageId) -> Option<Stored> {
+        let stored = self.available.remove_at(level, id.0)?;
+        self.took_available(id, stored)
+    }
+
+    fn took_available(&mut self, id: MessageId, stored: Stored) -> Option<Stored> {
         self.available_bytes -= stored.size_bytes;
         if let Some(at) = stored.expiry_ms {
             self.expiring.remove(&(at, id));
@@ -794,13 +684,22 @@ impl Queue {
                 let count = stored.delivery_count;
                 self.changes.push(Change::DeliveryCount { id, count });
             }
-            self.make_available(id, stored);
+            let delay_ms = self.policy.redelivery_delay_after_ms(stored.delivery_count);
+            if delay_ms == 0 {
+                self.make_available(id, stored);
+            } else {
+                let due_ms = self
+                    .now_ms
+                    .saturating_add(i64::try_from(delay_ms).unwrap_or(i64::MAX));
+                self.hold(id, stored, due_ms);
+            }
         }
     }
 
     /// A message leaves the queue for good (acknowledged or dropped).
     fn remove(&mut self, id: MessageId, stored: &Stored) {
         self.bytes -= stored.size_bytes;
+        select::leave(&mut self.groups, stored);
         if stored.journaled {
             self.changes.push(Change::Removed { id });
         }
@@ -853,6 +752,7 @@ impl Queue {
 
     fn forward(&mut self, id: MessageId, mut stored: Stored, reason: ForwardReason) {
         self.bytes -= stored.size_bytes;
+        select::leave(&mut self.groups, &stored);
         let payload = stored.payload();
         self.forwards.push_back(Forward {
             id,
@@ -863,31 +763,24 @@ impl Queue {
     }
 }
 
-/// The next consumer, round robin from `cursor`, with credit and not in `refused_by`; takes one
-/// credit from it and moves the cursor past it.
-fn pick_consumer(
-    consumers: &mut [Consumer],
-    cursor: &mut usize,
-    refused_by: &[ConsumerId],
-) -> Option<ConsumerId> {
-    let count = consumers.len();
-    for step in 0..count {
-        let index = (*cursor + step) % count;
-        let Some(consumer) = consumers.get_mut(index) else {
-            continue;
-        };
-        if consumer.credit > 0 && !refused_by.contains(&consumer.id) {
-            consumer.credit -= 1;
-            *cursor = (index + 1) % count;
-            return Some(consumer.id);
-        }
-    }
-    None
-}
-
 mod available;
+mod browse;
+mod consumers;
+mod dispatch;
+mod held;
 mod paged;
+mod priority;
+mod report;
+mod select;
 
 pub use paged::PAGE_IN_BYTES_MAX;
+#[cfg(test)]
+mod browse_tests;
+#[cfg(test)]
+mod held_tests;
+#[cfg(test)]
+mod priority_tests;
+#[cfg(test)]
+mod select_tests;
 #[cfg(test)]
 mod tests;

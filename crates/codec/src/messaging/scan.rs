@@ -54,6 +54,8 @@ pub struct ScannedMessage {
     /// Where the `to` property's UTF-8 text is in `raw` (a range, not a slice: a slice would
     /// cost two atomic reference-count updates per message).
     to: Option<TextRange>,
+    /// Where the `group-id` property's text is in `raw`, as for `to`.
+    group_id: Option<TextRange>,
     absolute_expiry_time: Option<Timestamp>,
     bare_start: usize,
     application_properties: Option<Range<usize>>,
@@ -110,35 +112,40 @@ fn read_list_section<T: Composite>(d: &mut Decoder<'_>) -> Result<T> {
 /// Positions of the properties fields routing reads (checked against the definition in tests).
 const PROPERTIES_TO: usize = 2;
 const PROPERTIES_ABSOLUTE_EXPIRY_TIME: usize = 8;
+const PROPERTIES_GROUP_ID: usize = 10;
 
-/// Checks a properties list and returns where `to` is and `absolute-expiry-time`, in one pass.
-fn scan_properties(d: &mut Decoder<'_>) -> Result<(Option<TextRange>, Option<Timestamp>)> {
+/// What the scan keeps of the properties: where `to` and `group-id` are, and
+/// `absolute-expiry-time`.
+type ScannedProperties = (Option<TextRange>, Option<TextRange>, Option<Timestamp>);
+
+/// Checks a properties list and returns what routing and queues read of it, in one pass.
+fn scan_properties(d: &mut Decoder<'_>) -> Result<ScannedProperties> {
     let (size, count) = list_header::<Properties>(d)?;
     d.nested(size, Properties::NAME, |d| {
-        let (mut to, mut expiry) = (None, None);
+        let (mut to, mut group_id, mut expiry) = (None, None, None);
         for index in 0..count {
             match index {
-                PROPERTIES_TO => to = scan_to(d)?,
+                PROPERTIES_TO => to = scan_text(d, "Properties.to")?,
+                PROPERTIES_GROUP_ID => group_id = scan_text(d, "Properties.group_id")?,
                 PROPERTIES_ABSOLUTE_EXPIRY_TIME => {
                     expiry = Timestamp::decode_field(d, "Properties.absolute_expiry_time")?;
                 }
                 _ => Properties::validate_field_at(index, d)?,
             }
         }
-        Ok((to, expiry))
+        Ok((to, group_id, expiry))
     })
 }
 
-/// Checks the `to` property and returns where its text is.
-fn scan_to(d: &mut Decoder<'_>) -> Result<Option<TextRange>> {
-    const FIELD: &str = "Properties.to";
+/// Checks a string property (`to`, `group-id`) and returns where its text is.
+fn scan_text(d: &mut Decoder<'_>, field: &'static str) -> Result<Option<TextRange>> {
     match d.byte()? {
         codes::NULL => Ok(None),
         code @ (codes::STR8 | codes::STR32) => {
             let text = d.variable_slice(code)?;
             if !is_utf8(text) {
                 return Err(ErrorKind::InvalidValue {
-                    field: FIELD,
+                    field,
                     reason: "not valid UTF-8",
                 }
                 .into());
@@ -150,7 +157,7 @@ fn scan_to(d: &mut Decoder<'_>) -> Result<Option<TextRange>> {
             Ok(Some((start, len)))
         }
         found => Err(ErrorKind::UnexpectedType {
-            field: FIELD,
+            field,
             expected: "string",
             found,
         }
@@ -185,7 +192,7 @@ impl ScannedMessage {
         let mut delivery_annotations = None;
         let mut message_annotations = None;
         let mut properties = None;
-        let (mut to, mut absolute_expiry_time) = (None, None);
+        let (mut to, mut group_id, mut absolute_expiry_time) = (None, None, None);
         let mut bare_start = None;
         let mut application_properties = None;
         let mut body = 0..0;
@@ -222,7 +229,7 @@ impl ScannedMessage {
                     message_annotations = Map::decode_field(&mut d, "message-annotations")?;
                 }
                 section::PROPERTIES => {
-                    (to, absolute_expiry_time) = scan_properties(&mut d)?;
+                    (to, group_id, absolute_expiry_time) = scan_properties(&mut d)?;
                     properties = Some(start);
                 }
                 section::APPLICATION_PROPERTIES => {
@@ -289,6 +296,7 @@ impl ScannedMessage {
             message_annotations,
             properties,
             to,
+            group_id,
             absolute_expiry_time,
             bare_start: bare_start.unwrap_or(footer_start),
             application_properties,
@@ -329,7 +337,16 @@ impl ScannedMessage {
 
     /// The `to` property: where an anonymous sender wants the message to go.
     pub fn to(&self) -> Option<&str> {
-        let (start, len) = self.to?;
+        self.text(self.to)
+    }
+
+    /// The `group-id` property: the message group a queue keeps to one consumer at a time.
+    pub fn group_id(&self) -> Option<&str> {
+        self.text(self.group_id)
+    }
+
+    fn text(&self, range: Option<TextRange>) -> Option<&str> {
+        let (start, len) = range?;
         let start = start as usize;
         let text = self.raw.get(start..start + len as usize)?;
         // The scan checked the text is UTF-8; for the short ASCII addresses routing sees, this
@@ -433,10 +450,31 @@ mod tests {
     #[test]
     fn routing_field_positions_match_the_definition() {
         assert_eq!(Properties::FIELDS[PROPERTIES_TO].name, "to");
+        assert_eq!(Properties::FIELDS[PROPERTIES_GROUP_ID].name, "group_id");
         assert_eq!(
             Properties::FIELDS[PROPERTIES_ABSOLUTE_EXPIRY_TIME].name,
             "absolute_expiry_time"
         );
+    }
+
+    #[test]
+    fn to_and_group_id_are_read_from_the_scan() {
+        use crate::types::Str;
+        let raw = super::super::Message {
+            properties: Some(Properties {
+                to: Some(Str::from("orders")),
+                group_id: Some(Str::from("g-7")),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+        .to_bytes()
+        .freeze();
+        let scanned = ScannedMessage::scan(raw).unwrap();
+        assert_eq!(scanned.to(), Some("orders"));
+        assert_eq!(scanned.group_id(), Some("g-7"));
+        let plain = ScannedMessage::scan(super::super::Message::default().to_bytes().freeze());
+        assert_eq!(plain.unwrap().group_id(), None);
     }
 
     #[test]

@@ -162,6 +162,7 @@ impl Queue {
                 journaled: true,
                 arrived_ms: i64::from(r.arrived_s) * 1000,
             };
+            super::select::join(&mut self.groups, &stored);
             if stored.is_expired(now_ms) {
                 self.expire(id, stored);
             } else {
