@@ -1,12 +1,14 @@
 //! AMQP 1.0 part 3, messaging: message sections, whole messages, the section scan the broker
 //! routes by, and the source and target terminii.
 
+mod lookup;
 mod message;
 mod scan;
 mod sections;
 mod terminus;
 
 pub use crate::enums::{TerminusDurability, TerminusExpiryPolicy};
+pub use lookup::{FieldRef, PropertyField};
 pub use message::{Body, Message};
 pub use scan::{BodyKind, ScannedMessage};
 pub use sections::{

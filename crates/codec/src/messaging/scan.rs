@@ -335,6 +335,17 @@ impl ScannedMessage {
         read_list_section::<Properties>(&mut d).map(Some)
     }
 
+    /// Where the properties section starts in `raw` (for the in-place reads of `lookup`).
+    pub(crate) fn properties_start(&self) -> Option<usize> {
+        self.properties
+    }
+
+    /// Where the application-properties section is in `raw` (for the in-place reads of
+    /// `lookup`).
+    pub(crate) fn application_properties_range(&self) -> Option<Range<usize>> {
+        self.application_properties.clone()
+    }
+
     /// The `to` property: where an anonymous sender wants the message to go.
     pub fn to(&self) -> Option<&str> {
         self.text(self.to)
