@@ -93,6 +93,9 @@ pub(crate) enum Refusal {
         /// The limit.
         max: u32,
     },
+    /// A receiver's source filter that does not compile (a selector that does not parse).
+    #[error("{0}")]
+    Filter(String),
     /// A transfer on a link where the broker sends: the engine refuses those first, so this is
     /// only the type system's completeness.
     #[error("this link carries messages the other way")]
@@ -111,7 +114,7 @@ impl Refusal {
             | Refusal::WaitingFull { .. } => conditions::RESOURCE_LIMIT_EXCEEDED,
             Refusal::Store(e) => e.condition(),
             Refusal::Decode(e) => Symbol::from_static(e.condition()),
-            Refusal::NoTo | Refusal::NoSource => conditions::INVALID_FIELD,
+            Refusal::NoTo | Refusal::NoSource | Refusal::Filter(_) => conditions::INVALID_FIELD,
             Refusal::DynamicTarget => conditions::NOT_IMPLEMENTED,
             Refusal::WrongDirection => conditions::NOT_ALLOWED,
             Refusal::Unauthorized(_) | Refusal::NotOwner(_) => conditions::UNAUTHORIZED_ACCESS,
@@ -150,6 +153,10 @@ mod tests {
                 "amqp:resource-limit-exceeded",
             ),
             (Refusal::NoTo, "amqp:invalid-field"),
+            (
+                Refusal::Filter("the selector 'a =' does not parse: at column 4".into()),
+                "amqp:invalid-field",
+            ),
             (
                 Refusal::Admission(crate::gate::Refused::Connections { max: 1 }),
                 "amqp:resource-limit-exceeded",

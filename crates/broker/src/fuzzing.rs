@@ -12,7 +12,7 @@ use sluice_codec::Encode;
 use sluice_codec::messaging::{Body, Header, Message, ScannedMessage};
 use sluice_codec::transport::{Accepted, DeliveryState, Modified, Rejected, Released};
 use sluice_engine::{LinkId, SessionId};
-use sluice_store::{MessageId, QueuePolicy, TtlPolicy};
+use sluice_store::{ConsumerOptions, MessageId, QueuePolicy, TtlPolicy};
 
 use crate::core::{
     AnycastNode, Command, Core, Filter, MulticastNode, Node, NodeId, Output, QueueNode, QueuePlan,
@@ -185,8 +185,11 @@ pub fn drive_core(data: &[u8]) {
                     Some(&temp) if b & 0x80 != 0 => Source::Node {
                         node: temp,
                         filter: Filter::All,
+                        consumer: ConsumerOptions::default(),
                     },
-                    _ if b & 0x40 != 0 => Source::Temporary,
+                    _ if b & 0x40 != 0 => Source::Temporary {
+                        consumer: ConsumerOptions::default(),
+                    },
                     _ => Source::Node {
                         node,
                         filter: if b & 0x20 != 0 {
@@ -194,6 +197,7 @@ pub fn drive_core(data: &[u8]) {
                         } else {
                             Filter::All
                         },
+                        consumer: ConsumerOptions::default(),
                     },
                 };
                 Some(Command::AttachReceiver {

@@ -57,6 +57,7 @@ impl Default for Storage {
 fn policy(address: &ResolvedAddress, limits: &StoreLimits, storage: Storage) -> QueuePolicy {
     let spec = &address.address.resource.spec;
     let ttl = address.message_ttl();
+    let redelivery = address.redelivery_delay();
     let durable = matches!(
         address.address_type(),
         AddressType::Queue | AddressType::Subscription | AddressType::Deadletter
@@ -92,8 +93,9 @@ fn policy(address: &ResolvedAddress, limits: &StoreLimits, storage: Storage) -> 
         dead_letter_target: spec.deadletter.is_some(),
         expiry_target: spec.expiry.is_some(),
         durable,
-        // No redelivery delay until the address schema carries one.
-        ..defaults
+        redelivery_delay_ms: redelivery.delay_ms,
+        redelivery_multiplier: redelivery.multiplier,
+        redelivery_delay_max_ms: redelivery.maximum_ms,
     }
 }
 

@@ -110,6 +110,13 @@ impl Connection {
         self.with_session(link.session, now, |s, out| s.drained(link.handle, out));
     }
 
+    /// Sender: there is nothing more to send for now, drain asked for or not: gives the
+    /// remaining credit back (part 2 §2.6.7 lets a sender advance its delivery-count to spend
+    /// credit it cannot use). A browser at the end of its queue is told so this way.
+    pub fn spend_credit(&mut self, link: LinkId, now: Instant) {
+        self.with_session(link.session, now, |s, out| s.spend_credit(link.handle, out));
+    }
+
     /// Sender: sends one delivery, split over as many transfer frames as the peer's frame size
     /// needs. Returns its delivery id.
     pub fn send(

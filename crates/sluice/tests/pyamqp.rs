@@ -112,24 +112,43 @@ fn a_pyamqp_sender_asking_to_settle_second_is_attached_and_its_messages_accepted
 }
 
 /// Part 3 §3.5.3: the sending end of a link sets the filter actually in place, and the
-/// receiver checks it. Sluice applies no selectors yet, so a receiver asking for one must see
-/// the reply's source without it (and gets every message).
+/// receiver checks it. A JMS selector on a queue is applied and echoed: the receiver gets only
+/// the messages it selects, in order, and the others stay for other consumers.
 #[test]
-fn a_pyamqp_receivers_selector_filter_is_not_echoed_as_if_it_were_applied() {
+fn a_pyamqp_receivers_selector_gets_only_what_it_selects_and_is_echoed() {
     let server = Server::start("pyamqp-selector");
-    send_accepted(&server, "myqueue", 3, &[]);
+    // Message i has colour green for even i, red for odd.
+    send_accepted(&server, "myqueue", 6, &[]);
 
-    let received = receive(&server, "myqueue", 3, &["--selector", "color = 'red'"]);
-    let filters = &received["remote"]["filters"];
+    let red = receive(&server, "myqueue", 3, &["--selector", "colour = 'red'"]);
+    let filters = &red["remote"]["filters"];
     assert!(
-        filters.is_null() || filters.get(SELECTOR_FILTER).is_none(),
-        "the attach reply's source must carry only filters in force, and no selector is \
-         applied: {received}"
+        filters.get(SELECTOR_FILTER).is_some(),
+        "the selector in force is in the attach reply's source: {red}"
     );
+    assert_eq!(bodies(&red), ["msg-1", "msg-3", "msg-5"], "{red}");
+    let rest = receive(&server, "myqueue", 3, &[]);
+    assert_eq!(bodies(&rest), ["msg-0", "msg-2", "msg-4"], "{rest}");
+}
+
+/// A selector that does not parse refuses the attach, naming what is wrong.
+#[test]
+fn a_pyamqp_receiver_with_a_bad_selector_is_refused_with_invalid_field() {
+    let server = Server::start("pyamqp-bad-selector");
+    let refused = server.run_with(
+        Peer::Pyamqp,
+        &["receive", "myqueue", "1", "--selector", "colour = "],
+    );
+    assert_eq!(refused.code(), Some(3), "refused: {refused:?}");
     assert_eq!(
-        bodies(&received),
-        numbered(3),
-        "no selector applied: messages without a `color` arrive too"
+        refused.json["condition"], "amqp:invalid-field",
+        "{}",
+        refused.json
+    );
+    let description = refused.json["description"].as_str().unwrap_or_default();
+    assert!(
+        description.contains("selector"),
+        "the description names the selector: {description}"
     );
 }
 

@@ -178,3 +178,55 @@ fn a_proton_sender_reaches_a_rhea_receiver_over_anycast() {
     let received = ok(&server, receiver.finish(&server), "rhea anycast receive");
     assert_eq!(bodies(&received), numbered(10));
 }
+
+/// Two rhea receivers on one queue, each with a JMS selector: each gets the messages it
+/// selects, in order, and the attach reply says the selector is in force.
+#[test]
+fn rhea_receivers_with_selectors_split_a_queue_between_them() {
+    let server = Server::start("rhea-selectors");
+    // Message i has the application properties index i and colour green (even) or red (odd).
+    let mut green = server.spawn_with(
+        Peer::Rhea,
+        &["receive", "myqueue", "5", "--selector", "colour = 'green'"],
+    );
+    let mut high = server.spawn_with(
+        Peer::Rhea,
+        &[
+            "receive",
+            "myqueue",
+            "3",
+            "--selector",
+            "colour <> 'green' AND index BETWEEN 3 AND 7",
+        ],
+    );
+    green.wait_ready(&server);
+    high.wait_ready(&server);
+    let sent = ok(
+        &server,
+        server.run_with(Peer::Rhea, &["send", "myqueue", "10"]),
+        "rhea send 10",
+    );
+    assert_eq!(sent["accepted"], 10, "{sent}");
+
+    let green = ok(&server, green.finish(&server), "the green receiver");
+    assert_eq!(
+        bodies(&green),
+        ["msg-0", "msg-2", "msg-4", "msg-6", "msg-8"],
+        "{green}"
+    );
+    assert_eq!(
+        green["filters"],
+        serde_json::json!(["jms-selector"]),
+        "rhea's filter key is echoed: {green}"
+    );
+    let high = ok(&server, high.finish(&server), "the red 3..7 receiver");
+    assert_eq!(bodies(&high), ["msg-3", "msg-5", "msg-7"], "{high}");
+    // msg-1 and msg-9 matched neither and wait for a plain consumer.
+    let rest = ok(
+        &server,
+        server.run_with(Peer::Rhea, &["receive", "myqueue", "2"]),
+        "the rest",
+    );
+    assert_eq!(bodies(&rest), ["msg-1", "msg-9"], "{rest}");
+    assert_queue_empty_with(&server, Peer::Rhea);
+}

@@ -9,7 +9,10 @@ use sluice_codec::transport::{Attach, AttachTarget, ReceiverSettleMode, Role, Se
 use sluice_engine::LinkId;
 use sluice_router::{Direction, NodeKind, Resolution};
 
+use sluice_store::ConsumerOptions;
+
 use super::State;
+use super::filters::Consuming;
 use super::links::{Authorized, Binding, LinkEntry};
 use crate::core::{Command, Filter, NodeId, Route, Source, temporary_node};
 use crate::error::Refusal;
@@ -47,6 +50,9 @@ enum Resolved {
 enum Kind {
     Anycast,
     Multicast,
+    /// A queue, deadletter, subscription or temporary queue: competing consumers, which may
+    /// select and browse.
+    Queue,
     Other,
 }
 
@@ -60,7 +66,7 @@ impl State {
             return Ok(Resolved::Node {
                 node,
                 filter: Filter::All,
-                kind: Kind::Other,
+                kind: Kind::Queue,
                 counted: None,
             });
         }
@@ -72,6 +78,9 @@ impl State {
                 kind: match node.kind {
                     NodeKind::Anycast => Kind::Anycast,
                     NodeKind::Multicast => Kind::Multicast,
+                    NodeKind::Queue | NodeKind::Deadletter | NodeKind::Subscription { .. } => {
+                        Kind::Queue
+                    }
                     _ => Kind::Other,
                 },
                 counted: Some(node.address.clone()),
@@ -79,7 +88,7 @@ impl State {
             Resolution::Subscription(node) => Resolved::Node {
                 node: node.id,
                 filter: Filter::All,
-                kind: Kind::Other,
+                kind: Kind::Queue,
                 counted: Some(node.address.clone()),
             },
             Resolution::TopicName { topic, name } => Resolved::TopicName {
@@ -245,8 +254,18 @@ impl State {
         if address == Some(super::cbs::CBS_ADDRESS) {
             return self.attach_cbs_replies(link, attach, now);
         }
+        let mut consuming = Consuming::default();
         let (source, multicast, counted) = match address {
-            None if dynamic => (Source::Temporary, false, None),
+            None if dynamic => {
+                consuming = Consuming::of(source)?;
+                (
+                    Source::Temporary {
+                        consumer: consuming.options.clone(),
+                    },
+                    false,
+                    None,
+                )
+            }
             None => return Err(Refusal::NoSource),
             Some(address) => match self.resolve(address, Direction::Receive)? {
                 Resolved::Node {
@@ -254,11 +273,20 @@ impl State {
                     filter,
                     kind,
                     counted,
-                } => (
-                    Source::Node { node, filter },
-                    kind == Kind::Multicast,
-                    counted,
-                ),
+                } => {
+                    if kind == Kind::Queue {
+                        consuming = Consuming::of(source)?;
+                    }
+                    (
+                        Source::Node {
+                            node,
+                            filter,
+                            consumer: consuming.options.clone(),
+                        },
+                        kind == Kind::Multicast,
+                        counted,
+                    )
+                }
                 Resolved::TopicName {
                     node,
                     name,
@@ -267,6 +295,7 @@ impl State {
                     Source::Node {
                         node,
                         filter: Filter::Name(name.to_string()),
+                        consumer: ConsumerOptions::default(),
                     },
                     false,
                     Some(counted),
@@ -282,7 +311,14 @@ impl State {
         };
         let mut entry = LinkEntry::new(Binding::Receiver, authorized);
         entry.presettled = attach.snd_settle_mode == SenderSettleMode::Settled;
-        entry.reply = Some(reply_to(attach, multicast || entry.presettled));
+        // A browser's deliveries go pre-settled: there is nothing for it to settle.
+        let settled = multicast || entry.presettled || consuming.options.browse;
+        let mut reply = reply_to(attach, settled);
+        if let Some(s) = reply.source.as_mut() {
+            s.filter = consuming.in_force.take();
+            s.distribution_mode = consuming.distribution_mode();
+        }
+        entry.reply = Some(reply);
         entry.node = match &source {
             Source::Node { node, .. } if counted.is_some() => Some(*node),
             _ => None,
@@ -308,8 +344,8 @@ pub(super) fn link_address(address: &str) -> &str {
 
 /// The reply to a link the peer attached, mirroring its terminii; `settled` when what we send
 /// on it goes pre-settled (multicast). A source's filters are not echoed: the reply names only
-/// the filters in force, and none is applied yet, so a client never believes it filters when
-/// it does not.
+/// the filters in force, which a queue receiver's attach sets afterwards (see [`Consuming`]),
+/// so a client never believes it filters when it does not.
 pub(super) fn reply_to(attach: &Attach, settled: bool) -> Attach {
     let mut source = attach.source.clone();
     if let Some(s) = source.as_mut() {

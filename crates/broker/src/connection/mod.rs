@@ -11,6 +11,7 @@ mod attach;
 pub(crate) use attach::{LINK_CAPACITY_MAX, PUBLISH_CREDIT};
 mod backlog;
 mod cbs;
+mod filters;
 mod links;
 mod read;
 pub(crate) mod refuse;

@@ -268,6 +268,7 @@ impl State {
             } => self.on_published(link, settle, count, state, now),
             ToConn::Attached { link, result } => self.on_attached(link, result, now),
             ToConn::Drained { link } => self.engine.drained(link, now),
+            ToConn::Exhausted { link } => self.engine.spend_credit(link, now),
             ToConn::Credit { link, more } => {
                 if matches!(
                     self.links.get(link).map(|e| &e.binding),

@@ -9,7 +9,7 @@ use sluice_codec::messaging::ScannedMessage;
 use sluice_codec::transport::{DeliveryState, Error};
 use sluice_engine::{LinkId, SessionId};
 use sluice_router::TopicPattern;
-use sluice_store::MessageId;
+use sluice_store::{ConsumerOptions, MessageId};
 
 use super::ids::{ConnId, NodeId};
 
@@ -56,12 +56,17 @@ impl Filter {
 /// What a receiving link consumes.
 #[derive(Debug, Clone)]
 pub(crate) enum Source {
-    /// A node: a queue, deadletter or named subscription (competing consumers), a topic (a
-    /// private subscription from now on, with `filter`), a multicast or an anycast address.
-    Node { node: NodeId, filter: Filter },
+    /// A node: a queue, deadletter or named subscription (competing consumers, as `consumer`
+    /// says: selecting, browsing), a topic (a private subscription from now on, with
+    /// `filter`), a multicast or an anycast address.
+    Node {
+        node: NodeId,
+        filter: Filter,
+        consumer: ConsumerOptions,
+    },
     /// A new temporary queue for a dynamic receiver, deleted when the link goes; the attach's
     /// answer carries its address.
-    Temporary,
+    Temporary { consumer: ConsumerOptions },
 }
 
 /// Who published a message and where its outcome goes.
@@ -151,6 +156,9 @@ pub(crate) enum ToConn {
     },
     /// A drain found nothing more: give back the credit.
     Drained { link: LinkId },
+    /// A browser has seen every message its queue holds: spend its credit, drain or not (it
+    /// asks again for what arrives later).
+    Exhausted { link: LinkId },
     /// An anycast sender may have `more` credit.
     Credit { link: LinkId, more: u32 },
 }

@@ -39,9 +39,13 @@ impl Core {
         key: LinkKey,
         source: Source,
     ) -> Result<Attached, Refusal> {
-        let (node, filter, address) = match source {
-            Source::Node { node, filter } => (node, filter, None),
-            Source::Temporary => {
+        let (node, filter, consumer_options, address) = match source {
+            Source::Node {
+                node,
+                filter,
+                consumer,
+            } => (node, filter, consumer, None),
+            Source::Temporary { consumer } => {
                 let mut address = None;
                 let node = self.nodes.insert_with(|id| {
                     let name: Arc<str> = temporary_address(id).into();
@@ -54,7 +58,7 @@ impl Core {
                         counts: super::stats::NodeCounts::default(),
                     }
                 });
-                (node, Filter::All, address)
+                (node, Filter::All, consumer, address)
             }
         };
         if let Some(r) = self.retired.get(&node) {
@@ -68,7 +72,7 @@ impl Core {
             Node::Queue(q) => {
                 let consumer = ConsumerId(self.next_consumer);
                 self.next_consumer += 1;
-                q.attach(key, consumer)?;
+                q.attach(key, consumer, consumer_options)?;
                 Role::Consumer(consumer)
             }
             Node::Topic(t) => Role::Subscriber(t.subscribe(key, filter)?),

@@ -18,7 +18,9 @@ use rustc_hash::FxHashMap;
 use sluice_codec::messaging::ScannedMessage;
 use sluice_codec::transport::{Accepted, DeliveryState, Released};
 use sluice_engine::LinkId;
-use sluice_store::{Change, ConsumerId, MessageId, Outcome, Queue, QueuePolicy, StoreError};
+use sluice_store::{
+    Change, ConsumerId, ConsumerOptions, MessageId, Outcome, Queue, QueuePolicy, StoreError,
+};
 
 pub(crate) use sluice_config::AddressFullPolicy;
 
@@ -328,7 +330,12 @@ impl QueueNode {
     }
 
     /// A receiver attaches as a consumer.
-    pub(crate) fn attach(&mut self, key: LinkKey, consumer: ConsumerId) -> Result<(), Refusal> {
+    pub(crate) fn attach(
+        &mut self,
+        key: LinkKey,
+        consumer: ConsumerId,
+        options: ConsumerOptions,
+    ) -> Result<(), Refusal> {
         // A temporary queue is its creating link's alone: anyone may send to it (it is a
         // reply-to address), but no other link may read the replies.
         if self.owner.is_some_and(|owner| owner != key) {
@@ -342,7 +349,7 @@ impl QueueNode {
                 max,
             });
         }
-        self.queue.add_consumer(consumer)?;
+        self.queue.add_consumer_with(consumer, options)?;
         self.consumers.insert(consumer, key);
         Ok(())
     }
@@ -356,7 +363,7 @@ impl QueueNode {
     ) -> Result<(), StoreError> {
         self.consumers.remove(&consumer);
         self.draining.retain(|c| *c != consumer);
-        let result = self.queue.remove_consumer(consumer);
+        let result = self.queue.remove_consumer_at(consumer, ctx.now);
         ctx.journal.take(id, &mut self.queue);
         result
     }
@@ -390,7 +397,7 @@ impl QueueNode {
             },
             outcome => outcome,
         };
-        let result = self.queue.settle(consumer, message, outcome);
+        let result = self.queue.settle_at(consumer, message, outcome, ctx.now);
         ctx.journal.take(id, &mut self.queue);
         result
     }
@@ -403,15 +410,17 @@ impl QueueNode {
         self.queue.unsend(consumer, message)
     }
 
-    /// Expires what is due.
+    /// Expires what is due, and releases held messages whose time has come (a redelivery
+    /// delay, a scheduled delivery).
     pub(crate) fn expire(&mut self, id: NodeId, ctx: &mut Ctx<'_>) {
+        self.queue.release_due(ctx.now);
         self.queue.expire_messages(ctx.now);
         ctx.journal.take(id, &mut self.queue);
     }
 
-    /// When the first available message expires.
+    /// When the first available message expires, or a held one is due.
     pub(crate) fn next_expiry(&self) -> Option<i64> {
-        self.queue.next_expiry_ms()
+        self.queue.next_timer_ms()
     }
 
     /// The end of a wake-up that touched the node: waiting messages are placed, consumers get
@@ -419,18 +428,22 @@ impl QueueNode {
     /// finished drains are answered.
     pub(crate) fn pump(&mut self, id: NodeId, ctx: &mut Ctx<'_>) {
         self.place_waiting(id, ctx);
-        for d in self.queue.next_deliveries(ctx.now) {
-            if let Some(&(conn, link)) = self.consumers.get(&d.consumer) {
-                ctx.out.push(
-                    conn,
-                    ToConn::Deliver {
-                        link,
-                        message: d.message,
-                        payload: d.payload,
-                        settled: false,
-                    },
-                );
+        self.queue.release_due(ctx.now);
+        // Each walk past messages no consumer selects is bounded and resumes where the last
+        // stopped, until the queue has been walked to its end (or credit ran out).
+        // (Bounded here too: each walk covers at least a slice of the queue.)
+        let walks_max = self.queue.depth() / sluice_store::DISPATCH_SKIPS_MAX + 2;
+        for _ in 0..walks_max {
+            for d in self.queue.next_deliveries(ctx.now) {
+                self.deliver(d, false, ctx);
             }
+            if !self.queue.dispatch_pending() {
+                break;
+            }
+        }
+        // A browser's copy needs no settling: the message stays.
+        for d in self.queue.next_browse_deliveries(ctx.now) {
+            self.deliver(d, true, ctx);
         }
         if let Some(ids) = self.queue.poll_page_in() {
             ctx.journal.read(id, ids);
@@ -438,6 +451,28 @@ impl QueueNode {
         ctx.journal.take(id, &mut self.queue);
         self.forward(id, ctx);
         self.finish_drains(ctx);
+        for consumer in self.queue.take_browsers_at_end() {
+            if let Err(e) = self.queue.set_credit(consumer, 0) {
+                super::bookkeeping(&e);
+            }
+            if let Some(&(conn, link)) = self.consumers.get(&consumer) {
+                ctx.out.push(conn, ToConn::Exhausted { link });
+            }
+        }
+    }
+
+    fn deliver(&self, d: sluice_store::Delivery, settled: bool, ctx: &mut Ctx<'_>) {
+        if let Some(&(conn, link)) = self.consumers.get(&d.consumer) {
+            ctx.out.push(
+                conn,
+                ToConn::Deliver {
+                    link,
+                    message: d.message,
+                    payload: d.payload,
+                    settled,
+                },
+            );
+        }
     }
 
     /// Hands what left the queue to its expiry or dead-letter target, as steps.

@@ -55,6 +55,20 @@ impl Session {
         self.write_link_flow(handle, false, out);
     }
 
+    /// Sender: spends the remaining credit (advance delivery-count, credit to zero, then
+    /// flow), drain or not.
+    pub(crate) fn spend_credit(&mut self, handle: u32, out: &mut Out<'_>) {
+        let Some(l) = self.links.get_mut(&handle) else {
+            return;
+        };
+        if l.role != Role::Sender || l.link_credit == 0 {
+            return;
+        }
+        l.delivery_count = l.delivery_count.wrapping_add(l.link_credit);
+        l.link_credit = 0;
+        self.write_link_flow(handle, false, out);
+    }
+
     /// Receiver: what the sender last said it has ready.
     pub(crate) fn available(&self, handle: u32) -> u32 {
         self.links.get(&handle).map_or(0, |l| l.available)

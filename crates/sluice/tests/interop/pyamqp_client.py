@@ -19,7 +19,8 @@ object on stdout and exits:
 send     Attaches a sender link to ADDRESS and sends COUNT messages, unsettled, the way pyamqp's
          SendClient does (queued with send_async, then written as the link's credit allows),
          and waits for every disposition. Message i has the string body "msg-<i>" (an amqp-value
-         section). --settle-second asks for rcv-settle-mode second in the attach, as the Azure
+         section) and the application properties {index: i, colour: green for even i, red for
+         odd}. --settle-second asks for rcv-settle-mode second in the attach, as the Azure
          SDKs' senders do by default. --anonymous attaches with a null target address instead
          (the anonymous relay) and sets each message's `to` to ADDRESS. Prints {"sent",
          "accepted", "outcomes", "remote"}: outcomes, a count per outcome name; remote, what the
@@ -205,7 +206,10 @@ def cmd_send(args):
 
         for i in range(args.count):
             properties = Properties(to=args.address) if args.anonymous else None
-            message = Message(value="msg-%d" % i, properties=properties)
+            # Properties to select on: index, and colour green for even i, red for odd.
+            colour = "green" if i % 2 == 0 else "red"
+            message = Message(value="msg-%d" % i, properties=properties,
+                              application_properties={"index": i, "colour": colour})
             # As SendClient does: queued, then written by update_pending_deliveries.
             link.send_transfer(message, send_async=True, settled=False,
                                on_send_complete=settled)

@@ -26,13 +26,16 @@
  * prints one JSON object on stdout and exits:
  *
  * send     Sends COUNT messages, unsettled, as credit allows, and waits for every outcome.
- *          Message i has the string body "msg-<i>". Prints {"sent", "accepted", "outcomes"};
+ *          Message i has the string body "msg-<i>" and the application properties
+ *          {index: i, colour: "green" for even i, "red" for odd}. Prints {"sent", "accepted", "outcomes"};
  *          exits 0 if all were accepted, 1 otherwise.
  * receive  Grants exactly COUNT credit (no refill), receives COUNT messages and accepts each
  *          (one that arrives settled, as multicast's do, is not settled again). Prints
  *          {"received", "bodies", "presettled"}. Prints "ready" on stderr once the link is
  *          attached and the broker has read its credit (a session begun after the flow was
  *          answered, so the flow was read first). --name LINK sets the link name.
+ *          --selector TEXT attaches with a JMS selector (rhea's filter.selector); the JSON then
+ *          also has "filters": the filter keys the broker's attach says are in force.
  * attach   Attaches a link and prints {"attached": true, "address"} (exit 0), or, when the peer
  *          refuses it (a null terminus then a detach with an error, or closing the connection),
  *          {"attached": false, "closed": "link"|"connection", "condition", "description"}
@@ -58,7 +61,7 @@ const USAGE = 'usage: client.js send|receive URL ADDRESS COUNT [--name LINK] [--
 
 /** The options that take a value. */
 const VALUE_OPTIONS = ['--timeout', '--name', '--role', '--user', '--password', '--mech', '--ca',
-    '--cert', '--key', '--hostname'];
+    '--cert', '--key', '--hostname', '--selector'];
 
 function parseArgs(argv) {
     const positional = [];
@@ -81,7 +84,7 @@ function parseArgs(argv) {
     const timeout = Number(options.timeout);
     if (!(timeout > 0)) throw new Error('--timeout must be a positive number of seconds');
     const args = { command, url, address, timeout, name: options.name, role: options.role };
-    for (const name of ['user', 'password', 'mech', 'ca', 'cert', 'key', 'hostname', 'ws']) {
+    for (const name of ['user', 'password', 'mech', 'ca', 'cert', 'key', 'hostname', 'ws', 'selector']) {
         args[name] = options[name];
     }
     if (Boolean(args.cert) !== Boolean(args.key)) throw new Error('--cert and --key go together');
@@ -235,7 +238,8 @@ function runSend(args, container) {
     };
     sender.on('sendable', () => {
         while (sent < args.count && sender.sendable()) {
-            sender.send({ body: 'msg-' + sent });
+            const colour = sent % 2 === 0 ? 'green' : 'red';
+            sender.send({ body: 'msg-' + sent, application_properties: { index: sent, colour } });
             sent++;
         }
     });
@@ -257,17 +261,22 @@ function runReceive(args, container) {
     let presettled = 0;
     connection = container.connect(connectOptions(args.url, args));
     // credit_window 0: no window that refills itself; exactly COUNT is granted below.
+    const source = { address: args.address };
+    if (args.selector !== undefined) source.filter = rhea.filter.selector(args.selector);
+    let filters = null;
     const receiver = connection.open_receiver({
-        source: { address: args.address },
+        source,
         name: args.name,
         credit_window: 0,
         autoaccept: false,
     });
-    const done = () => finish({ received: bodies.length, bodies, presettled }, 0);
+    const summary = () => ({ received: bodies.length, bodies, presettled, filters });
+    const done = () => finish(summary(), 0);
     receiver.on('receiver_open', () => {
         if (!receiver.source || receiver.source.address == null) {
             return; // a refusal: the detach with the error follows
         }
+        filters = receiver.source.filter ? Object.keys(receiver.source.filter) : [];
         receiver.add_credit(args.count);
         // A round trip: the broker reads a connection's frames in order, so once it answers
         // this begin it has read the flow written before it.
@@ -292,10 +301,10 @@ function runReceive(args, container) {
     });
     receiver.on('receiver_error', (context) => {
         const { condition, description } = errorOf(context.receiver);
-        finish({ received: bodies.length, bodies, presettled,
+        finish({ ...summary(), condition, description,
             error: 'the link was detached: ' + condition + ': ' + description }, EXIT_FAILED);
     });
-    return () => ({ received: bodies.length, bodies, presettled });
+    return summary;
 }
 
 function runAttach(args, container) {

@@ -112,7 +112,11 @@ pub(super) fn named(node: NodeId, name: &str) -> Route {
 }
 
 pub(super) fn from(node: NodeId, filter: Filter) -> Source {
-    Source::Node { node, filter }
+    Source::Node {
+        node,
+        filter,
+        consumer: sluice_store::ConsumerOptions::default(),
+    }
 }
 
 pub(super) struct Harness {

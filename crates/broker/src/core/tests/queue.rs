@@ -172,7 +172,9 @@ fn a_dynamic_receiver_gets_a_temporary_queue_that_goes_with_it() {
         2,
         Command::AttachReceiver {
             link: link(1),
-            source: Source::Temporary,
+            source: Source::Temporary {
+                consumer: sluice_store::ConsumerOptions::default(),
+            },
         },
     );
     let address = match h.answers(2).as_slice() {
@@ -192,7 +194,9 @@ fn a_dynamic_receiver_gets_a_temporary_queue_that_goes_with_it() {
         2,
         Command::AttachReceiver {
             link: link(2),
-            source: Source::Temporary,
+            source: Source::Temporary {
+                consumer: sluice_store::ConsumerOptions::default(),
+            },
         },
     );
     h.answers(2);
