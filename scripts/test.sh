@@ -22,7 +22,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 if [ ! -d /usr/share/amqp/specs/1-0 ] || ! /usr/bin/python3 -c "import proton" 2>/dev/null; then
   echo "installing amqp-specs (the AMQP 1.0 spec as XML) and python3-qpid-proton (the interop client)" >&2
   as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq amqp-specs python3-qpid-proton >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq amqp-specs python3-qpid-proton libqpid-proton11-dev-examples >/dev/null
 fi
 
 if [ ! -d crates/sluice/tests/rhea/node_modules/rhea ]; then

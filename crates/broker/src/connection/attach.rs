@@ -197,6 +197,9 @@ impl State {
         if address == Some(super::cbs::CBS_ADDRESS) {
             return self.attach_cbs_requests(link, attach, now);
         }
+        if matches!(attach.target, Some(AttachTarget::Coordinator(_))) {
+            return self.attach_coordinator(link, attach, now);
+        }
         let (binding, counted) = match (address, dynamic) {
             (None, false) => (Binding::Relay, Some(RELAY_LABEL.to_string())),
             (None, true) => return Err(Refusal::DynamicTarget),

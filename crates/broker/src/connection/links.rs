@@ -27,6 +27,8 @@ pub(super) enum Binding {
     CbsRequests,
     /// The client receives the `$cbs` answers.
     CbsReplies,
+    /// The client declares and discharges transactions ([`super::txn`]).
+    Coordinator,
 }
 
 /// What a link was authorized for at attach, so a change of rights (a reload, an expired

@@ -18,6 +18,7 @@ pub(crate) mod refuse;
 mod rights;
 mod sasl;
 mod transfer;
+mod txn;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -86,6 +87,8 @@ struct State {
     admission: Admission,
     /// Rights gained by `$cbs` put-token, and the `$cbs` links.
     cbs: cbs::Cbs,
+    /// Open transactions and commits in flight.
+    txns: txn::Txns,
     senders_max: u32,
     receivers_max: u32,
     links: Links,
@@ -149,6 +152,7 @@ pub(crate) async fn run<S>(
         auth,
         admission,
         cbs: cbs::Cbs::default(),
+        txns: txn::Txns::default(),
         senders_max: shared.senders_max,
         receivers_max: shared.receivers_max,
         links: Links::default(),
@@ -319,9 +323,10 @@ impl State {
                     link,
                     delivery_id,
                     settled,
+                    state,
                     payload,
                     ..
-                } => self.on_delivery(link, delivery_id, settled, payload, now),
+                } => self.on_delivery(link, delivery_id, settled, state, payload, now),
                 Event::Disposition {
                     session,
                     role: sluice_codec::transport::Role::Receiver,
@@ -407,6 +412,9 @@ impl State {
         if entry.is_cbs() {
             self.forget_cbs_link(link);
             return;
+        }
+        if matches!(entry.binding, links::Binding::Coordinator) {
+            self.forget_coordinator(link);
         }
         if entry.is_receiver() {
             self.sent.retain(|_, (l, _)| *l != link);

@@ -25,6 +25,7 @@ impl State {
         link: LinkId,
         delivery_id: u32,
         settled: bool,
+        state: Option<DeliveryState>,
         payload: Bytes,
         now: Instant,
     ) {
@@ -32,10 +33,19 @@ impl State {
         let Some(entry) = self.links.get(link) else {
             return;
         };
-        if matches!(entry.binding, Binding::CbsRequests) {
-            self.on_cbs_request(link, delivery_id, settled, payload, now);
-            return;
+        match entry.binding {
+            Binding::CbsRequests => {
+                return self.on_cbs_request(link, delivery_id, settled, payload, now);
+            }
+            Binding::Coordinator => {
+                return self.on_coordinator_request(link, delivery_id, payload, now);
+            }
+            _ => {}
         }
+        let txn_id = match state {
+            Some(DeliveryState::TransactionalState(t)) => Some(t.txn_id),
+            _ => None,
+        };
         let routed = ScannedMessage::scan(payload)
             .map(Box::new)
             .map_err(Refusal::from)
@@ -43,16 +53,25 @@ impl State {
                 let route = match &entry.binding {
                     Binding::Publisher(route) | Binding::AnycastSender(route) => route.clone(),
                     Binding::Relay => self.relay_route(&message)?,
-                    Binding::Receiver | Binding::CbsReplies | Binding::CbsRequests => {
+                    Binding::Receiver
+                    | Binding::CbsReplies
+                    | Binding::CbsRequests
+                    | Binding::Coordinator => {
                         return Err(Refusal::WrongDirection);
                     }
                 };
                 Ok((route, message))
             });
-        match routed {
-            Ok((route, message)) => self.publish(link, route, message, settle),
+        match (routed, txn_id) {
+            (Ok((route, message)), Some(txn_id)) => {
+                if let Err(error) = self.hold_publish(link, &txn_id, route, message, settle, now) {
+                    self.detach_with(link, error, now);
+                    return;
+                }
+            }
+            (Ok((route, message)), None) => self.publish(link, route, message, settle),
             // A sender that settled its message hears nothing: it chose not to.
-            Err(refusal) => {
+            (Err(refusal), _) => {
                 if let Some((session, id)) = settle {
                     let state = DeliveryState::Rejected(Rejected {
                         error: Some(Box::new(refusal.to_amqp())),
@@ -136,6 +155,15 @@ impl State {
         state: Option<DeliveryState>,
         now: Instant,
     ) {
+        let (txn_id, state) = match state {
+            Some(DeliveryState::TransactionalState(t)) => {
+                let outcome = t.outcome.map_or(DeliveryState::Accepted(Accepted {}), |o| {
+                    DeliveryState::from(*o)
+                });
+                (Some(t.txn_id), Some(outcome))
+            }
+            other => (None, other),
+        };
         let state = match state {
             Some(
                 s @ (DeliveryState::Accepted(_)
@@ -169,9 +197,24 @@ impl State {
         // settled back, with the outcome.
         let mut settle_back: Option<(u32, u32)> = None;
         for key in ids {
-            let Some((link, message)) = self.sent.remove(&key) else {
+            let Some(&(link, message)) = self.sent.get(&key) else {
                 continue;
             };
+            if let Some(txn_id) = &txn_id
+                && let Err(error) = self.hold_settle(link, txn_id, message, state.clone())
+            {
+                // Left in `sent`: the detach gives it back to the core.
+                self.detach_with(link, error, now);
+                continue;
+            }
+            self.sent.remove(&key);
+            if txn_id.is_some() {
+                if !settled {
+                    let reply = super::txn::transactional_of(txn_id.as_ref(), &state);
+                    self.settle_sent(session, (key.1, key.1), &reply, now);
+                }
+                continue;
+            }
             if !settled {
                 settle_back = match settle_back {
                     Some((a, b)) if b.wrapping_add(1) == key.1 => Some((a, key.1)),
@@ -384,6 +427,9 @@ impl State {
         state: DeliveryState,
         now: Instant,
     ) {
+        if self.is_committing(link) {
+            return self.on_committed(link, count, &state, now);
+        }
         if let Some(entry) = self.links.get_mut(link) {
             entry.unanswered = entry.unanswered.saturating_sub(count);
         }
