@@ -1,7 +1,12 @@
 //! A compiled selector never allocates per message: a counting global allocator sees zero
 //! allocations while `matches` runs over a set of selectors and messages.
 
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing
+)]
 // The one unsafe item of the crate: `GlobalAlloc` is an unsafe trait.
 #![allow(unsafe_code)]
 
