@@ -19,8 +19,9 @@ cd "$(dirname "$0")/.."
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-if [ ! -d /usr/share/amqp/specs/1-0 ] || ! /usr/bin/python3 -c "import proton" 2>/dev/null; then
-  echo "installing amqp-specs (the AMQP 1.0 spec as XML) and python3-qpid-proton (the interop client)" >&2
+if [ ! -d /usr/share/amqp/specs/1-0 ] || ! /usr/bin/python3 -c "import proton" 2>/dev/null ||
+  [ ! -f /usr/share/proton/examples/python/tx_send.py ]; then
+  echo "installing amqp-specs (the AMQP 1.0 spec as XML), python3-qpid-proton (the interop client) and libqpid-proton11-dev-examples (Proton's examples the tests run unchanged)" >&2
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq amqp-specs python3-qpid-proton libqpid-proton11-dev-examples >/dev/null
 fi
