@@ -349,31 +349,39 @@ fn anycast_passes_the_receivers_outcome_back_to_the_sender() {
 
 // --- queue outcomes, dead-letter and expiry -------------------------------------------------
 
+/// One message sent to myqueue-dl while a receiver of mydlq and a consumer of myqueue-dl
+/// (`credit` credits, settling each delivery with `outcome`) wait: what mydlq received, and the
+/// consumer's run (it times out, wanting more than came).
+fn settle_one_into_mydlq(server: &Server, outcome: &str, credit: &str) -> (Value, Outcome) {
+    let mut dead = server.spawn(&["receive", "mydlq", "1"]);
+    dead.wait_ready(server);
+    let mut consumer = server.spawn_at(
+        &server.url,
+        &["receive", "myqueue-dl", credit, "--outcome", outcome],
+        "3",
+    );
+    consumer.wait_ready(server);
+    let sent = ok(
+        server,
+        server.run(&["send", "myqueue-dl", "1"]),
+        "send 1 to myqueue-dl",
+    );
+    assert_eq!(sent["accepted"], 1, "{sent}");
+    let received = ok(server, dead.finish(server), "receive from mydlq");
+    assert_eq!(bodies(&received), ["msg-0"]);
+    (received, consumer.finish(server))
+}
+
 #[test]
 fn a_rejected_message_is_retried_until_its_attempts_run_out_by_default() {
     // EnMasse's default treatRejectAsUnmodifiedDeliveryFailed: a rejected message counts as a
     // failed attempt; myqueue-dl allows 2, then the dead-letter address.
     let server = Server::start("reject-retried");
-    let mut dead = server.spawn(&["receive", "mydlq", "1"]);
-    dead.wait_ready(&server);
-    let mut rejecter = server.spawn_at(
-        &server.url,
-        &["receive", "myqueue-dl", "3", "--outcome", "reject"],
-        "3",
-    );
-    rejecter.wait_ready(&server);
-    let sent = ok(
-        &server,
-        server.run(&["send", "myqueue-dl", "1"]),
-        "send 1 to myqueue-dl",
-    );
-    assert_eq!(sent["accepted"], 1, "{sent}");
-    let received = ok(&server, dead.finish(&server), "receive from mydlq");
-    assert_eq!(bodies(&received), ["msg-0"]);
+    let (received, rejecter) = settle_one_into_mydlq(&server, "reject", "3");
     assert_eq!(delivery_counts(&received), [2], "{received}");
     let rejected = timed_out_with(
         &server,
-        rejecter.finish(&server),
+        rejecter,
         &["msg-0".to_owned(), "msg-0".to_owned()],
         "rejected twice (maximumDeliveryAttempts 2), then dead-lettered",
     );
@@ -388,28 +396,11 @@ fn a_rejected_message_goes_to_the_dead_letter_address_when_reject_is_final() {
         "{treatRejectAsUnmodifiedDeliveryFailed: false}",
     );
     let server = Server::start_config("reject", &space, &[]);
-    let mut dead = server.spawn(&["receive", "mydlq", "1"]);
-    dead.wait_ready(&server);
     // Two credits for one message: a redelivery would reach it at once.
-    let mut rejecter = server.spawn_at(
-        &server.url,
-        &["receive", "myqueue-dl", "2", "--outcome", "reject"],
-        "3",
-    );
-    rejecter.wait_ready(&server);
-
-    let sent = ok(
-        &server,
-        server.run(&["send", "myqueue-dl", "1"]),
-        "send 1 to myqueue-dl",
-    );
-    assert_eq!(sent["accepted"], 1, "{sent}");
-
-    let received = ok(&server, dead.finish(&server), "receive from mydlq");
-    assert_eq!(bodies(&received), ["msg-0"]);
+    let (_, rejecter) = settle_one_into_mydlq(&server, "reject", "2");
     timed_out_with(
         &server,
-        rejecter.finish(&server),
+        rejecter,
         &expected("msg-", 1),
         "a rejected message is not redelivered",
     );
@@ -419,26 +410,9 @@ fn a_rejected_message_goes_to_the_dead_letter_address_when_reject_is_final() {
 #[test]
 fn a_message_that_failed_max_delivery_attempts_goes_to_the_dead_letter_address() {
     let server = Server::start("modify-failed");
-    let mut dead = server.spawn(&["receive", "mydlq", "1"]);
-    dead.wait_ready(&server);
     // maximumDeliveryAttempts 2: two deliveries, then the dead-letter address; a third
     // credit shows there is no third delivery.
-    let mut failer = server.spawn_at(
-        &server.url,
-        &["receive", "myqueue-dl", "3", "--outcome", "modify-failed"],
-        "3",
-    );
-    failer.wait_ready(&server);
-
-    let sent = ok(
-        &server,
-        server.run(&["send", "myqueue-dl", "1"]),
-        "send 1 to myqueue-dl",
-    );
-    assert_eq!(sent["accepted"], 1, "{sent}");
-
-    let received = ok(&server, dead.finish(&server), "receive from mydlq");
-    assert_eq!(bodies(&received), ["msg-0"]);
+    let (received, failer) = settle_one_into_mydlq(&server, "modify-failed", "3");
     assert_eq!(
         delivery_counts(&received),
         [2],
@@ -446,7 +420,7 @@ fn a_message_that_failed_max_delivery_attempts_goes_to_the_dead_letter_address()
     );
     let failed = timed_out_with(
         &server,
-        failer.finish(&server),
+        failer,
         &["msg-0".to_owned(), "msg-0".to_owned()],
         "delivered twice (maximumDeliveryAttempts 2), then dead-lettered",
     );
