@@ -8,16 +8,7 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
 use support::*;
-
-/// Where Debian's package puts the examples.
-const EXAMPLES: &str = "/usr/share/proton/examples/python";
-/// The most a run of one example may take.
-const EXAMPLE_DEADLINE: Duration = Duration::from_secs(60);
 
 /// The test space, with the queue `examples` that the examples use by default.
 fn space() -> String {
@@ -33,58 +24,6 @@ spec:
   plan: standard-small-queue
 "
     )
-}
-
-/// Runs `script` (one of Proton's examples) with `args` to its end, bounded by
-/// [`EXAMPLE_DEADLINE`]; returns its standard output, or fails with its output.
-fn example(script: &str, args: &[&str]) -> String {
-    require_proton();
-    let path = PathBuf::from(EXAMPLES).join(script);
-    assert!(
-        path.exists(),
-        "{} is missing: install Debian's libqpid-proton11-dev-examples (./scripts/test.sh does)",
-        path.display()
-    );
-    let out_file = temp_dir("example-out").join("stdout");
-    let mut child = Command::new("/usr/bin/python3")
-        .arg(&path)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_file).unwrap())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + EXAMPLE_DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{script} {args:?} did not finish in {EXAMPLE_DEADLINE:?}; it printed:\n{}",
-                std::fs::read_to_string(&out_file).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = std::fs::read_to_string(&out_file).unwrap_or_default();
-    let mut stderr = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        use std::io::Read;
-        let _ = e.read_to_string(&mut stderr);
-    }
-    assert!(
-        status.success(),
-        "{script} {args:?} failed ({status}):\n{stdout}\n{stderr}"
-    );
-    stdout
-}
-
-/// `host:port/address`, as the examples' `-a` takes it.
-fn example_address(server: &Server, address: &str) -> String {
-    format!("{}/{address}", server.url.trim_start_matches("amqp://"))
 }
 
 #[test]

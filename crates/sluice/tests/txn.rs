@@ -5,37 +5,22 @@
 
 mod support;
 
-use std::process::Command;
-
 use support::*;
 
-const EXAMPLES: &str = "/usr/share/proton/examples/python";
-
-/// Runs one of Proton's examples against `server`'s `myqueue`; its stdout.
-fn example(server: &Server, script: &str, extra: &[&str]) -> String {
-    let address = format!("{}/myqueue", server.url.trim_start_matches("amqp://"));
-    let output = Command::new("/usr/bin/python3")
-        .arg(format!("{EXAMPLES}/{script}"))
-        .args(["-a", &address, "-m", "50", "-b", "10"])
-        .args(extra)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "{script} failed: {}\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        server.log()
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+/// Runs one of Proton's examples against `server`'s `myqueue`, 50 messages in transactions of
+/// 10; its stdout.
+fn tx_example(server: &Server, script: &str) -> String {
+    let address = example_address(server, "myqueue");
+    example(script, &["-a", &address, "-m", "50", "-b", "10"])
 }
 
 #[test]
 fn proton_tx_send_commits_50_messages_that_tx_recv_takes_in_transactions() {
     require_proton();
     let server = Server::start("txn-proton");
-    let sent = example(&server, "tx_send.py", &[]);
+    let sent = tx_example(&server, "tx_send.py");
     assert!(sent.contains("all messages committed"), "tx_send: {sent}");
-    let received = example(&server, "tx_recv.py", &[]);
+    let received = tx_example(&server, "tx_recv.py");
     let bodies: Vec<&str> = received
         .lines()
         .filter(|l| l.contains("sequence"))

@@ -882,3 +882,62 @@ pub fn http_get(url: &str, path: &str) -> (u16, String) {
         rest = &after[size + 2..];
     }
 }
+
+// --- Qpid Proton's own examples --------------------------------------------------------------
+
+/// Where Debian's `libqpid-proton11-dev-examples` puts Proton's Python examples.
+pub const EXAMPLES: &str = "/usr/share/proton/examples/python";
+/// The most a run of one example may take.
+pub const EXAMPLE_DEADLINE: Duration = Duration::from_secs(60);
+
+/// Runs `script` (one of Proton's examples) with `args` to its end, bounded by
+/// [`EXAMPLE_DEADLINE`]; returns its standard output, or fails with its output.
+pub fn example(script: &str, args: &[&str]) -> String {
+    require_proton();
+    let path = std::path::Path::new(EXAMPLES).join(script);
+    assert!(
+        path.exists(),
+        "{} is missing: install Debian's libqpid-proton11-dev-examples (./scripts/test.sh does)",
+        path.display()
+    );
+    let out_file = temp_dir("example-out").join("stdout");
+    let mut child = Command::new(PYTHON)
+        .arg(&path)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out_file).unwrap())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + EXAMPLE_DEADLINE;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{script} {args:?} did not finish in {EXAMPLE_DEADLINE:?}; it printed:\n{}",
+                std::fs::read_to_string(&out_file).unwrap_or_default()
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = std::fs::read_to_string(&out_file).unwrap_or_default();
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    assert!(
+        status.success(),
+        "{script} {args:?} failed ({status}):\n{stdout}\n{stderr}"
+    );
+    stdout
+}
+
+/// `host:port/address`, as the examples' `-a` takes it.
+pub fn example_address(server: &Server, address: &str) -> String {
+    format!("{}/{address}", server.url.trim_start_matches("amqp://"))
+}
