@@ -428,7 +428,6 @@ impl QueueNode {
     /// finished drains are answered.
     pub(crate) fn pump(&mut self, id: NodeId, ctx: &mut Ctx<'_>) {
         self.place_waiting(id, ctx);
-        self.queue.release_due(ctx.now);
         // Each walk past messages no consumer selects is bounded and resumes where the last
         // stopped, until the queue has been walked to its end (or credit ran out).
         // (Bounded here too: each walk covers at least a slice of the queue.)
