@@ -15,7 +15,7 @@ repo="$(dirname "$here")"
 proton="${PROTON_CORPUS:-$repo/../shared/fuzz-corpus/proton}"
 regressions="$repo/crates/codec/tests/regressions"
 seconds="${FUZZ_SECONDS:-20}"
-all_targets=(frame_decoder type_decoder message_scan roundtrip engine_server core_commands sasl_exchange)
+all_targets=(frame_decoder type_decoder message_scan roundtrip engine_server core_commands sasl_exchange selector)
 if [ "$#" -gt 0 ]; then targets=("$@"); else targets=("${all_targets[@]}"); fi
 
 # cargo-fuzz drives nightly-only rustc flags (sanitizers, coverage); RUSTC_BOOTSTRAP=1 lets the
@@ -49,6 +49,23 @@ seed() {
     done
 }
 
+# Writes a few selectors, alone and each before one of Proton's messages, into a corpus.
+seed_selectors() {
+    local dest="$1" msgs="$2" i=0 text
+    local selectors=("colour = 'green' AND weight > 5" "a LIKE 'x\\_%' ESCAPE '\\'"
+        "n BETWEEN 1 AND 10 OR s IN ('a', 'b')" "JMSPriority > 4 AND x IS NOT NULL"
+        "NOT (a + b * 2 <> c / 3)" "0x1F = 31 AND 017 = 15 AND 1.5e1 = 15")
+    for text in "${selectors[@]}"; do
+        i=$((i + 1))
+        printf '%s' "$text" >"$dest/seed-$i"
+        local m
+        m="$(find "$msgs" -type f -print -quit 2>/dev/null)"
+        if [ -n "$m" ]; then
+            { printf '%s\0' "$text"; cat "$m"; } >"$dest/seed-$i-message"
+        fi
+    done
+}
+
 messages=("$proton/message-decode/corpus" "$proton/message-decode/crash")
 cd "$here"
 status=0
@@ -64,6 +81,12 @@ for target in "${targets[@]}"; do
                 find "$proton/message-decode" -maxdepth 1 -type f -name 'minimized-*' \
                     -exec cp -f {} "corpus/$target/" \;
             fi
+            ;;
+        selector)
+            # A selector's text, a zero byte, then a message: seeded with a few selectors,
+            # alone and before one of Proton's messages.
+            mkdir -p "corpus/$target"
+            seed_selectors "corpus/$target" "${messages[0]}"
             ;;
         core_commands | sasl_exchange)
             # Commands or SASL messages, not AMQP wire bytes: it starts from nothing and grows
