@@ -604,3 +604,152 @@ async fn a_10_mib_message_round_trips_byte_for_byte() {
     assert!(got.as_slice() == payload.as_slice(), "the bytes differ");
     client.close().await;
 }
+
+/// A message `body` with a priority and, when given, a group.
+fn ranked(
+    body: String,
+    priority: u8,
+    group: Option<&str>,
+) -> Message<fe2o3_amqp::types::messaging::AmqpValue<String>> {
+    Message::builder()
+        .header(Header {
+            priority: fe2o3_amqp::types::messaging::Priority(priority),
+            ..Header::default()
+        })
+        .properties(Properties {
+            group_id: group.map(str::to_string),
+            ..Properties::default()
+        })
+        .value(body)
+        .build()
+}
+
+/// Receives until nothing more arrives within `QUIET`, leaving every delivery unsettled.
+async fn take_all(receiver: &mut Receiver) -> Vec<Delivery<String>> {
+    let mut got = Vec::new();
+    while let Ok(delivery) = tokio::time::timeout(QUIET, receiver.recv::<String>()).await {
+        got.push(delivery.unwrap_or_else(|e| panic!("receiving: {e:?}")));
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_stays_with_one_of_two_concurrent_consumers_in_order() {
+    let server = Server::start("fe2o3-groups");
+    let mut producer = Client::open(&server, "fe2o3-group-producer").await;
+    let mut sender = producer.sender("group-sender", "myqueue").await;
+    let groups = ["g0", "g1", "g2"];
+    for i in 0..30 {
+        let message = ranked(format!("{}-{i:02}", groups[i % 3]), 4, Some(groups[i % 3]));
+        let outcome = within("send", sender.send(message)).await.unwrap();
+        assert!(matches!(outcome, Outcome::Accepted(_)), "{outcome:?}");
+    }
+    producer.close().await;
+
+    let mut a_client = Client::open(&server, "fe2o3-group-a").await;
+    let mut b_client = Client::open(&server, "fe2o3-group-b").await;
+    let mut a = a_client.manual_receiver("group-a", "myqueue").await;
+    let mut b = b_client.manual_receiver("group-b", "myqueue").await;
+    // A takes the first message (g0) and holds it; B's first must then be the next group's.
+    a.set_credit(1).await.unwrap();
+    let first = recv_text(&mut a).await;
+    assert_eq!(first.body(), "g0-00");
+    b.set_credit(1).await.unwrap();
+    let second = recv_text(&mut b).await;
+    assert_eq!(second.body(), "g1-01", "g0 is A's while A holds one of it");
+    // Then both drain the queue at once.
+    a.set_credit(100).await.unwrap();
+    b.set_credit(100).await.unwrap();
+    let (a_rest, b_rest) = tokio::join!(take_all(&mut a), take_all(&mut b));
+    let a_got: Vec<String> = std::iter::once(&first)
+        .chain(&a_rest)
+        .map(|d| d.body().clone())
+        .collect();
+    let b_got: Vec<String> = std::iter::once(&second)
+        .chain(&b_rest)
+        .map(|d| d.body().clone())
+        .collect();
+    assert_eq!(a_got.len() + b_got.len(), 30, "A {a_got:?}, B {b_got:?}");
+    for group in groups {
+        let at_a: Vec<&String> = a_got.iter().filter(|b| b.starts_with(group)).collect();
+        let at_b: Vec<&String> = b_got.iter().filter(|b| b.starts_with(group)).collect();
+        assert!(
+            at_a.is_empty() || at_b.is_empty(),
+            "{group} went to both consumers while both held it: A {at_a:?}, B {at_b:?}"
+        );
+        let mut all = if at_a.is_empty() { at_b } else { at_a };
+        assert_eq!(all.len(), 10, "{group}");
+        let in_order = all.windows(2).all(|w| w[0] < w[1]);
+        all.sort();
+        assert!(in_order, "{group} out of order: {all:?}");
+    }
+    assert!(a_got.iter().all(|b| !b.starts_with("g1")));
+    assert!(b_got.iter().all(|b| !b.starts_with("g0")));
+    for delivery in std::iter::once(&first).chain(&a_rest) {
+        within("accept", a.accept(delivery)).await.unwrap();
+    }
+    for delivery in std::iter::once(&second).chain(&b_rest) {
+        within("accept", b.accept(delivery)).await.unwrap();
+    }
+    a_client.close().await;
+    b_client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_consumers_each_see_the_highest_priority_first() {
+    let server = Server::start("fe2o3-priority");
+    let mut producer = Client::open(&server, "fe2o3-priority-producer").await;
+    let mut sender = producer.sender("priority-sender", "myqueue").await;
+    // Priorities 0..9 interleaved, three of each, sent before anyone consumes.
+    for i in 0..30u8 {
+        let priority = (i * 7) % 10;
+        let message = ranked(format!("p{priority}-{i:02}"), priority, None);
+        let outcome = within("send", sender.send(message)).await.unwrap();
+        assert!(matches!(outcome, Outcome::Accepted(_)), "{outcome:?}");
+    }
+    producer.close().await;
+
+    let mut a_client = Client::open(&server, "fe2o3-priority-a").await;
+    let mut b_client = Client::open(&server, "fe2o3-priority-b").await;
+    let mut a = a_client.manual_receiver("priority-a", "myqueue").await;
+    let mut b = b_client.manual_receiver("priority-b", "myqueue").await;
+    a.set_credit(5).await.unwrap();
+    b.set_credit(5).await.unwrap();
+    let (a_got, b_got) = tokio::join!(take_all(&mut a), take_all(&mut b));
+    // The first ten taken are the ten highest (9, 8, 8... by priority), whoever took them.
+    let mut taken: Vec<u8> = a_got
+        .iter()
+        .chain(&b_got)
+        .map(|d| header(d).priority.0)
+        .collect();
+    taken.sort_unstable_by(|x, y| y.cmp(x));
+    assert_eq!(
+        taken,
+        [9, 9, 9, 8, 8, 8, 7, 7, 7, 6],
+        "A {a_got:?}, B {b_got:?}"
+    );
+    for (name, got) in [("A", &a_got), ("B", &b_got)] {
+        let seen: Vec<(u8, &String)> = got
+            .iter()
+            .map(|d| (header(d).priority.0, d.body()))
+            .collect();
+        // Each consumer's stream: priority never rises, and arrival order within a level.
+        assert!(
+            seen.windows(2)
+                .all(|w| w[0].0 > w[1].0 || (w[0].0 == w[1].0 && w[0].1 < w[1].1)),
+            "{name} got {seen:?}"
+        );
+    }
+    a.set_credit(100).await.unwrap();
+    b.set_credit(100).await.unwrap();
+    let (a_rest, b_rest) = tokio::join!(take_all(&mut a), take_all(&mut b));
+    assert_eq!(a_got.len() + b_got.len() + a_rest.len() + b_rest.len(), 30);
+    let rest: Vec<u8> = a_rest
+        .iter()
+        .chain(&b_rest)
+        .map(|d| header(d).priority.0)
+        .collect();
+    assert!(rest.iter().all(|p| *p <= 6), "{rest:?}");
+    a_client.close().await;
+    b_client.close().await;
+}
