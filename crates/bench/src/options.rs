@@ -39,6 +39,11 @@ pub struct BenchArgs {
     /// receiver accepts each message.
     #[arg(long)]
     pub presettled: bool,
+    /// Messages carry the application property `slot` (their sequence number mod N), and
+    /// receiver r of an address selects `slot = r mod N` (a JMS selector filter): with
+    /// `--receivers N` each receiver takes its own N-th of the messages.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub select: Option<u32>,
     /// Mark messages durable.
     #[arg(long)]
     pub durable: bool,

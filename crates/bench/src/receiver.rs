@@ -13,6 +13,7 @@ use sluice_codec::messaging::{Source, Target};
 use sluice_codec::transport::{
     Accepted, Attach, ReceiverSettleMode, Role as LinkRole, SenderSettleMode,
 };
+use sluice_codec::types::{Described, Symbol, Value};
 use sluice_engine::{Connection, Event, LinkId, SessionId};
 
 use crate::driver::{Role, describe};
@@ -56,6 +57,15 @@ impl ReceiverStats {
     }
 }
 
+/// A source's filter map holding one JMS selector (`apache.org:selector-filter:string`).
+fn selector_filter(selector: &str) -> Vec<(Symbol, Value)> {
+    let value = Value::Described(Box::new(Described {
+        descriptor: Value::Symbol(Symbol::from_static("apache.org:selector-filter:string")),
+        value: Value::String(selector.into()),
+    }));
+    vec![(Symbol::from_static("jms-selector"), value)]
+}
+
 fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -72,7 +82,12 @@ fn latest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 
 /// Whether the receiver attaches (client) or accepts senders' links (peer-to-peer server).
 pub(crate) enum Mode {
-    Client { address: String, index: usize },
+    Client {
+        address: String,
+        index: usize,
+        /// A JMS selector the receiver's source filters by.
+        selector: Option<String>,
+    },
     Server,
 }
 
@@ -110,7 +125,12 @@ impl Receiver {
     }
 
     fn attach(&mut self, engine: &mut Connection, now: Instant) {
-        let Mode::Client { address, index } = &self.mode else {
+        let Mode::Client {
+            address,
+            index,
+            selector,
+        } = &self.mode
+        else {
             return;
         };
         let session = match engine.begin(now) {
@@ -124,6 +144,7 @@ impl Receiver {
             rcv_settle_mode: ReceiverSettleMode::First,
             source: Some(Source {
                 address: Some(address.as_str().into()),
+                filter: selector.as_deref().map(selector_filter),
                 ..Default::default()
             }),
             target: Some(Target::default().into()),

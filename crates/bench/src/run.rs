@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::driver::drive;
-use crate::message::{TRAILER_BYTES, Template};
+use crate::message::{SLOT_PROPERTY, TRAILER_BYTES, Template};
 use crate::options::BenchArgs;
 use crate::pace::Pacer;
 use crate::procstat::{SAMPLE_INTERVAL, Usage, Watch};
@@ -195,6 +195,9 @@ async fn run_async(args: &BenchArgs, url: Option<BenchUrl>) -> Result<Report, St
                     let mode = Mode::Client {
                         address: u.address_for(i),
                         index: i * per + r,
+                        selector: args
+                            .select
+                            .map(|n| format!("{SLOT_PROPERTY} = {}", r as u32 % n)),
                     };
                     let mut role = Receiver::new(mode, args.credit, epoch, shared.clone());
                     let stop = stop_rx.clone();
@@ -262,7 +265,7 @@ async fn run_async(args: &BenchArgs, url: Option<BenchUrl>) -> Result<Report, St
     let watch = args
         .pid
         .map(|pid| watch_broker(pid, warm_end, stop_rx.clone()));
-    let template = Template::new(args.body_size, args.durable)
+    let template = Template::slotted(args.body_size, args.durable, args.select)
         .ok_or_else(|| format!("--body-size must be at least {TRAILER_BYTES}"))?;
     let mut senders: JoinSet<SenderStats> = JoinSet::new();
     for i in 0..pairs {

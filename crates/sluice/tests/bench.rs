@@ -48,6 +48,45 @@ fn bench_through_a_queue_receives_every_message_sent() {
     assert_queue_empty(&server);
 }
 
+/// `--select 4`: each of four receivers selects its quarter (`slot = r`), so together they
+/// take every message; and the messages carry the `slot` a selector reads, which a pyamqp
+/// receiver selecting `slot = 3` shows.
+#[test]
+fn bench_receivers_that_select_a_slot_each_take_every_message_together() {
+    let server = Server::start("bench-select");
+    let url = format!("{}/myqueue", server.url);
+    let (code, report) = bench(&[&url, "--count", "1000", "--receivers", "4", "--select", "4"]);
+    assert_all_received(code, &report, 1000, 1000);
+    assert_queue_empty(&server);
+
+    let (code, report) = bench(&[&url, "--count", "40", "--receivers", "0", "--select", "4"]);
+    assert_eq!(code, Some(0), "{report}");
+    let what = "pyamqp receive myqueue 10 --selector 'slot = 3'";
+    let args = ["receive", "myqueue", "10", "--selector", "slot = 3"];
+    let third = ok(&server, server.run_with(Peer::Pyamqp, &args), what);
+    assert_eq!(third["received"], 10, "{third}");
+    let more = server
+        .spawn_peer(
+            Peer::Pyamqp,
+            &server.url,
+            &["receive", "myqueue", "1", "--selector", "slot = 3"],
+            "1",
+        )
+        .finish(&server);
+    assert_eq!(
+        more.code(),
+        Some(2),
+        "no eleventh message in slot 3: {more:?}"
+    );
+    let rest = ok(
+        &server,
+        server.run_with(Peer::Pyamqp, &["receive", "myqueue", "30"]),
+        "rest",
+    );
+    assert_eq!(rest["received"], 30, "{rest}");
+    assert_queue_empty(&server);
+}
+
 #[test]
 fn bench_pairs_on_several_queues_and_a_topic_with_fanout() {
     let server = Server::start("bench-pairs");
