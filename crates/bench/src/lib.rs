@@ -28,6 +28,7 @@ mod report;
 mod run;
 mod sender;
 mod syncprobe;
+mod txn;
 mod url;
 
 pub use message::{TRAILER_BYTES, Template, trailer};

@@ -44,6 +44,10 @@ pub struct BenchArgs {
     /// `--receivers N` each receiver takes its own N-th of the messages.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub select: Option<u32>,
+    /// Send in local transactions of N messages each: every sender declares, sends N, commits,
+    /// and repeats (a last, shorter one at the end). Needs a broker URL and unsettled sends.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub txn_batch: Option<u32>,
     /// Mark messages durable.
     #[arg(long)]
     pub durable: bool,

@@ -78,6 +78,8 @@ pub struct Report {
     pub received: u64,
     /// Messages the broker accepted (unsettled sends only).
     pub accepted: u64,
+    /// Transactions committed (`--txn-batch` only).
+    pub commits: u64,
     /// Measured messages sent per second.
     pub sender_rate: f64,
     /// Measured messages received per second, from the first to the last received.
@@ -109,6 +111,7 @@ impl Report {
             "sent": self.sent,
             "received": self.received,
             "accepted": self.accepted,
+            "commits": self.commits,
             "sender_rate": round(self.sender_rate),
             "receiver_rate": round(self.receiver_rate),
             "end_to_end_rate": round(self.end_to_end_rate),
@@ -137,6 +140,9 @@ impl Report {
         ));
         if self.accepted > 0 {
             out.push_str(&format!(", {} accepted", thousands(self.accepted)));
+        }
+        if self.commits > 0 {
+            out.push_str(&format!(", {} commits", thousands(self.commits)));
         }
         out.push('\n');
         out.push_str(&format!("sender       {}\n", rate(self.sender_rate)));

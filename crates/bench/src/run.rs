@@ -62,6 +62,9 @@ pub fn run(args: &BenchArgs) -> Result<Report, String> {
     if !(args.duration > 0.0 && args.duration.is_finite()) {
         return Err("--duration must be a positive number of seconds".into());
     }
+    if args.txn_batch.is_some() && (args.presettled || url.is_none()) {
+        return Err("--txn-batch needs a broker URL and unsettled sends (not --presettled)".into());
+    }
     if args.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         return Err("--rate must be a positive number of messages a second".into());
     }
@@ -287,7 +290,8 @@ async fn run_async(args: &BenchArgs, url: Option<BenchUrl>) -> Result<Report, St
             warm_end,
             until,
             shared.clone(),
-        );
+        )
+        .transactional(args.txn_batch);
         let stop = stop_rx.clone();
         senders.spawn(async move {
             drive(stream, engine, &mut role, stop).await;
@@ -368,6 +372,7 @@ fn report(
     let measured_sent: u64 = senders.iter().map(|s| s.measured).sum();
     let last_send = senders.iter().filter_map(|s| s.last_send).max();
     let accepted: u64 = senders.iter().map(|s| s.accepted).sum();
+    let commits: u64 = senders.iter().map(|s| s.commits).sum();
     let mut confirm = latency_histogram();
     for s in senders {
         let _ = confirm.add(&s.confirm);
@@ -398,6 +403,7 @@ fn report(
         sent,
         received: received.received,
         accepted,
+        commits,
         sender_rate: per_second(measured_sent, secs(warm_end, last_send)),
         receiver_rate: received.first_measured.map_or(0.0, |first| {
             per_second(received.measured, secs(first, received.last_received))

@@ -1,6 +1,7 @@
 //! A sending connection: one session, one link, messages as fast as credit allows or at a
 //! paced rate; with unsettled sends it waits for every outcome before closing, timing each
-//! from its send to the peer's accepting it (the confirm latency).
+//! from its send to the peer's accepting it (the confirm latency). With `--txn-batch` the
+//! messages go in transactions of that many (`crate::txn`).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,6 +21,7 @@ use crate::message::Template;
 use crate::pace::Pacer;
 use crate::report::latency_histogram;
 use crate::run::Shared;
+use crate::txn::{Answer, TxnSender, is_accepted};
 
 /// Most messages sent per wake-up, so reads (dispositions, flow) are not starved.
 const BATCH: u32 = 256;
@@ -50,6 +52,8 @@ pub(crate) struct SenderStats {
     /// Confirm latency of measured messages (sent unsettled, then accepted), microseconds.
     pub(crate) confirm: Histogram<u64>,
     pub(crate) errors: Vec<String>,
+    /// Transactions committed (with `--txn-batch`).
+    pub(crate) commits: u64,
 }
 
 impl SenderStats {
@@ -62,6 +66,7 @@ impl SenderStats {
             refused: Vec::new(),
             confirm: latency_histogram(),
             errors: Vec::new(),
+            commits: 0,
         }
     }
 }
@@ -86,6 +91,8 @@ pub(crate) struct Sender {
     stopped: bool,
     /// Counters every connection of the run shares.
     shared: Arc<Shared>,
+    /// Transactional sends: the coordinator and the open transaction.
+    txn: Option<TxnSender>,
     pub(crate) stats: SenderStats,
 }
 
@@ -118,8 +125,15 @@ impl Sender {
             done_sending: false,
             stopped: false,
             shared,
+            txn: None,
             stats: SenderStats::new(),
         }
+    }
+
+    /// Sends in transactions of `batch` messages.
+    pub(crate) fn transactional(mut self, batch: Option<u32>) -> Self {
+        self.txn = batch.map(TxnSender::new);
+        self
     }
 
     fn attach(&mut self, engine: &mut Connection, now: Instant) {
@@ -147,14 +161,19 @@ impl Sender {
         };
         match engine.attach(session, attach, now) {
             Ok(link) => self.link = Some(link),
-            Err(e) => self.error(format!("cannot attach to '{}': {e}", self.address)),
+            Err(e) => return self.error(format!("cannot attach to '{}': {e}", self.address)),
+        }
+        if let Some(txn) = self.txn.as_mut()
+            && let Err(e) = txn.attach(engine, session, self.index, now)
+        {
+            self.error(e);
         }
     }
 
     fn record_outcome(&mut self, count: u64, state: Option<&DeliveryState>) {
         self.settled += count;
         match state {
-            Some(DeliveryState::Accepted(_)) => self.stats.accepted += count,
+            s if is_accepted(s) => self.stats.accepted += count,
             other => {
                 let name = match other {
                     Some(DeliveryState::Rejected(_)) => "rejected",
@@ -210,9 +229,19 @@ impl Role for Sender {
                 state,
                 ..
             } => {
+                if let Some(txn) = self.txn.as_mut() {
+                    match txn.on_disposition(first, last, state.as_ref()) {
+                        Answer::NotOurs => {}
+                        Answer::Handled => {
+                            self.stats.commits = txn.commits;
+                            return;
+                        }
+                        Answer::Failed(why) => return self.error(why),
+                    }
+                }
                 let count = u64::from(last.wrapping_sub(first)) + 1;
                 self.shared.settled.fetch_add(count, Ordering::Relaxed);
-                let accepted = matches!(state, Some(DeliveryState::Accepted(_)));
+                let accepted = is_accepted(state.as_ref());
                 self.confirms.settled(
                     first,
                     last,
@@ -232,12 +261,32 @@ impl Role for Sender {
         if self.done_sending || self.stopped {
             return None;
         }
-        if self.sending_over(now) {
+        let over = self.sending_over(now);
+        // Transactional: messages go only into an open transaction, and sending is done once
+        // the last one is committed.
+        let mut txn_state = None;
+        let mut txn_room = u64::MAX;
+        if let Some(txn) = self.txn.as_mut() {
+            if let Err(e) = txn.step(engine, !over, now) {
+                self.error(e);
+                return None;
+            }
+            match txn.open() {
+                Some((state, left)) if !over => {
+                    txn_state = Some(state);
+                    txn_room = left;
+                }
+                _ => {
+                    self.done_sending = over && txn.idle();
+                    return None;
+                }
+            }
+        } else if over {
             self.done_sending = true;
             return None;
         }
         let credit = u64::from(engine.sendable(link));
-        let mut room = credit.min(u64::from(BATCH));
+        let mut room = credit.min(u64::from(BATCH)).min(txn_room);
         let due = self
             .pacer
             .map(|p| p.due_by(now).saturating_sub(self.stats.sent));
@@ -262,11 +311,12 @@ impl Role for Sender {
                 _ => sent_ns,
             };
             let payload = self.template.fill(self.index << 48 | n, stamp);
-            let Ok(id) = engine.send(
+            let Ok(id) = engine.send_in_state(
                 link,
                 DeliveryTag::from_u64(n),
                 payload,
                 self.presettled,
+                txn_state.clone(),
                 now,
             ) else {
                 break;
@@ -282,6 +332,15 @@ impl Role for Sender {
             }
         }
         let just_sent = self.stats.sent - before;
+        let more = !self.sending_over(now);
+        if let Some(txn) = self.txn.as_mut() {
+            txn.sent(just_sent);
+            // A transaction just filled commits in this wake-up, not the next.
+            if let Err(e) = txn.step(engine, more, now) {
+                self.error(e);
+                return None;
+            }
+        }
         if let Some(due) = due {
             // Held back: messages are due that credit did not let go.
             self.held_back = due > just_sent && credit < due.min(u64::from(BATCH));
@@ -294,7 +353,8 @@ impl Role for Sender {
             }
         }
         if self.sending_over(now) {
-            self.done_sending = true;
+            // A transactional sender is done once its last commit is answered.
+            self.done_sending = self.txn.is_none();
             return None;
         }
         // More may go at once (a full batch), at the next paced message, or when time is up.

@@ -127,8 +127,22 @@ impl Connection {
         settled: bool,
         now: Instant,
     ) -> Result<u32, SendError> {
+        self.send_in_state(link, tag, payload, settled, None, now)
+    }
+
+    /// [`Connection::send`] with a delivery state on the transfer: a transactional send
+    /// carries `transactional-state` with its txn-id (part 4 §4.4.1).
+    pub fn send_in_state(
+        &mut self,
+        link: LinkId,
+        tag: DeliveryTag,
+        payload: &[u8],
+        settled: bool,
+        state: Option<DeliveryState>,
+        now: Instant,
+    ) -> Result<u32, SendError> {
         self.with_session(link.session, now, |s, out| {
-            s.send(link.handle, tag, payload, settled, out)
+            s.send(link.handle, tag, payload, settled, state, out)
         })
         .unwrap_or(Err(SendError::NotSender))
     }

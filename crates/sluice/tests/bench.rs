@@ -87,6 +87,19 @@ fn bench_receivers_that_select_a_slot_each_take_every_message_together() {
     assert_queue_empty(&server);
 }
 
+/// `--txn-batch 10`: each sender declares, sends ten, commits; the last transaction holds
+/// the five left over.
+#[test]
+fn bench_sends_in_transactions_and_counts_the_commits() {
+    let server = Server::start("bench-txn");
+    let url = format!("{}/myqueue", server.url);
+    let (code, report) = bench(&[&url, "--count", "205", "--txn-batch", "10"]);
+    assert_all_received(code, &report, 205, 205);
+    assert_eq!(report["accepted"], 205, "{report}");
+    assert_eq!(report["commits"], 21, "{report}");
+    assert_queue_empty(&server);
+}
+
 #[test]
 fn bench_pairs_on_several_queues_and_a_topic_with_fanout() {
     let server = Server::start("bench-pairs");
@@ -140,4 +153,11 @@ fn bench_refuses_bad_options_with_a_clear_message() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&output.stderr).contains("at least 16"));
+    let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["bench", "--txn-batch", "10", "--count", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--txn-batch needs a broker URL"), "{stderr}");
 }

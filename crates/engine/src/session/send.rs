@@ -3,7 +3,7 @@
 //! session's window.
 
 use sluice_codec::frame::encode_transfer;
-use sluice_codec::transport::{DeliveryTag, Role, Transfer};
+use sluice_codec::transport::{DeliveryState, DeliveryTag, Role, Transfer};
 
 use super::Session;
 use super::link::{Link, LinkState};
@@ -46,6 +46,7 @@ impl Session {
         tag: DeliveryTag,
         payload: &[u8],
         settled: bool,
+        state: Option<DeliveryState>,
         out: &mut Out<'_>,
     ) -> Result<u32, SendError> {
         let l = self.links.get(&handle).ok_or(SendError::NotSender)?;
@@ -60,6 +61,7 @@ impl Session {
             delivery_tag: Some(tag),
             message_format: Some(0),
             settled: Some(settled),
+            state,
             ..Default::default()
         };
         let frames = self.encode(&transfer, payload, out)?;
