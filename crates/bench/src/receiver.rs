@@ -58,7 +58,7 @@ impl ReceiverStats {
 }
 
 /// A source's filter map holding one JMS selector (`apache.org:selector-filter:string`).
-fn selector_filter(selector: &str) -> Vec<(Symbol, Value)> {
+pub(crate) fn selector_filter(selector: &str) -> Vec<(Symbol, Value)> {
     let value = Value::Described(Box::new(Described {
         descriptor: Value::Symbol(Symbol::from_static("apache.org:selector-filter:string")),
         value: Value::String(selector.into()),

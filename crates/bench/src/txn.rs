@@ -227,7 +227,9 @@ mod tests {
         };
         let encoded = value.to_bytes().freeze();
         let mut d = Decoder::new(&encoded);
-        let declare = decode_composite::<Declare>(&mut d, "declare").unwrap().unwrap();
+        let declare = decode_composite::<Declare>(&mut d, "declare")
+            .unwrap()
+            .unwrap();
         assert_eq!(declare, Declare::default());
     }
 }

@@ -159,5 +159,8 @@ fn bench_refuses_bad_options_with_a_clear_message() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("--txn-batch needs a broker URL"), "{stderr}");
+    assert!(
+        stderr.contains("--txn-batch needs a broker URL"),
+        "{stderr}"
+    );
 }

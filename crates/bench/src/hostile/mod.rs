@@ -14,6 +14,7 @@
 //!   ones on several links, and millions of one-byte frames on one. The frames are written
 //!   by hand (`wire`): the engine always finishes what it sends.
 //! - [`idle_connections`]: connections that open, begin a session and sit there.
+//! - [`selectors`]: receivers on a queue, each with the largest selector the broker takes.
 //!
 //! Every scenario is bounded in count (its flags) and time (`--timeout`: past it, the scenario
 //! stops, closes its connections and reports what it has, with an error), and closes every
@@ -28,6 +29,7 @@ mod measure;
 pub mod partial_deliveries;
 mod quiet;
 mod report;
+pub mod selectors;
 pub mod topic_subscribers;
 mod wire;
 
@@ -38,6 +40,7 @@ pub use held_publishes::HeldPublishesArgs;
 pub use idle_connections::IdleConnectionsArgs;
 pub use partial_deliveries::PartialDeliveriesArgs;
 pub use report::{HostileReport, RssReading};
+pub use selectors::SelectorsArgs;
 pub use topic_subscribers::TopicSubscribersArgs;
 
 use measure::Measure;
@@ -64,6 +67,9 @@ pub enum Scenario {
     PartialDeliveries(PartialDeliveriesArgs),
     /// Open connections that complete open and begin a session, then sit idle; close them.
     IdleConnections(IdleConnectionsArgs),
+    /// Attach receivers to a queue, each with a selector as large as the broker takes and no
+    /// credit; close them.
+    Selectors(SelectorsArgs),
 }
 
 /// Options every scenario takes.
@@ -92,6 +98,7 @@ impl Scenario {
             Scenario::TopicSubscribers(_) => "topic-subscribers",
             Scenario::PartialDeliveries(_) => "partial-deliveries",
             Scenario::IdleConnections(_) => "idle-connections",
+            Scenario::Selectors(_) => "selectors",
         }
     }
 
@@ -101,6 +108,7 @@ impl Scenario {
             Scenario::TopicSubscribers(a) => (&a.common, &a.url),
             Scenario::PartialDeliveries(a) => (&a.common, &a.url),
             Scenario::IdleConnections(a) => (&a.common, &a.url),
+            Scenario::Selectors(a) => (&a.common, &a.url),
         }
     }
 }
@@ -130,6 +138,7 @@ pub fn run(args: &HostileArgs) -> Result<ExitCode, String> {
             Scenario::TopicSubscribers(a) => topic_subscribers::run(a, &mut m).await?,
             Scenario::PartialDeliveries(a) => partial_deliveries::run(a, &mut m).await?,
             Scenario::IdleConnections(a) => idle_connections::run(a, &mut m).await?,
+            Scenario::Selectors(a) => selectors::run(a, &mut m).await?,
         }
         Ok::<_, String>(m.report)
     })?;

@@ -11,6 +11,7 @@ use sluice_codec::transport::{Attach, ReceiverSettleMode, Role as LinkRole, Send
 use sluice_engine::{Connection, Event};
 
 use crate::driver::{Role, describe};
+use crate::receiver::selector_filter;
 use crate::run::Shared;
 
 /// Errors a connection keeps for the report: the first says what happened.
@@ -22,6 +23,8 @@ pub(crate) struct Quiet {
     /// Numbers of the receivers' link names: `first..first + links`.
     first: u32,
     links: u32,
+    /// A JMS selector every receiver's source carries.
+    selector: Option<String>,
     /// Counts, in `ready` and `failed`, what is ready: the session when there are no links,
     /// else each link.
     shared: Arc<Shared>,
@@ -38,11 +41,18 @@ impl Quiet {
             address: address.to_string(),
             first,
             links,
+            selector: None,
             shared: shared.clone(),
             pending: links.max(1),
             errors: Vec::new(),
             stopped: false,
         }
+    }
+
+    /// Every receiver's source carries `selector`.
+    pub(crate) fn selecting(mut self, selector: String) -> Self {
+        self.selector = Some(selector);
+        self
     }
 
     fn record(&mut self, what: String) {
@@ -91,7 +101,10 @@ impl Role for Quiet {
                 };
                 for i in self.first..self.first + self.links {
                     let name = format!("sluice-hostile-receiver-{i}");
-                    let attach = receiver_attach(&name, &self.address);
+                    let mut attach = receiver_attach(&name, &self.address);
+                    if let (Some(text), Some(source)) = (&self.selector, attach.source.as_mut()) {
+                        source.filter = Some(selector_filter(text));
+                    }
                     if let Err(e) = engine.attach(session, attach, now) {
                         return self.error(format!("cannot attach: {e}"));
                     }
