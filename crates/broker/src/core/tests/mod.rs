@@ -181,7 +181,7 @@ impl Harness {
                             Change::Removed { id } => {
                                 self.disk.remove(&(r.node, *id));
                             }
-                            Change::DeliveryCount { .. } => {}
+                            Change::DeliveryCount { .. } | Change::Atomic { .. } => {}
                         }
                     }
                     self.journal.extend(records);
