@@ -26,6 +26,7 @@
 
 mod anycast;
 mod command;
+mod commit;
 mod fanout;
 mod ids;
 mod journal;
@@ -49,6 +50,7 @@ use sluice_engine::LinkId;
 
 pub(crate) use anycast::AnycastNode;
 pub(crate) use command::{Attached, Command, Filter, Origin, Route, Source, ToConn};
+pub(crate) use commit::Commit;
 pub(crate) use ids::{ConnId, LinkKey, NodeId};
 pub(crate) use journal::{PageRead, Record};
 pub(crate) use multicast::MulticastNode;
@@ -249,6 +251,7 @@ impl Core {
                 self.unbind((conn, link));
                 self.forget(conn, Some(link));
             }
+            Command::Commit(commit) => self.commit(conn, *commit),
         }
     }
 

@@ -9,6 +9,7 @@ mod paging;
 mod queue;
 mod reload;
 mod topic;
+mod txn;
 
 use std::collections::HashMap;
 
