@@ -512,7 +512,8 @@ impl<S: Storage> Journal<S> {
     /// can go, then rewrites part of the oldest if it is mostly dead (or the journal is over
     /// twice its live bytes). Returns whether there is more to do.
     pub fn compact(&mut self) -> Result<bool, JournalError> {
-        if self.is_dirty() {
+        // A unit still coming must not be split by the rewrite's flush.
+        if self.is_dirty() || self.unit.is_some() {
             return Ok(false);
         }
         if self.config.sync == SyncPolicy::DangerNever
