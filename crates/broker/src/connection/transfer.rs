@@ -64,7 +64,7 @@ impl State {
             });
         match (routed, txn_id) {
             (Ok((route, message)), Some(txn_id)) => {
-                if let Err(error) = self.hold_publish(link, &txn_id, route, message, settle, now) {
+                if let Err(error) = self.hold_publish(&txn_id, route, message, settle, now) {
                     self.detach_with(link, error, now);
                     return;
                 }

@@ -77,7 +77,7 @@ pub(crate) struct Txns {
 
 struct Txn {
     coordinator: LinkId,
-    publishes: Vec<(LinkId, Route, Box<ScannedMessage>)>,
+    publishes: Vec<(Route, Box<ScannedMessage>)>,
     settles: Vec<(LinkId, MessageId, DeliveryState)>,
     bytes: usize,
     /// A limit was passed: the commit is refused.
@@ -194,14 +194,9 @@ impl State {
                 )
             });
         }
-        let publishes = txn
-            .publishes
-            .into_iter()
-            .map(|(_, route, message)| (route, message))
-            .collect();
         self.push(Command::Commit(Box::new(Commit {
             discharge: discharge_at,
-            publishes,
+            publishes: txn.publishes,
             settles: group_settles(txn.settles),
         })));
         // Answered when the core has applied the commit (and journaled it).
@@ -246,7 +241,6 @@ impl State {
     /// transaction is unknown (the link is to be detached).
     pub(super) fn hold_publish(
         &mut self,
-        link: LinkId,
         txn_id: &Bytes,
         route: Route,
         message: Box<ScannedMessage>,
@@ -269,7 +263,7 @@ impl State {
             )
         } else {
             txn.bytes += size;
-            txn.publishes.push((link, route, message));
+            txn.publishes.push((route, message));
             self.txns.pending_bytes += size;
             transactional(txn_id, Outcome::Accepted(Accepted {}))
         };

@@ -23,6 +23,9 @@
 //! dead-lettering, expiry and a topic's copies to its named subscriptions are [`Forward`]
 //! steps the core runs after the node that made them. Everything a node owns (a topic's
 //! private subscriptions) lives in it, so nodes could be split among several cores.
+//!
+//! A transaction's commit is one [`Command::Commit`], checked whole and then applied in one
+//! step, its journal records one unit ([`commit`]).
 
 mod anycast;
 mod command;
