@@ -205,6 +205,24 @@ mod tests {
     }
 
     #[test]
+    fn a_unit_still_coming_is_held_back_whole_then_written() {
+        let storage = MemStorage::new();
+        let (mut j, _) = open(&storage, 1 << 20);
+        let q = j.queue("q");
+        j.append(q, &Change::Atomic { records: 2 }).unwrap();
+        j.append(q, &stored(0, b"first of two")).unwrap();
+        // Held until the unit is whole: nothing of it is encoded yet.
+        assert!(!j.is_dirty());
+        assert_eq!(j.stats().pending_bytes, 0);
+        j.append(q, &stored(1, b"second of two")).unwrap();
+        assert!(j.is_dirty());
+        j.flush().unwrap();
+        drop(j);
+        let (_, r) = open(&storage, 1 << 20);
+        assert_eq!(ids(&r), vec![("q".into(), vec![0, 1])]);
+    }
+
+    #[test]
     fn a_unit_that_does_not_fit_the_tail_starts_a_new_segment() {
         let storage = MemStorage::new();
         let (mut j, _) = open(&storage, 300);
