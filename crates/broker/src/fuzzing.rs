@@ -1,7 +1,7 @@
 //! The core driven by arbitrary bytes, for the fuzz target `core_commands` and a property
 //! test: each three bytes are one command a connection could send, kept to what a real
 //! connection would send (a delivery is settled or handed back at most once, and only while
-//! its link is attached). Every accounting invariant of the core and the store is a
+//! its link is attached; a transaction's commit of a publish and an acknowledgement). Every accounting invariant of the core and the store is a
 //! `debug_assert!`, so drift panics here; and once every connection has gone, nothing a
 //! client published may still be held.
 
@@ -15,8 +15,8 @@ use sluice_engine::{LinkId, SessionId};
 use sluice_store::{ConsumerOptions, MessageId, QueuePolicy, TtlPolicy};
 
 use crate::core::{
-    AnycastNode, Command, Core, Filter, MulticastNode, Node, NodeId, Output, QueueNode, QueuePlan,
-    Route, Source, ToConn, TopicNode,
+    AnycastNode, Command, Commit, Core, Filter, MulticastNode, Node, NodeId, Output, QueueNode,
+    QueuePlan, Route, Source, ToConn, TopicNode,
 };
 
 const CONNS: u64 = 3;
@@ -168,6 +168,27 @@ pub fn drive_core(data: &[u8]) {
         let attached = clients.attached.get(&(conn, handle)).copied();
         let command = match kind {
             0 | 1 if attached == Some(true) => None,
+            // A transaction's commit: this publish, and an acknowledgement of a delivery of
+            // the next link, if it holds one.
+            1 if b & 0x10 != 0 => {
+                let receiver = (handle + 1) % HANDLES;
+                let settles = clients
+                    .pick(conn, receiver, b)
+                    .map(|m| {
+                        (
+                            link(receiver),
+                            vec![m],
+                            DeliveryState::Accepted(Accepted {}),
+                        )
+                    })
+                    .into_iter()
+                    .collect();
+                Some(Command::Commit(Box::new(Commit {
+                    discharge: (SessionId(0), 0),
+                    publishes: vec![(Route::to(node), message(b >> 3, b & 0x80 != 0))],
+                    settles,
+                })))
+            }
             0 | 1 => {
                 clients.next_delivery = clients.next_delivery.wrapping_add(1);
                 let name = (b & 0x40 != 0).then(|| "t/x".into());

@@ -4,7 +4,9 @@
 //! Python client (`tests/interop/proton_client.py`, as in `serve.rs`).
 //!
 //! rhea must be installed first: `npm ci` in `crates/sluice/tests/rhea` (`scripts/test.sh` does
-//! it). Without it these tests fail, never skip.
+//! it). Without it these tests fail, never skip. rhea has no transaction API: the `tx`
+//! subcommand of `client.js` speaks part 4 itself (a coordinator target, declare and discharge
+//! bodies, transactional-state on transfers and dispositions).
 //!
 //! Every test writes its own address space into a fresh temp folder, starts its own server on
 //! `127.0.0.1:0` and kills it when done (`Server`'s `Drop`); every wait is bounded.
@@ -228,5 +230,47 @@ fn rhea_receivers_with_selectors_split_a_queue_between_them() {
         "the rest",
     );
     assert_eq!(bodies(&rest), ["msg-1", "msg-9"], "{rest}");
+    assert_queue_empty_with(&server, Peer::Rhea);
+}
+
+/// A rhea `tx` run's outcome ("committed", "aborted" or "failed").
+fn rhea_tx(server: &Server, count: &str, mode: &str, end: &str) -> serde_json::Value {
+    let args = ["tx", "myqueue", count, "--mode", mode, "--end", end];
+    ok(server, server.run_with(Peer::Rhea, &args), "rhea tx")
+}
+
+#[test]
+fn rhea_transactional_sends_appear_at_commit_only() {
+    let server = Server::start("rhea-txn-send");
+    assert_eq!(rhea_tx(&server, "3", "send", "abort")["outcome"], "aborted");
+    assert_queue_empty_with(&server, Peer::Rhea);
+    assert_eq!(
+        rhea_tx(&server, "3", "send", "commit")["outcome"],
+        "committed"
+    );
+    let received = ok(
+        &server,
+        server.run_with(Peer::Rhea, &["receive", "myqueue", "3"]),
+        "rhea receive 3",
+    );
+    assert_eq!(bodies(&received), ["tx-0", "tx-1", "tx-2"]);
+    assert_queue_empty_with(&server, Peer::Rhea);
+}
+
+#[test]
+fn rhea_transactional_acks_take_effect_at_commit_only() {
+    let server = Server::start("rhea-txn-ack");
+    ok(
+        &server,
+        server.run_with(Peer::Rhea, &["send", "myqueue", "2"]),
+        "rhea send 2",
+    );
+    let aborted = rhea_tx(&server, "2", "accept", "abort");
+    assert_eq!(aborted["outcome"], "aborted");
+    assert_eq!(bodies(&aborted), numbered(2));
+    // Rolled back: both are there again.
+    let committed = rhea_tx(&server, "2", "accept", "commit");
+    assert_eq!(committed["outcome"], "committed");
+    assert_eq!(bodies(&committed), numbered(2));
     assert_queue_empty_with(&server, Peer::Rhea);
 }

@@ -42,4 +42,12 @@ pub enum Change {
         /// Its id in the queue.
         id: MessageId,
     },
+    /// The next `records` changes (of any queues) are one unit, a committed transaction's
+    /// work: the journal writes them together into one segment, and recovery replays all of
+    /// them or, when the crash cut the unit short, none. A queue never makes this; the broker
+    /// does, around the changes of a commit.
+    Atomic {
+        /// How many changes follow in the unit.
+        records: u32,
+    },
 }

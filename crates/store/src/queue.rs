@@ -550,7 +550,13 @@ impl Queue {
 
     /// Whether a message of `bytes` would be stored now, within both limits.
     pub fn has_room(&self, bytes: usize) -> bool {
-        self.depth() < self.policy.messages_max
+        self.has_room_for(1, bytes)
+    }
+
+    /// Whether `messages` messages of `bytes` in all would be stored now, within both limits
+    /// (a transaction's commit checks all of its messages to a queue before storing any).
+    pub fn has_room_for(&self, messages: usize, bytes: usize) -> bool {
+        self.depth().saturating_add(messages) <= self.policy.messages_max
             && self.bytes.saturating_add(bytes) <= self.policy.bytes_max
     }
 

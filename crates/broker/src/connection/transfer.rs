@@ -64,7 +64,7 @@ impl State {
             });
         match (routed, txn_id) {
             (Ok((route, message)), Some(txn_id)) => {
-                if let Err(error) = self.hold_publish(link, &txn_id, route, message, settle, now) {
+                if let Err(error) = self.hold_publish(&txn_id, route, message, settle, now) {
                     self.detach_with(link, error, now);
                     return;
                 }
@@ -310,6 +310,7 @@ impl State {
                 state,
             } => self.on_published(link, settle, count, state, now),
             ToConn::Attached { link, result } => self.on_attached(link, result, now),
+            ToConn::Committed { discharge, result } => self.on_committed(discharge, result, now),
             ToConn::Drained { link } => self.engine.drained(link, now),
             ToConn::Exhausted { link } => self.engine.spend_credit(link, now),
             ToConn::Credit { link, more } => {
@@ -427,9 +428,6 @@ impl State {
         state: DeliveryState,
         now: Instant,
     ) {
-        if self.is_committing(link) {
-            return self.on_committed(link, count, &state, now);
-        }
         if let Some(entry) = self.links.get_mut(link) {
             entry.unanswered = entry.unanswered.saturating_sub(count);
         }

@@ -4,15 +4,33 @@
 //! A transaction lives in its connection, which is where its work is known: a transactional
 //! publish is held here, routed but not handed to the core, and a transactional outcome for a
 //! delivery we sent is held here too, the message staying in flight at the core (unavailable
-//! to other consumers) until the discharge. A commit hands the core all of the held publishes
-//! and settles one after another in one batch; a rollback drops the publishes and gives the
+//! to other consumers) until the discharge. A rollback drops the publishes and gives the
 //! acknowledged messages back as `modified{delivery-failed}`, as Artemis does (the delivery
 //! count goes up). A connection that goes, or a coordinator that detaches, rolls back its open
 //! transactions (part 4 §4.3): the held publishes go with the connection's state, and the core
 //! releases the unsettled messages of a gone link as it does for any other.
 //!
-//! The discharge of a commit is answered once the core has answered every publish of it, so a
-//! durable commit is answered once it is on disk, as a durable publish is.
+//! # What a commit makes atomic, and how
+//!
+//! A commit hands the core all of the transaction's publishes and settles as one
+//! [`Command::Commit`], which the core applies in one step or not at all
+//! (`crate::core::commit`): it first checks that every publish can be stored now (its queue
+//! is there, nothing waits in it, it has room for all of the transaction's messages to it, the
+//! memory budget allows it) and that every acknowledged delivery's link is still attached; only
+//! then does it store the messages and settle the deliveries, with no other command between.
+//! Otherwise nothing is stored, the held deliveries go back as `modified{delivery-failed}`, and
+//! the discharge is rejected with `amqp:transaction:rollback` and a description naming the
+//! cause (part 4 §4.4: a transaction that cannot commit rolls back).
+//!
+//! In the journal, the commit's records (messages stored in durable queues, acknowledged
+//! durable messages removed, raised delivery counts) follow one atomic marker (record kind 6)
+//! in one segment, so after a crash either all of a committed transaction is there or none of
+//! it. The discharge is answered once those records are on disk. The one part that is not in
+//! the unit is dead-lettering a message the transaction rejected: that is the ordinary move,
+//! stored in the target before it is removed from the source.
+//!
+//! Transactional sends go to queues (and to multicast addresses, delivered at the commit).
+//! Topics and anycast addresses take none: the commit is refused, naming the address.
 //!
 //! Bounded: [`TXNS_PER_CONNECTION_MAX`] open transactions (a declare beyond is rejected with
 //! `amqp:resource-limit-exceeded`), and [`TXN_PENDING_BYTES_MAX`] bytes of publishes held by
@@ -21,7 +39,6 @@
 //! refused with `amqp:transaction:rollback`). The settles a transaction holds are bounded by
 //! the deliveries the connection has in flight, which the engine's unsettled limit bounds.
 
-use std::collections::VecDeque;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -39,7 +56,7 @@ use sluice_store::MessageId;
 use super::State;
 use super::attach::reply_to;
 use super::links::{Authorized, Binding, LinkEntry};
-use crate::core::{Command, Route};
+use crate::core::{Command, Commit, Route};
 use crate::error::Refusal;
 
 /// Open transactions one connection may have.
@@ -56,24 +73,15 @@ pub(crate) struct Txns {
     next_id: u64,
     /// Bytes held by the publishes of `open`.
     pending_bytes: usize,
-    /// Commits handed to the core, oldest first, with the publishes not answered yet.
-    committing: VecDeque<Committing>,
 }
 
 struct Txn {
     coordinator: LinkId,
-    publishes: Vec<(LinkId, Route, Box<ScannedMessage>)>,
+    publishes: Vec<(Route, Box<ScannedMessage>)>,
     settles: Vec<(LinkId, MessageId, DeliveryState)>,
     bytes: usize,
     /// A limit was passed: the commit is refused.
     rollback_only: bool,
-}
-
-struct Committing {
-    coordinator: LinkId,
-    discharge: (SessionId, u32),
-    unanswered: u32,
-    refused: bool,
 }
 
 /// What the body of a message to the coordinator asks.
@@ -119,8 +127,8 @@ impl State {
             None => rejected(conditions::DECODE_ERROR, "not a declare or discharge"),
             Some(Request::Declare(declare)) => self.declare(link, &declare),
             Some(Request::Discharge(discharge)) => {
-                match self.discharge(link, (link.session, delivery_id), discharge) {
-                    // Answered when the core has stored the commit's publishes.
+                match self.discharge((link.session, delivery_id), discharge) {
+                    // Answered when the core has applied the commit.
                     None => return,
                     Some(answer) => answer,
                 }
@@ -164,7 +172,6 @@ impl State {
     /// Commits or rolls back; `None` when the answer waits for the core.
     fn discharge(
         &mut self,
-        coordinator: LinkId,
         discharge_at: (SessionId, u32),
         discharge: Discharge,
     ) -> Option<DeliveryState> {
@@ -187,32 +194,12 @@ impl State {
                 )
             });
         }
-        let unanswered = u32::try_from(txn.publishes.len()).unwrap_or(u32::MAX);
-        for (link, messages, state) in group_settles(txn.settles) {
-            self.push(Command::Settle {
-                link,
-                messages,
-                state,
-            });
-        }
-        // The publishes go on the coordinator link, so their answers come back to it.
-        for (_, route, message) in txn.publishes {
-            self.push(Command::Publish {
-                link: coordinator,
-                route,
-                message,
-                settle: None,
-            });
-        }
-        if unanswered == 0 {
-            return Some(DeliveryState::Accepted(Accepted {}));
-        }
-        self.txns.committing.push_back(Committing {
-            coordinator,
+        self.push(Command::Commit(Box::new(Commit {
             discharge: discharge_at,
-            unanswered,
-            refused: false,
-        });
+            publishes: txn.publishes,
+            settles: group_settles(txn.settles),
+        })));
+        // Answered when the core has applied the commit (and journaled it).
         None
     }
 
@@ -230,53 +217,23 @@ impl State {
         }
     }
 
-    /// The core answered `count` publishes of a commit on `coordinator`.
+    /// The core's answer to a commit: the discharge is accepted, or rejected with
+    /// `amqp:transaction:rollback` and the reason nothing of it was applied (part 4 §4.4).
     pub(super) fn on_committed(
         &mut self,
-        coordinator: LinkId,
-        count: u32,
-        state: &DeliveryState,
+        discharge: (SessionId, u32),
+        result: Result<(), String>,
         now: Instant,
     ) {
-        let mut count = count;
-        while count > 0 {
-            let Some(first) = self
-                .txns
-                .committing
-                .iter_mut()
-                .find(|c| c.coordinator == coordinator)
-            else {
-                return;
-            };
-            let taken = count.min(first.unanswered);
-            first.unanswered -= taken;
-            first.refused |= !matches!(state, DeliveryState::Accepted(_));
-            count -= taken;
-            if first.unanswered == 0 {
-                let done_at = self
-                    .txns
-                    .committing
-                    .iter()
-                    .position(|c| c.coordinator == coordinator && c.unanswered == 0);
-                if let Some(done) = done_at.and_then(|i| self.txns.committing.remove(i)) {
-                    let answer = if done.refused {
-                        rejected(
-                            conditions::TRANSACTION_ROLLBACK,
-                            "a node refused a message of the transaction",
-                        )
-                    } else {
-                        DeliveryState::Accepted(Accepted {})
-                    };
-                    let (session, id) = done.discharge;
-                    self.settle_received(session, (id, id), answer, now);
-                }
-            }
-        }
-    }
-
-    /// Whether `link` is a coordinator with commits in flight (its publish answers are theirs).
-    pub(super) fn is_committing(&self, link: LinkId) -> bool {
-        self.txns.committing.iter().any(|c| c.coordinator == link)
+        let answer = match result {
+            Ok(()) => DeliveryState::Accepted(Accepted {}),
+            Err(reason) => rejected(
+                conditions::TRANSACTION_ROLLBACK,
+                &format!("the transaction was rolled back: {reason}"),
+            ),
+        };
+        let (session, id) = discharge;
+        self.settle_received(session, (id, id), answer, now);
     }
 
     /// A transactional publish: held in its transaction. The sender hears at once that it is
@@ -284,7 +241,6 @@ impl State {
     /// transaction is unknown (the link is to be detached).
     pub(super) fn hold_publish(
         &mut self,
-        link: LinkId,
         txn_id: &Bytes,
         route: Route,
         message: Box<ScannedMessage>,
@@ -307,7 +263,7 @@ impl State {
             )
         } else {
             txn.bytes += size;
-            txn.publishes.push((link, route, message));
+            txn.publishes.push((route, message));
             self.txns.pending_bytes += size;
             transactional(txn_id, Outcome::Accepted(Accepted {}))
         };
@@ -345,7 +301,6 @@ impl State {
                 self.roll_back(txn);
             }
         }
-        self.txns.committing.retain(|c| c.coordinator != link);
     }
 }
 

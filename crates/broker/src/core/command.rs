@@ -121,6 +121,9 @@ pub(crate) enum Command {
     Unsent { link: LinkId, message: MessageId },
     /// A link detached: a receiver stops consuming, a sender's held publishes are dropped.
     Detach { link: LinkId },
+    /// A transaction's commit: all of its publishes and settles applied in one step, or none
+    /// ([`super::commit`]); answered with [`ToConn::Committed`].
+    Commit(Box<super::commit::Commit>),
 }
 
 /// The answer to a receiver's attach.
@@ -161,4 +164,11 @@ pub(crate) enum ToConn {
     Exhausted { link: LinkId },
     /// An anycast sender may have `more` credit.
     Credit { link: LinkId, more: u32 },
+    /// The answer to a [`Command::Commit`], for its discharge delivery: `Err` says why
+    /// nothing of it was applied. A commit that made journal records is answered once they are
+    /// durable.
+    Committed {
+        discharge: (SessionId, u32),
+        result: Result<(), String>,
+    },
 }

@@ -55,6 +55,30 @@ impl Journal {
         });
     }
 
+    /// Records made since the last drain.
+    pub(super) fn pending(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Puts `change` in front of the records made from the `at`-th pending one on, numbering
+    /// it and them again in order (for a unit's marker, once the unit's records are known).
+    /// The marker names the node of the record after it: every record names a journaled node.
+    pub(super) fn insert_before(&mut self, at: usize, change: Change) {
+        let Some(next) = self.records.get(at) else {
+            return;
+        };
+        let record = Record {
+            seq: next.seq,
+            node: next.node,
+            change,
+        };
+        self.records.insert(at, record);
+        for r in self.records.iter_mut().skip(at + 1) {
+            r.seq += 1;
+        }
+        self.last += 1;
+    }
+
     /// The number of the last record made (0 before any).
     pub(crate) fn last(&self) -> u64 {
         self.last

@@ -23,9 +23,13 @@
 //! dead-lettering, expiry and a topic's copies to its named subscriptions are [`Forward`]
 //! steps the core runs after the node that made them. Everything a node owns (a topic's
 //! private subscriptions) lives in it, so nodes could be split among several cores.
+//!
+//! A transaction's commit is one [`Command::Commit`], checked whole and then applied in one
+//! step, its journal records one unit ([`commit`]).
 
 mod anycast;
 mod command;
+mod commit;
 mod fanout;
 mod ids;
 mod journal;
@@ -49,6 +53,7 @@ use sluice_engine::LinkId;
 
 pub(crate) use anycast::AnycastNode;
 pub(crate) use command::{Attached, Command, Filter, Origin, Route, Source, ToConn};
+pub(crate) use commit::Commit;
 pub(crate) use ids::{ConnId, LinkKey, NodeId};
 pub(crate) use journal::{PageRead, Record};
 pub(crate) use multicast::MulticastNode;
@@ -249,6 +254,7 @@ impl Core {
                 self.unbind((conn, link));
                 self.forget(conn, Some(link));
             }
+            Command::Commit(commit) => self.commit(conn, *commit),
         }
     }
 

@@ -63,6 +63,18 @@ impl Outbox {
         }
     }
 
+    /// Queues `message` for `conn`, after the journal when `synced` (a commit's answer, when
+    /// the commit made records).
+    pub(crate) fn push_after_journal(&mut self, conn: ConnId, message: ToConn, synced: bool) {
+        if let Some(peer) = self.peer(conn) {
+            if synced {
+                peer.synced.push(message);
+            } else {
+                peer.now.push(message);
+            }
+        }
+    }
+
     /// Answers a publish; `synced` when the answer must wait for the journal. An accepted
     /// publish that follows the last answer to its connection (same link, the next delivery
     /// id) extends that answer instead of adding one: a stream of publishes is answered with

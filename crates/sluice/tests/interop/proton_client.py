@@ -12,6 +12,7 @@ Run it with Debian's Python, which has the binding (package python3-qpid-proton)
     /usr/bin/python3 proton_client.py links   amqp://127.0.0.1:5672 myqueue 1000
     /usr/bin/python3 proton_client.py relay   amqp://127.0.0.1:5672 --to myqueue --count 5
     /usr/bin/python3 proton_client.py temporary amqp://127.0.0.1:5672 1 --address-file FILE
+    /usr/bin/python3 proton_client.py tx      amqp://127.0.0.1:5672 myqueue --send 10
 
 Credentials in the URL (amqp://user:pass@host:port) make Proton use SASL PLAIN; without them it
 uses ANONYMOUS. Every subcommand also takes these connection options:
@@ -104,6 +105,8 @@ fill     Sends up to COUNT messages to ADDRESS one at a time (each waits for its
          {"outcome", "condition", "description", "detached"}}: the refusal's outcome name, the
          condition and description of the rejection or of the detach that ended the link, and
          whether the link was detached. Exits 0 once it stops, whatever the outcome.
+tx       Local transactions: sends and accepts under transactions, then commits, aborts or
+         holds them (see proton_tx.py, which implements it on Proton's reactor API).
 
 Any other failure prints {"error": ...} and exits 1. When the connection itself failed (SASL,
 TLS, or the broker's close) or a link was detached, the JSON also has "condition" and
@@ -118,6 +121,8 @@ import time
 
 from proton import SASL, Delivery, Endpoint, Message, SSLDomain, Timeout
 from proton.utils import BlockingConnection, ConnectionClosed, LinkDetached
+
+import proton_tx
 
 EXIT_TIMEOUT = 2
 EXIT_REFUSED = 3
@@ -867,6 +872,8 @@ def main(argv=None):
     p.add_argument("--size", type=int, required=True, help="binary bodies of N bytes")
     p.add_argument("--durable", action="store_true", help="mark each message durable")
     p.set_defaults(run=cmd_fill)
+
+    proton_tx.add_parser(sub, common)
 
     args = parser.parse_args(argv)
     if bool(args.cert) != bool(args.key):

@@ -8,6 +8,7 @@
  *   node client.js send    amqp://127.0.0.1:5672 myqueue 100
  *   node client.js receive amqp://127.0.0.1:5672 myqueue 100 [--name LINK]
  *   node client.js attach  amqp://127.0.0.1:5672 nowhere --role sender|receiver
+ *   node client.js tx      amqp://127.0.0.1:5672 myqueue 3 --mode send|accept --end commit|abort
  *
  * Every subcommand also takes --timeout SECONDS (default 30): when it runs out the client
  * prints what it has and exits 2. Credentials in the URL (amqp://user:pass@host:port) make
@@ -36,6 +37,14 @@
  *          answered, so the flow was read first). --name LINK sets the link name.
  *          --selector TEXT attaches with a JMS selector (rhea's filter.selector); the JSON then
  *          also has "filters": the filter keys the broker's attach says are in force.
+ * tx       A local transaction (AMQP 1.0 part 4), which rhea has no helper for: a sender to a
+ *          coordinator target, a declare and a discharge sent as amqp-value bodies, and
+ *          transfers and dispositions carrying transactional-state. `tx URL ADDRESS COUNT
+ *          --mode send|accept --end commit|abort`: declares a transaction, sends COUNT
+ *          messages ("tx-<i>") to ADDRESS under it (send), or receives COUNT from ADDRESS and
+ *          accepts them under it (accept), then discharges it as --end says. Prints
+ *          {"outcome": "committed"|"aborted"|"failed", "condition", "description",
+ *          "bodies"} (bodies: those received); exits 0 once the discharge is answered.
  * attach   Attaches a link and prints {"attached": true, "address"} (exit 0), or, when the peer
  *          refuses it (a null terminus then a detach with an error, or closing the connection),
  *          {"attached": false, "closed": "link"|"connection", "condition", "description"}
@@ -56,12 +65,13 @@ const EXIT_REFUSED = 3;
 
 const USAGE = 'usage: client.js send|receive URL ADDRESS COUNT [--name LINK] [--timeout S]\n' +
     '       client.js attach URL ADDRESS --role sender|receiver [--timeout S]\n' +
+    '       client.js tx URL ADDRESS COUNT --mode send|accept --end commit|abort\n' +
     '  connection options: [--user U --password P] [--mech NAME] [--ca FILE]\n' +
     '                      [--cert FILE --key FILE] [--hostname NAME] [--ws]';
 
 /** The options that take a value. */
 const VALUE_OPTIONS = ['--timeout', '--name', '--role', '--user', '--password', '--mech', '--ca',
-    '--cert', '--key', '--hostname', '--selector'];
+    '--cert', '--key', '--hostname', '--selector', '--mode', '--end'];
 
 function parseArgs(argv) {
     const positional = [];
@@ -84,18 +94,23 @@ function parseArgs(argv) {
     const timeout = Number(options.timeout);
     if (!(timeout > 0)) throw new Error('--timeout must be a positive number of seconds');
     const args = { command, url, address, timeout, name: options.name, role: options.role };
-    for (const name of ['user', 'password', 'mech', 'ca', 'cert', 'key', 'hostname', 'ws', 'selector']) {
+    for (const name of ['user', 'password', 'mech', 'ca', 'cert', 'key', 'hostname', 'ws', 'selector',
+        'mode', 'end']) {
         args[name] = options[name];
     }
     if (Boolean(args.cert) !== Boolean(args.key)) throw new Error('--cert and --key go together');
     if (args.mech && !['PLAIN', 'ANONYMOUS', 'EXTERNAL'].includes(args.mech)) {
         throw new Error('--mech must be PLAIN, ANONYMOUS or EXTERNAL, got ' + args.mech);
     }
-    if (command === 'send' || command === 'receive') {
+    if (command === 'send' || command === 'receive' || command === 'tx') {
         if (positional.length !== 4) throw new Error(USAGE);
         args.count = Number.parseInt(count, 10);
         if (!(args.count >= 0) || String(args.count) !== count) {
             throw new Error('COUNT must be a non-negative integer, got ' + count);
+        }
+        if (command === 'tx' && (!['send', 'accept'].includes(args.mode) ||
+            !['commit', 'abort'].includes(args.end))) {
+            throw new Error('tx needs --mode send|accept and --end commit|abort');
         }
     } else if (command === 'attach') {
         if (positional.length !== 3) throw new Error(USAGE);
@@ -307,6 +322,125 @@ function runReceive(args, container) {
     return summary;
 }
 
+/** A described list, as the transaction types of part 4 are. */
+function described(code, fields) {
+    return rhea.types.described(rhea.types.wrap_ulong(code), rhea.types.wrap_list(fields));
+}
+
+/**
+ * A message whose amqp-value body is `value`, encoded here: rhea's own wrapping of a described
+ * body replaces the value's descriptor with the section's.
+ */
+function valueMessage(value) {
+    const writer = new rhea.types.Writer();
+    writer.write(value);
+    return Buffer.concat([Buffer.from([0x00, 0x53, 0x77]), writer.toBuffer()]);
+}
+
+/** transactional-state (0x34) of `txnId` with the outcome accepted (0x24). */
+function transactional(txnId) {
+    return described(0x34, [rhea.types.wrap_binary(txnId), described(0x24, [])]);
+}
+
+function runTx(args, container) {
+    const bodies = [];
+    let outcome = null;
+    const summary = () => ({ outcome, condition: null, description: null, bodies });
+    connection = container.connect(connectOptions(args.url, args));
+    // The coordinator target (0x30) with the local-transactions capability, in place of the
+    // target rhea would write.
+    const coordinator = connection.open_sender({ name: 'txn-ctrl' });
+    coordinator.local.attach.target = described(0x30, [
+        rhea.types.wrap_array([rhea.types.wrap_symbol('amqp:local-transactions')], 0xa3),
+    ]);
+    // rhea writes no state on a transfer: a transfer of a delivery marked here gets one.
+    const states = new Map();
+    const frames = require('rhea/lib/frames.js');
+    const transfer = frames.transfer;
+    frames.transfer = (fields) => {
+        const frame = transfer(fields);
+        const state = states.get(fields.delivery_id);
+        if (state !== undefined) {
+            // Fields 6 and 7: rcv-settle-mode (null) and state (rhea has no setter for it).
+            frame.value[6] = rhea.types.Null();
+            frame.value[7] = state;
+        }
+        return frame;
+    };
+    let txnId = null;
+    let declare = null;
+    let discharge = null;
+    let pending = args.count;
+    const end = () => {
+        const fail = args.end === 'abort';
+        const body = described(0x32, [rhea.types.wrap_binary(txnId), rhea.types.wrap_boolean(fail)]);
+        discharge = coordinator.send(valueMessage(body), undefined, 0);
+    };
+    const work = () => {
+        if (args.mode === 'send') {
+            const sender = connection.open_sender({ target: { address: args.address } });
+            let sent = 0;
+            sender.on('sendable', () => {
+                while (sent < args.count && sender.sendable()) {
+                    const d = sender.send({ body: 'tx-' + sent, durable: true });
+                    sent++;
+                    states.set(d.id, transactional(txnId));
+                }
+            });
+            // Each transactional send is settled by the broker with its transactional state.
+            sender.on('settled', () => {
+                pending--;
+                if (pending === 0) end();
+            });
+        } else {
+            const receiver = connection.open_receiver({ source: { address: args.address },
+                credit_window: 0, autoaccept: false });
+            receiver.on('receiver_open', () => receiver.add_credit(args.count));
+            receiver.on('message', (context) => {
+                bodies.push(context.message.body);
+                context.delivery.update(false, transactional(txnId));
+            });
+            // The broker settles each transactional acceptance once it holds it; rhea writes
+            // transfers before dispositions, so the discharge waits for those settlements.
+            receiver.on('settled', () => {
+                pending--;
+                if (pending === 0) end();
+            });
+        }
+    };
+    coordinator.on('sendable', () => {
+        if (declare === null) declare = coordinator.send(valueMessage(described(0x31, [])), undefined, 0);
+    });
+    coordinator.on('settled', (context) => {
+        const d = context.delivery;
+        const state = d.remote_state;
+        const code = state && state.descriptor && Number(state.descriptor.value);
+        const accepted = state && state.constructor.composite_type === 'accepted';
+        if (d === declare) {
+            if (code !== 0x33) {
+                const error = state && state.error;
+                finish({ ...summary(), error: 'the declare was refused: ' +
+                    (error ? error.condition + ': ' + error.description : 'no txn-id') }, EXIT_FAILED);
+                return;
+            }
+            txnId = state.value[0].value;
+            if (args.count === 0) end();
+            else work();
+        } else if (d === discharge) {
+            if (accepted) {
+                outcome = args.end === 'abort' ? 'aborted' : 'committed';
+                finish(summary(), 0);
+            } else {
+                const error = state && state.error;
+                finish({ ...summary(), outcome: 'failed',
+                    condition: error ? String(error.condition) : null,
+                    description: error ? String(error.description) : null }, 0);
+            }
+        }
+    });
+    return summary;
+}
+
 function runAttach(args, container) {
     connection = container.connect(connectOptions(args.url, args));
     const isSender = args.role === 'sender';
@@ -350,7 +484,7 @@ function main() {
     // Unhandled endpoint errors land here rather than being thrown.
     container.on('error', (e) => finish({ error: 'rhea: ' + String(e && e.message) }, EXIT_FAILED));
 
-    const run = { send: runSend, receive: runReceive, attach: runAttach }[args.command];
+    const run = { send: runSend, receive: runReceive, attach: runAttach, tx: runTx }[args.command];
     let progress;
     try {
         progress = run(args, container);

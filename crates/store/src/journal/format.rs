@@ -20,6 +20,7 @@ const KIND_STORED: u8 = 2;
 const KIND_COUNT: u8 = 3;
 const KIND_REMOVED: u8 = 4;
 const KIND_PAGED: u8 = 5;
+const KIND_ATOMIC: u8 = 6;
 
 /// A queue's number within one segment, given by a [`Body::Bind`] record earlier in it.
 pub(crate) type LocalQueue = u32;
@@ -47,6 +48,8 @@ pub(crate) enum Body<'a> {
     },
     /// A message left its queue.
     Removed { queue: LocalQueue, id: MessageId },
+    /// The next `records` records of the segment are one unit: replayed all or none.
+    Atomic { records: u32 },
 }
 
 /// A record read back.
@@ -155,6 +158,10 @@ pub(crate) fn encode(out: &mut Vec<u8>, seq: u64, body: &Body<'_>) -> usize {
             out.extend_from_slice(&queue.to_le_bytes());
             out.extend_from_slice(&id.0.to_le_bytes());
         }
+        Body::Atomic { records } => {
+            out.push(KIND_ATOMIC);
+            out.extend_from_slice(&records.to_le_bytes());
+        }
     }
     let checked = out.get(start + FRAME_BYTES..).unwrap_or_default();
     // A record longer than 4 GiB cannot be framed; the journal refuses such a message before
@@ -172,6 +179,16 @@ pub(crate) fn encode(out: &mut Vec<u8>, seq: u64, body: &Body<'_>) -> usize {
 /// The size on disk of a stored record whose payload is `payload` bytes.
 pub(crate) fn stored_size(payload: usize) -> usize {
     FRAME_BYTES + RECORD_MIN + 4 + 8 + 4 + payload
+}
+
+/// The size on disk of a count or removed record.
+pub(crate) const SMALL_RECORD_BYTES: usize = FRAME_BYTES + RECORD_MIN + 4 + 8 + 4;
+/// The size on disk of an atomic marker.
+pub(crate) const ATOMIC_BYTES: usize = FRAME_BYTES + RECORD_MIN + 4;
+
+/// The size on disk of a bind record for a queue named `name`.
+pub(crate) fn bind_size(name: &str) -> usize {
+    FRAME_BYTES + RECORD_MIN + 4 + name.len()
 }
 
 /// Reads the record at the start of `bytes`; `record_max` bounds its length.
@@ -224,6 +241,12 @@ pub(crate) fn decode(bytes: &[u8], record_max: usize) -> Result<Decoded<'_>, Bad
             Body::Removed {
                 queue: u32_at(rest, 0),
                 id: MessageId(u64_at(rest, 4)),
+            }
+        }
+        KIND_ATOMIC => {
+            fixed(4)?;
+            Body::Atomic {
+                records: u32_at(rest, 0),
             }
         }
         other => return Err(Bad::Kind(other)),
@@ -289,6 +312,7 @@ mod tests {
                 queue: 3,
                 id: MessageId(77),
             },
+            Body::Atomic { records: 12 },
         ];
         let mut out = Vec::new();
         for (i, b) in bodies.iter().enumerate() {
@@ -298,9 +322,16 @@ mod tests {
             assert_eq!(d.seq, 10 + i as u64);
             assert_eq!(&d.body, b);
             assert_eq!(d.size, out.len() - at);
-            if let Body::Stored { payload, .. } = b {
-                assert_eq!(payload_at - at, STORED_PAYLOAD_AT);
-                assert_eq!(stored_size(payload.len()), d.size);
+            match b {
+                Body::Stored { payload, .. } => {
+                    assert_eq!(payload_at - at, STORED_PAYLOAD_AT);
+                    assert_eq!(stored_size(payload.len()), d.size);
+                }
+                Body::Bind { name, .. } => assert_eq!(bind_size(name), d.size),
+                Body::Atomic { .. } => assert_eq!(ATOMIC_BYTES, d.size),
+                Body::Count { .. } | Body::Removed { .. } => {
+                    assert!(d.size <= SMALL_RECORD_BYTES);
+                }
             }
         }
     }

@@ -38,6 +38,7 @@
 //! | 3    | count   | queue `u32`, message id `u64`, delivery count `u32`              |
 //! | 4    | removed | queue `u32`, message id `u64`                                   |
 //! | 5    | paged   | as stored: a message that is not durable, written only to take it out of memory |
+//! | 6    | atomic  | `records` `u32`: the next `records` records of the segment are one unit |
 //!
 //! A queue number means what the segment's own earlier bind record says, so every segment can
 //! be read, kept or deleted on its own; a queue is identified across restarts by its address.
@@ -48,12 +49,19 @@
 //! its history). A paged record is skipped: a restart loses non-durable messages, wherever
 //! they were. What is left is every queue's messages, by id.
 //!
+//! An atomic record opens a unit (a committed transaction's records): the records it counts
+//! follow it at once, in the same segment (the journal rolls to a new segment before a unit
+//! that does not fit; the queues it names are bound before the marker), and replay applies
+//! them only once the last of them is read. Binds are never inside a unit.
+//!
 //! # Recovery
 //!
 //! An invalid record in the last segment with no valid record after it is a torn tail (a
 //! write cut short by the crash): the segment is cut there and the report says so. An invalid
 //! record anywhere else, or one followed by valid records, is corruption: [`Journal::open`]
-//! fails with the segment and byte offset and skips nothing.
+//! fails with the segment and byte offset and skips nothing. A unit the torn tail cuts short
+//! is cut whole, from its atomic record on: none of a unit is replayed unless all of it is.
+//! A unit cut short anywhere but at the end of the last segment is corruption.
 //!
 //! # Deleting and rewriting segments
 //!
@@ -68,6 +76,7 @@ mod index;
 mod mem;
 mod recover;
 mod storage;
+mod unit;
 
 #[cfg(test)]
 mod tests;
@@ -236,6 +245,10 @@ pub struct Journal<S: Storage> {
     pending: VecDeque<Chunk>,
     /// A written chunk's buffer, kept for the next.
     spare: Vec<u8>,
+    /// The unit being appended: its changes are held until the last of them comes.
+    unit: Option<unit::Unit>,
+    /// A unit's records are being encoded: the tail does not roll between them.
+    in_unit: bool,
 }
 
 impl<S: Storage> std::fmt::Debug for Journal<S> {
@@ -265,7 +278,19 @@ impl<S: Storage> Journal<S> {
 
     /// Adds a change of `queue` to what the next [`Journal::flush`] writes. Only a message too
     /// big for a record is refused; nothing here touches the disk.
+    /// A [`Change::Atomic`] holds the changes after it until all of the unit has come, then
+    /// encodes them together (see the module docs).
     pub fn append(&mut self, queue: QueueRef, change: &Change) -> Result<(), JournalError> {
+        if let Change::Atomic { records } = change {
+            return self.begin_unit(*records);
+        }
+        if self.unit.is_some() {
+            return self.add_to_unit(queue, change);
+        }
+        self.append_one(queue, change)
+    }
+
+    fn append_one(&mut self, queue: QueueRef, change: &Change) -> Result<(), JournalError> {
         match change {
             Change::Stored { id, payload } => self.store(queue, *id, 0, payload, false),
             Change::Paged { id, payload } => self.store(queue, *id, 0, payload, true),
@@ -283,6 +308,8 @@ impl<S: Storage> Journal<S> {
                 self.index.removed(self.tail_now(), (queue, *id));
                 Ok(())
             }
+            // Markers are encoded by the unit itself.
+            Change::Atomic { .. } => Ok(()),
         }
     }
 
@@ -328,22 +355,24 @@ impl<S: Storage> Journal<S> {
     /// fit, and binding the queue first if the segment has not); returns its offset.
     fn record<'p>(&mut self, queue: QueueRef, size: usize, body: &dyn Fn(u32) -> Body<'p>) -> u64 {
         self.make_room(size);
-        let segment = self.tail_now();
+        self.bind(queue);
+        self.encode(self.tail_now(), &body(queue.0))
+    }
+
+    /// Binds `queue` in the tail segment, unless it is bound there already.
+    fn bind(&mut self, queue: QueueRef) {
         if self.tail_bound.insert(queue) {
             let name = self
                 .names
                 .get(queue.0 as usize)
                 .cloned()
                 .unwrap_or_default();
-            self.encode(
-                segment,
-                &Body::Bind {
-                    queue: queue.0,
-                    name: &name,
-                },
-            );
+            let body = Body::Bind {
+                queue: queue.0,
+                name: &name,
+            };
+            self.encode(self.tail_now(), &body);
         }
-        self.encode(segment, &body(queue.0))
     }
 
     fn encode(&mut self, segment: u64, body: &Body<'_>) -> u64 {
@@ -374,6 +403,10 @@ impl<S: Storage> Journal<S> {
 
     /// Starts a new segment if the tail cannot take `size` more bytes (or there is none yet).
     fn make_room(&mut self, size: usize) {
+        if self.in_unit {
+            // Room for the whole unit was made before its marker.
+            return;
+        }
         let len = self
             .tail
             .and_then(|t| self.index.segments.get(&t))
@@ -432,6 +465,7 @@ impl<S: Storage> Journal<S> {
     /// error nothing is lost: the next flush cuts back what was partly written and writes it
     /// again, so a caller retries until it succeeds.
     pub fn flush(&mut self) -> Result<(), JournalError> {
+        self.end_partial_unit()?;
         loop {
             let last = self.pending.len() == 1;
             let Some(chunk) = self.pending.front_mut() else {
@@ -478,7 +512,8 @@ impl<S: Storage> Journal<S> {
     /// can go, then rewrites part of the oldest if it is mostly dead (or the journal is over
     /// twice its live bytes). Returns whether there is more to do.
     pub fn compact(&mut self) -> Result<bool, JournalError> {
-        if self.is_dirty() {
+        // A unit still coming must not be split by the rewrite's flush.
+        if self.is_dirty() || self.unit.is_some() {
             return Ok(false);
         }
         if self.config.sync == SyncPolicy::DangerNever

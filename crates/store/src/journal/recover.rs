@@ -6,7 +6,7 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use super::format::{self, Bad, Body, Decoded};
+use super::format::{self, Body, Decoded};
 use super::index::{Index, Loc, QueueRef, Segment};
 use super::{Journal, JournalConfig, JournalError, Storage, read_locs};
 use crate::queue::MessageId;
@@ -167,6 +167,8 @@ impl Replay {
             Body::Removed { queue, id } => {
                 self.index.removed(segment, (local(bound, *queue)?, *id));
             }
+            // Read by `replay_segment`, which holds a unit's records back until it is whole.
+            Body::Atomic { .. } => {}
         }
         self.seq = record.seq;
         self.records += 1;
@@ -228,12 +230,18 @@ impl<S: Storage> Journal<S> {
                 },
             );
             let end = replay_segment(&mut replay, segment, &bytes, config.record_bytes_max);
-            if let Err((offset, reason)) = end {
-                let rest = bytes.get(offset..).unwrap_or_default();
-                if !last || valid_record_follows(rest, replay.seq, config.record_bytes_max) {
+            if let Err(Stop {
+                cut: offset,
+                bad,
+                seq,
+                reason,
+            }) = end
+            {
+                let rest = bytes.get(bad..).unwrap_or_default();
+                if !last || valid_record_follows(rest, seq, config.record_bytes_max) {
                     return Err(JournalError::Corrupt {
                         segment,
-                        offset: offset as u64,
+                        offset: bad as u64,
                         reason,
                     });
                 }
@@ -267,6 +275,8 @@ impl<S: Storage> Journal<S> {
             next_segment,
             pending: VecDeque::new(),
             spare: Vec::new(),
+            unit: None,
+            in_unit: false,
         };
         Ok((
             journal,
@@ -279,38 +289,104 @@ impl<S: Storage> Journal<S> {
     }
 }
 
-/// Replays a segment's records; at the first that is not valid, returns its offset and why.
+/// Where replaying a segment stopped short.
+struct Stop {
+    /// Where the segment is to be cut: the bad record, or the atomic record of the unit it
+    /// cut short.
+    cut: usize,
+    /// The first byte that is not a valid record (the segment's end when a unit ends there).
+    bad: usize,
+    /// The sequence number of the last valid record before `bad`.
+    seq: u64,
+    reason: String,
+}
+
+/// A unit being read: its atomic record's offset, the records it still expects, and those
+/// read so far (applied once the last is).
+struct OpenUnit<'a> {
+    at: usize,
+    expect: u32,
+    records: Vec<(usize, Decoded<'a>)>,
+}
+
+/// Replays a segment's records; at the first that is not valid, says where and why.
 fn replay_segment(
     replay: &mut Replay,
     segment: u64,
     bytes: &[u8],
     record_max: usize,
-) -> Result<(), (usize, String)> {
+) -> Result<(), Stop> {
     let mut bound = HashMap::new();
     let mut offset = format::HEADER_BYTES;
     let mut prev: Option<u64> = None;
+    let mut unit: Option<OpenUnit<'_>> = None;
+    let before = replay.seq;
+    let stop = |unit: &Option<OpenUnit<'_>>, bad: usize, seq: Option<u64>, reason: String| Stop {
+        cut: unit.as_ref().map_or(bad, |u| u.at),
+        bad,
+        seq: seq.unwrap_or(before),
+        reason,
+    };
     while offset < bytes.len() {
         let rest = bytes.get(offset..).unwrap_or_default();
-        let record = format::decode(rest, record_max).map_err(|e: Bad| (offset, e.to_string()))?;
+        let record = match format::decode(rest, record_max) {
+            Ok(record) => record,
+            Err(e) => return Err(stop(&unit, offset, prev, e.to_string())),
+        };
         let in_order = match prev {
             Some(p) => record.seq == p + 1,
             None => record.seq > replay.seq,
         };
         if !in_order {
-            return Err((
-                offset,
-                format!(
-                    "sequence number {} does not follow {}",
-                    record.seq,
-                    prev.unwrap_or(replay.seq)
-                ),
-            ));
+            let reason = format!(
+                "sequence number {} does not follow {}",
+                record.seq,
+                prev.unwrap_or(replay.seq)
+            );
+            return Err(stop(&unit, offset, prev, reason));
         }
-        replay
-            .apply(segment, offset, &record, &mut bound)
-            .map_err(|reason| (offset, reason))?;
-        prev = Some(record.seq);
-        offset += record.size;
+        let size = record.size;
+        let seq = record.seq;
+        match (&mut unit, &record.body) {
+            (Some(_), Body::Atomic { .. } | Body::Bind { .. }) => {
+                let reason = "a unit holds a marker or a bind".to_string();
+                return Err(stop(&unit, offset, prev, reason));
+            }
+            (None, Body::Atomic { records }) => {
+                unit = (*records > 0).then(|| OpenUnit {
+                    at: offset,
+                    expect: *records,
+                    records: Vec::new(),
+                });
+                replay.seq = seq;
+                replay.records += 1;
+            }
+            (Some(u), _) => {
+                u.records.push((offset, record));
+                if u.records.len() == u.expect as usize
+                    && let Some(done) = unit.take()
+                {
+                    for (at, r) in &done.records {
+                        replay
+                            .apply(segment, *at, r, &mut bound)
+                            .map_err(|reason| stop(&None, *at, prev, reason))?;
+                    }
+                }
+            }
+            (None, _) => replay
+                .apply(segment, offset, &record, &mut bound)
+                .map_err(|reason| stop(&None, offset, prev, reason))?,
+        }
+        prev = Some(seq);
+        offset += size;
+    }
+    if let Some(u) = &unit {
+        let reason = format!(
+            "a unit of {} records ends after {}",
+            u.expect,
+            u.records.len()
+        );
+        return Err(stop(&unit, bytes.len(), prev, reason));
     }
     Ok(())
 }

@@ -94,7 +94,7 @@ fn apply(state: &mut State, queue: &str, change: &Change) {
             q.remove(&id.0);
         }
         // Not durable: a restart forgets it, so the state after one never has it.
-        Change::Paged { .. } => {}
+        Change::Paged { .. } | Change::Atomic { .. } => {}
     }
     state.retain(|_, m| !m.is_empty());
 }

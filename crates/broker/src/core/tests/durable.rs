@@ -18,6 +18,7 @@ fn changes(h: &Harness) -> Vec<(NodeId, String)> {
                 Change::DeliveryCount { count, .. } => format!("count {count}"),
                 Change::Removed { .. } => "removed".to_string(),
                 Change::Paged { payload, .. } => format!("paged {}", text(payload)),
+                Change::Atomic { records } => format!("unit of {records}"),
             };
             (r.node, what)
         })

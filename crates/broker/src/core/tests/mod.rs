@@ -9,6 +9,7 @@ mod paging;
 mod queue;
 mod reload;
 mod topic;
+mod txn;
 
 use std::collections::HashMap;
 
@@ -181,7 +182,7 @@ impl Harness {
                             Change::Removed { id } => {
                                 self.disk.remove(&(r.node, *id));
                             }
-                            Change::DeliveryCount { .. } => {}
+                            Change::DeliveryCount { .. } | Change::Atomic { .. } => {}
                         }
                     }
                     self.journal.extend(records);
