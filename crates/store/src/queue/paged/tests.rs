@@ -63,7 +63,7 @@ impl Fixture {
                 Change::Removed { id } => {
                     self.disk.remove(id);
                 }
-                Change::DeliveryCount { .. } => {}
+                Change::DeliveryCount { .. } | Change::Remembered { .. } => {}
             }
         }
         changes
