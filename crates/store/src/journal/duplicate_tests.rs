@@ -4,30 +4,9 @@
 
 use bytes::Bytes;
 
+use super::tests::{open, removed, small, stored};
 use super::*;
 use crate::duplicates::{DuplicateLimits, RememberedId};
-
-fn small(segment_bytes: u64) -> JournalConfig {
-    JournalConfig {
-        segment_bytes,
-        ..JournalConfig::default()
-    }
-}
-
-fn open(storage: &MemStorage, config: JournalConfig) -> (Journal<MemStorage>, Recovery) {
-    Journal::open(storage.clone(), config).unwrap()
-}
-
-fn stored(id: u64, payload: &[u8]) -> Change {
-    Change::Stored {
-        id: MessageId(id),
-        payload: Bytes::copy_from_slice(payload),
-    }
-}
-
-fn removed(id: u64) -> Change {
-    Change::Removed { id: MessageId(id) }
-}
 
 fn remembered(message: Option<u64>, ordinal: u64, id: &str, at_ms: i64, ids_max: u32) -> Change {
     Change::Remembered {
