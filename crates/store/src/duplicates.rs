@@ -71,10 +71,12 @@ impl DuplicateWindow {
         self.limits
     }
 
-    /// New limits (a reload): what is now out of the window or over the count goes at once.
-    pub fn set_limits(&mut self, limits: DuplicateLimits, now_ms: i64) {
+    /// New limits (a reload): the ids over the count go at once, those out of the new window
+    /// at the next look.
+    pub fn set_limits(&mut self, limits: DuplicateLimits) {
         self.limits = limits;
-        self.forget_old(now_ms);
+        // No time has passed for the count; the age check is the next call's.
+        self.forget_old(i64::MIN);
     }
 
     /// How many ids are remembered.
@@ -252,13 +254,10 @@ mod tests {
         for (i, id) in [b"a", b"b", b"c"].iter().enumerate() {
             w.remember(*id, i as i64 * 100).unwrap();
         }
-        w.set_limits(
-            DuplicateLimits {
-                window_ms: 60_000,
-                ids_max: 1,
-            },
-            300,
-        );
+        w.set_limits(DuplicateLimits {
+            window_ms: 60_000,
+            ids_max: 1,
+        });
         assert_eq!(w.len(), 1);
         assert!(w.contains(b"c", 300));
     }

@@ -26,6 +26,7 @@
 
 mod anycast;
 mod command;
+mod duplicates;
 mod fanout;
 mod ids;
 mod journal;
