@@ -31,9 +31,13 @@ fn with_id(text: &str, id: Option<&str>, durable: bool) -> Bytes {
 }
 
 fn detecting(address: &str, policy: QueuePolicy, limits: DuplicateLimits) -> Node {
+    Node::Queue(detecting_queue(address, policy, limits))
+}
+
+fn detecting_queue(address: &str, policy: QueuePolicy, limits: DuplicateLimits) -> QueueNode {
     match queue(address, policy) {
-        Node::Queue(q) => Node::Queue(q.with_duplicates(Some(limits))),
-        other => other,
+        Node::Queue(q) => q.with_duplicates(Some(limits)),
+        other => panic!("{other:?}"),
     }
 }
 
@@ -218,10 +222,7 @@ fn a_subscription_with_detection_keeps_one_copy_of_a_topic_message() {
 
 #[test]
 fn a_reload_keeps_the_ids_and_takes_the_new_limits() {
-    let mut node = match detecting("q", QueuePolicy::default(), LIMITS) {
-        Node::Queue(q) => q,
-        _ => unreachable!(),
-    };
+    let mut node = detecting_queue("q", QueuePolicy::default(), LIMITS);
     let mut ctx_h = Harness::new(Vec::new());
     let (_, mut ctx) = ctx_h.core.ctx();
     for (i, id) in ["a", "b", "c"].iter().enumerate() {
@@ -237,17 +238,6 @@ fn a_reload_keeps_the_ids_and_takes_the_new_limits() {
         window_ms: 60_000,
         ids_max: 1,
     };
-    node.reconfigure(
-        QueueNode::new(QueuePlan {
-            address: "q".into(),
-            policy: QueuePolicy::default(),
-            dead_letter: None,
-            expiry: None,
-            max_consumers: None,
-            full: AddressFullPolicy::Block,
-            reject_retries: false,
-        })
-        .with_duplicates(Some(narrower)),
-    );
+    node.reconfigure(detecting_queue("q", QueuePolicy::default(), narrower));
     assert_eq!(node.duplicates_len(), Some(1));
 }
