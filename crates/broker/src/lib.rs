@@ -302,6 +302,11 @@ fn recover(
             }
         }
     }
+    for (address, ids) in recovery.duplicates {
+        if !core.restore_duplicates(&address, ids, now) {
+            tracing::debug!(%address, "the journal holds remembered message ids of a queue this configuration does not name as durable: they are not restored");
+        }
+    }
     if let Some(t) = &recovery.report.truncated {
         tracing::warn!(segment = t.segment, offset = t.offset, dropped = t.dropped, reason = %t.reason, "the journal's last write was cut short by a crash: its torn tail was cut (no message in it had been accepted)");
     }

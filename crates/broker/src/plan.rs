@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 use sluice_config::resources::AddressType;
 use sluice_config::{AddressFullPolicy, ResolvedAddress, ResolvedAddressSpace, StoreLimits};
 use sluice_router::{AddressTable, NodeId, NodeKind, NodeSpec, RouteError};
-use sluice_store::{BYTES_MAX_DEFAULT, QueuePolicy, TtlPolicy};
+use sluice_store::{BYTES_MAX_DEFAULT, DuplicateLimits, QueuePolicy, TtlPolicy};
 
 use crate::core::{AnycastNode, MulticastNode, Node, QueueNode, QueuePlan, TopicNode};
 
@@ -162,8 +162,13 @@ pub(crate) fn plan_with(
             continue;
         };
         let name: Arc<str> = spec.address.as_str().into();
+        // Configured for queues and subscriptions only (the config refuses it elsewhere).
+        let duplicates = a.duplicate_detection().map(|d| DuplicateLimits {
+            window_ms: d.window_ms,
+            ids_max: d.ids_max,
+        });
         let queue = |policy: QueuePolicy, dead_letter, expiry, max_consumers| {
-            Node::Queue(QueueNode::new(QueuePlan {
+            let node = QueueNode::new(QueuePlan {
                 address: name.clone(),
                 policy,
                 dead_letter: id_of(dead_letter),
@@ -171,7 +176,8 @@ pub(crate) fn plan_with(
                 max_consumers,
                 full,
                 reject_retries: !limits.rejected_dead_letters,
-            }))
+            });
+            Node::Queue(node.with_duplicates(duplicates))
         };
         let (kind, node) = match a.address_type() {
             AddressType::Queue => (

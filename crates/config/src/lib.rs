@@ -19,6 +19,7 @@
 
 mod connections;
 mod diagnostic;
+mod duplicates;
 mod fs;
 mod limits;
 mod load;
@@ -34,6 +35,10 @@ pub use connections::{
     UNAUTHENTICATED_CONNECTIONS_MAX_DEFAULT,
 };
 pub use diagnostic::{Diagnostic, Severity};
+pub use duplicates::{
+    DUPLICATE_IDS_DEFAULT, DUPLICATE_IDS_MAX, DUPLICATE_WINDOW_DEFAULT_MS, DUPLICATE_WINDOW_MAX_MS,
+    DuplicateDetection, parse_duration_ms,
+};
 
 /// The prefix of the temporary queues the broker creates for dynamic receivers; reserved, so
 /// no manifest's address can start with it.

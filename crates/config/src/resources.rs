@@ -324,6 +324,8 @@ pub struct AddressSpec {
     pub message_ttl: Option<MessageTtl>,
     /// Redelivery policy; wins field by field over the plan's.
     pub message_redelivery: Option<MessageRedelivery>,
+    /// Duplicate detection (Sluice's own field); wins field by field over the plan's.
+    pub duplicate_detection: Option<DuplicateDetectionSpec>,
     /// Forwarders to or from a connector (standard queue and subscription only).
     #[serde(default)]
     pub forwarders: Vec<Forwarder>,
@@ -360,6 +362,19 @@ pub struct MessageRedelivery {
     pub redelivery_delay_multiplier: Option<f64>,
     /// Largest delay, ms; 0 is no maximum.
     pub maximum_delivery_delay: Option<i64>,
+}
+
+/// `duplicateDetection`, as Artemis's duplicate-id cache and Azure Service Bus's duplicate
+/// detection window: a message whose `message-id` was accepted within the window is accepted
+/// again but not stored twice. Writing the field turns it on; see `crate::duplicates`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DuplicateDetectionSpec {
+    /// How long an id is remembered: a duration such as `10m`, `30s` or `500ms`.
+    #[serde(default, deserialize_with = "text_or_number")]
+    pub window: Option<String>,
+    /// The most ids remembered; the oldest is forgotten first.
+    pub maximum_ids: Option<i64>,
 }
 
 /// `Address.spec.forwarders[]`.
@@ -548,6 +563,8 @@ pub struct AddressPlanSpec {
     pub message_ttl: Option<MessageTtl>,
     /// Redelivery defaults for addresses with this plan.
     pub message_redelivery: Option<MessageRedelivery>,
+    /// Duplicate detection for addresses with this plan (Sluice's own field).
+    pub duplicate_detection: Option<DuplicateDetectionSpec>,
 }
 
 /// `AddressPlan.spec.resources`; absent is 0.

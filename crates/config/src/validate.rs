@@ -264,6 +264,9 @@ pub fn resolve(manifests: &Manifests, diagnostics: &mut Vec<Diagnostic>) -> Conf
     for infra in standard_infra.iter().chain(&brokered_infra) {
         crate::limits::check(infra, d);
     }
+    for plan in &address_plans {
+        crate::duplicates::check_plan(plan, d);
+    }
     for plan in &space_plans {
         check_space_plan(plan, &address_plans, &standard_infra, &brokered_infra, d);
     }
@@ -641,6 +644,7 @@ impl Context<'_> {
                 }
             }
             ok &= check_forwarders(space, address, d);
+            ok &= crate::duplicates::check_address(address, d);
             if let (true, Some(address_plan)) = (ok, address_plan) {
                 valid.push(ResolvedAddress {
                     address: (*address).clone(),

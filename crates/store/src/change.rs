@@ -9,6 +9,7 @@
 
 use bytes::Bytes;
 
+use crate::duplicates::{DuplicateLimits, RememberedId};
 use crate::queue::MessageId;
 
 /// A change to a durable message of a queue.
@@ -49,5 +50,18 @@ pub enum Change {
     Atomic {
         /// How many changes follow in the unit.
         records: u32,
+    },
+    /// A message's `message-id` was remembered by the queue's duplicate window. `message` is
+    /// the message stored with it, whose stored record comes next: recovery keeps the id only
+    /// if that record is there too, so a crash keeps both or neither. `None` when compaction
+    /// writes an id again on its own. `limits` are the window's, so that the journal forgets
+    /// the ids the window forgets without being told.
+    Remembered {
+        /// The message stored with it.
+        message: Option<MessageId>,
+        /// The id.
+        id: RememberedId,
+        /// The window's limits when it was remembered.
+        limits: DuplicateLimits,
     },
 }

@@ -8,7 +8,8 @@
 //! dead-letter and expiry hand-off ([`Forward`]), the depth and byte limits, the counters the
 //! broker exports as metrics, paging (a queue past its memory budget keeps only references to
 //! messages whose bodies are in the journal), the [`Change`]s a durable queue's journal must
-//! record, and the [`journal`] that writes them.
+//! record, the [`DuplicateWindow`] of `message-id`s a queue with duplicate detection accepted
+//! lately, and the [`journal`] that writes them.
 //!
 //! Must not depend on: tokio, sockets, files, a clock or any Sluice crate but `sluice-codec`.
 //! The current time comes in as `now_ms` (milliseconds since the Unix epoch, as AMQP timestamps
@@ -26,12 +27,14 @@
 )]
 
 mod change;
+mod duplicates;
 mod error;
 pub mod journal;
 mod policy;
 mod queue;
 
 pub use change::Change;
+pub use duplicates::{DUPLICATE_ID_BYTES_MAX, DuplicateLimits, DuplicateWindow, RememberedId};
 pub use error::StoreError;
 pub use policy::{
     BYTES_MAX_DEFAULT, MESSAGES_MAX_DEFAULT, QueuePolicy, TtlPolicy, expiry_instant_ms,

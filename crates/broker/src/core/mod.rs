@@ -30,6 +30,7 @@
 mod anycast;
 mod command;
 mod commit;
+mod duplicates;
 mod fanout;
 mod ids;
 mod journal;

@@ -25,6 +25,7 @@ use sluice_store::{
 pub(crate) use sluice_config::AddressFullPolicy;
 
 use super::command::ToConn;
+use super::duplicates::Duplicates;
 use super::ids::{ConnId, LinkKey, NodeId};
 use super::step::{Answer, Arrival, Ctx, Forward, Joins, Via};
 use crate::error::Refusal;
@@ -120,6 +121,8 @@ pub(crate) struct QueueNode {
     /// A consumer's `rejected` counts as a failed attempt (`modified{delivery-failed}`), as
     /// EnMasse's `treatRejectAsUnmodifiedDeliveryFailed` (default true) has it.
     reject_retries: bool,
+    /// Duplicate detection, when configured.
+    duplicates: Option<Duplicates>,
 }
 
 /// A stored node as its plan describes it.
@@ -151,6 +154,26 @@ impl QueueNode {
             owner: None,
             full: plan.full,
             reject_retries: plan.reject_retries,
+            duplicates: None,
+        }
+    }
+
+    /// The node with duplicate detection, when `limits` are given.
+    pub(crate) fn with_duplicates(mut self, limits: Option<sluice_store::DuplicateLimits>) -> Self {
+        self.duplicates = limits.map(Duplicates::new);
+        self
+    }
+
+    /// How many ids its duplicate window holds, if it has one.
+    #[cfg(test)]
+    pub(crate) fn duplicates_len(&self) -> Option<usize> {
+        self.duplicates.as_ref().map(Duplicates::len)
+    }
+
+    /// Puts back the ids the journal kept for its duplicate window (none without one).
+    pub(crate) fn restore_duplicates(&mut self, ids: Vec<sluice_store::RememberedId>, now: i64) {
+        if let Some(d) = &mut self.duplicates {
+            d.restore(ids, now);
         }
     }
 
@@ -163,6 +186,10 @@ impl QueueNode {
         self.max_consumers = new.max_consumers;
         self.full = new.full;
         self.reject_retries = new.reject_retries;
+        match (&mut self.duplicates, new.duplicates) {
+            (Some(old), Some(new)) => old.reconfigure(new),
+            (old, new) => *old = new,
+        }
     }
 
     /// Removes every available message (logged for the journal); returns how many.
@@ -241,6 +268,14 @@ impl QueueNode {
 
     /// A message arriving: stored if there is room, else waiting for it.
     pub(crate) fn arrive(&mut self, id: NodeId, arrival: Arrival, ctx: &mut Ctx<'_>) {
+        // A duplicate is accepted at once, even by a full queue: it is already stored.
+        let arrival = match &mut self.duplicates {
+            None => arrival,
+            Some(d) => match d.check(arrival, self.queue.policy().durable, ctx) {
+                Some((arrival, _)) => arrival,
+                None => return,
+            },
+        };
         let size = arrival.message.raw().len();
         let bytes_max = self.queue.policy().bytes_max;
         if size > bytes_max {
@@ -283,6 +318,14 @@ impl QueueNode {
     }
 
     fn store(&mut self, id: NodeId, arrival: Arrival, ctx: &mut Ctx<'_>) {
+        // Checked again: the original may have been stored while this one waited.
+        let (arrival, message_id) = match &mut self.duplicates {
+            None => (arrival, None),
+            Some(d) => match d.check(arrival, self.queue.policy().durable, ctx) {
+                Some(checked) => checked,
+                None => return,
+            },
+        };
         let Arrival {
             message,
             answer,
@@ -293,9 +336,14 @@ impl QueueNode {
             Via::Moved { .. } => self.queue.enqueue_forwarded(message, ctx.now),
         };
         match stored {
-            Ok(_) => {
+            Ok(stored) => {
                 let synced = self.queue.has_changes();
-                ctx.journal.take(id, &mut self.queue);
+                match (&mut self.duplicates, message_id) {
+                    (Some(d), Some(message_id)) => {
+                        d.remember(id, &mut self.queue, stored, &message_id, ctx);
+                    }
+                    _ => ctx.journal.take(id, &mut self.queue),
+                }
                 if let Via::Moved {
                     from: Some((node, message)),
                 } = via

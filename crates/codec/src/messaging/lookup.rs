@@ -163,6 +163,26 @@ impl ScannedMessage {
         }
         read_field(&mut d)
     }
+
+    /// The `message-id` as encoded (constructor and value), a slice of the message's bytes;
+    /// `None` if there is no properties section, no id, an encoded `null`, or it is
+    /// malformed. Duplicate detection compares ids so, whatever their type.
+    pub fn message_id_encoded(&self) -> Option<Bytes> {
+        let raw = self.raw();
+        let mut d = section_body(raw, self.properties_start()?)?;
+        let code = d.byte().ok()?;
+        if !matches!(code, codes::LIST0 | codes::LIST8 | codes::LIST32) {
+            return None;
+        }
+        let (_, count) = d.compound_header(code).ok()?;
+        if count == 0 || d.peek().ok()? == codes::NULL {
+            return None;
+        }
+        let start = d.position();
+        d.skip_value().ok()?;
+        let end = d.position();
+        (end <= raw.len()).then(|| raw.slice(start..end))
+    }
 }
 
 #[cfg(test)]
@@ -177,6 +197,36 @@ mod tests {
         let mut out = BytesMut::new();
         message.encode(&mut out);
         ScannedMessage::scan(out.freeze()).unwrap()
+    }
+
+    #[test]
+    fn the_message_id_is_its_encoded_value_in_place() {
+        use crate::messaging::MessageId;
+        let with = |id: Option<MessageId>| {
+            scanned(&Message {
+                properties: Some(Properties {
+                    message_id: id,
+                    subject: Some(Str::from("s")),
+                    ..Properties::default()
+                }),
+                body: Body::Value(Value::Null),
+                ..Message::default()
+            })
+        };
+        let m = with(Some(MessageId::String(Str::from("order-1"))));
+        let id = m.message_id_encoded().unwrap();
+        assert_eq!(&id[..], b"\xa1\x07order-1");
+        assert!(m.raw().as_ptr_range().contains(&id.as_ptr()), "a slice");
+        let ulong = with(Some(MessageId::Ulong(7)))
+            .message_id_encoded()
+            .unwrap();
+        assert_eq!(&ulong[..], b"\x53\x07");
+        assert_eq!(with(None).message_id_encoded(), None);
+        let bare = scanned(&Message {
+            body: Body::Value(Value::Null),
+            ..Message::default()
+        });
+        assert_eq!(bare.message_id_encoded(), None);
     }
 
     #[test]

@@ -6,8 +6,10 @@ use crate::queue::MessageId;
 
 /// The first bytes of every segment file.
 pub(crate) const MAGIC: [u8; 8] = *b"SLUICEJL";
-/// The format this version writes. A reader accepts every version up to its own.
-pub(crate) const VERSION: u32 = 1;
+/// The format this version writes. A reader accepts every version up to its own. Version 2
+/// added atomic units (kind 6) and remembered duplicate ids (kind 7): a version-1 reader
+/// refuses a version-2 segment by its header, rather than as a corrupt record.
+pub(crate) const VERSION: u32 = 2;
 /// Magic, version, segment number, CRC32C of the 20 bytes before it.
 pub(crate) const HEADER_BYTES: usize = 24;
 /// Length and CRC32C in front of every record.
@@ -21,6 +23,10 @@ const KIND_COUNT: u8 = 3;
 const KIND_REMOVED: u8 = 4;
 const KIND_PAGED: u8 = 5;
 const KIND_ATOMIC: u8 = 6;
+const KIND_REMEMBERED: u8 = 7;
+/// A remembered record's fields before the id: queue, message flag and id, ordinal, time,
+/// window and count.
+const REMEMBERED_FIXED: usize = 4 + 1 + 8 + 8 + 8 + 8 + 4;
 
 /// A queue's number within one segment, given by a [`Body::Bind`] record earlier in it.
 pub(crate) type LocalQueue = u32;
@@ -50,6 +56,17 @@ pub(crate) enum Body<'a> {
     Removed { queue: LocalQueue, id: MessageId },
     /// The next `records` records of the segment are one unit: replayed all or none.
     Atomic { records: u32 },
+    /// A queue's duplicate window remembered a `message-id` (kind 7): with the message
+    /// stored by the next record, or on its own when compaction wrote it again.
+    Remembered {
+        queue: LocalQueue,
+        message: Option<MessageId>,
+        ordinal: u64,
+        at_ms: i64,
+        window_ms: u64,
+        ids_max: u32,
+        message_id: &'a [u8],
+    },
 }
 
 /// A record read back.
@@ -162,6 +179,26 @@ pub(crate) fn encode(out: &mut Vec<u8>, seq: u64, body: &Body<'_>) -> usize {
             out.push(KIND_ATOMIC);
             out.extend_from_slice(&records.to_le_bytes());
         }
+        Body::Remembered {
+            queue,
+            message,
+            ordinal,
+            at_ms,
+            window_ms,
+            ids_max,
+            message_id,
+        } => {
+            out.push(KIND_REMEMBERED);
+            out.extend_from_slice(&queue.to_le_bytes());
+            out.push(u8::from(message.is_some()));
+            out.extend_from_slice(&message.map_or(0, |m| m.0).to_le_bytes());
+            out.extend_from_slice(&ordinal.to_le_bytes());
+            out.extend_from_slice(&at_ms.to_le_bytes());
+            out.extend_from_slice(&window_ms.to_le_bytes());
+            out.extend_from_slice(&ids_max.to_le_bytes());
+            payload_at = out.len();
+            out.extend_from_slice(message_id);
+        }
     }
     let checked = out.get(start + FRAME_BYTES..).unwrap_or_default();
     // A record longer than 4 GiB cannot be framed; the journal refuses such a message before
@@ -249,6 +286,21 @@ pub(crate) fn decode(bytes: &[u8], record_max: usize) -> Result<Decoded<'_>, Bad
                 records: u32_at(rest, 0),
             }
         }
+        KIND_REMEMBERED => {
+            let flag = rest.get(4).copied().ok_or(Bad::Layout(kind))?;
+            if flag > 1 {
+                return Err(Bad::Layout(kind));
+            }
+            Body::Remembered {
+                queue: u32_at(rest, 0),
+                message: (flag == 1).then(|| MessageId(u64_at(rest, 5))),
+                ordinal: u64_at(rest, 13),
+                at_ms: u64_at(rest, 21) as i64,
+                window_ms: u64_at(rest, 29),
+                ids_max: u32_at(rest, 37),
+                message_id: rest.get(REMEMBERED_FIXED..).ok_or(Bad::Layout(kind))?,
+            }
+        }
         other => return Err(Bad::Kind(other)),
     };
     Ok(Decoded {
@@ -257,6 +309,14 @@ pub(crate) fn decode(bytes: &[u8], record_max: usize) -> Result<Decoded<'_>, Bad
         size: FRAME_BYTES + n,
     })
 }
+
+/// The size on disk of a remembered record whose id is `id` bytes.
+pub(crate) fn remembered_size(id: usize) -> usize {
+    FRAME_BYTES + RECORD_MIN + REMEMBERED_FIXED + id
+}
+
+/// The offset of a remembered record's id from the record's start.
+pub(crate) const REMEMBERED_ID_AT: usize = FRAME_BYTES + RECORD_MIN + REMEMBERED_FIXED;
 
 /// The offset of a stored record's payload from the record's start.
 pub(crate) const STORED_PAYLOAD_AT: usize = FRAME_BYTES + RECORD_MIN + 16;
@@ -313,6 +373,24 @@ mod tests {
                 id: MessageId(77),
             },
             Body::Atomic { records: 12 },
+            Body::Remembered {
+                queue: 3,
+                message: Some(MessageId(79)),
+                ordinal: 12,
+                at_ms: 1_700_000_000_000,
+                window_ms: 600_000,
+                ids_max: 20_000,
+                message_id: b"\xa1\x03abc",
+            },
+            Body::Remembered {
+                queue: 3,
+                message: None,
+                ordinal: 13,
+                at_ms: -5,
+                window_ms: 1,
+                ids_max: 1,
+                message_id: b"\x53\x07",
+            },
         ];
         let mut out = Vec::new();
         for (i, b) in bodies.iter().enumerate() {
@@ -329,9 +407,14 @@ mod tests {
                 }
                 Body::Bind { name, .. } => assert_eq!(bind_size(name), d.size),
                 Body::Atomic { .. } => assert_eq!(ATOMIC_BYTES, d.size),
+                Body::Remembered { .. } => {}
                 Body::Count { .. } | Body::Removed { .. } => {
                     assert!(d.size <= SMALL_RECORD_BYTES);
                 }
+            }
+            if let Body::Remembered { message_id, .. } = b {
+                assert_eq!(payload_at - at, REMEMBERED_ID_AT);
+                assert_eq!(remembered_size(message_id.len()), d.size);
             }
         }
     }
@@ -366,10 +449,10 @@ mod tests {
         assert_eq!(check_header(&h, 8), Err(BadHeader::Misnamed(9)));
         assert_eq!(check_header(&h[..10], 9), Err(BadHeader::Short));
         let mut newer = h.clone();
-        newer[8] = 2;
+        newer[8] = 3;
         let crc = crc32c::crc32c(&newer[..20]).to_le_bytes();
         newer[20..].copy_from_slice(&crc);
-        assert_eq!(check_header(&newer, 9), Err(BadHeader::Newer(2)));
+        assert_eq!(check_header(&newer, 9), Err(BadHeader::Newer(3)));
         let mut foreign = h.clone();
         foreign[0] = b'X';
         assert_eq!(check_header(&foreign, 9), Err(BadHeader::Foreign));

@@ -7,7 +7,7 @@
 //! the disk only through [`Storage`]: [`FsStorage`] for files, [`MemStorage`] for tests with
 //! injected faults. It has no thread and no clock: the broker's writer thread calls it.
 //!
-//! # Format (version 1)
+//! # Format (version 2)
 //!
 //! A journal is a directory of segments named by number, `<16 hex digits>.journal`, written in
 //! ascending order. Every integer is little-endian.
@@ -39,6 +39,7 @@
 //! | 4    | removed | queue `u32`, message id `u64`                                   |
 //! | 5    | paged   | as stored: a message that is not durable, written only to take it out of memory |
 //! | 6    | atomic  | `records` `u32`: the next `records` records of the segment are one unit |
+//! | 7    | remembered | queue `u32`, has-message `u8` and message id `u64`, ordinal `u64`, at `i64` ms, window `u64` ms, ids max `u32`, the encoded `message-id` (the rest) |
 //!
 //! A queue number means what the segment's own earlier bind record says, so every segment can
 //! be read, kept or deleted on its own; a queue is identified across restarts by its address.
@@ -54,6 +55,11 @@
 //! that does not fit; the queues it names are bound before the marker), and replay applies
 //! them only once the last of them is read. Binds are never inside a unit.
 //!
+//! A remembered record (duplicate detection) adds a `message-id` to its queue's window, which
+//! forgets the oldest past its ids max and those older than its window (measured from the
+//! newest id's time). One that names a message counts only if the next record (binds aside)
+//! stores that message: the two are written together, so a crash keeps both or neither.
+//!
 //! # Recovery
 //!
 //! An invalid record in the last segment with no valid record after it is a torn tail (a
@@ -65,9 +71,11 @@
 //!
 //! # Deleting and rewriting segments
 //!
-//! A segment can be deleted when none of its messages is live and none of the older segments
+//! A segment can be deleted when none of its messages is live, none of its remembered ids is
+//! still remembered, and none of the older segments
 //! its count and removed records refer to is left. The oldest segment is rewritten (its live
-//! messages stored again at the tail, with their delivery counts, then it is deleted) when at
+//! messages stored again at the tail, with their delivery counts, and its remembered ids
+//! written again on their own, then it is deleted) when at
 //! most half of it is live, or when the journal holds more than twice the live bytes.
 
 mod format;
@@ -78,6 +86,8 @@ mod recover;
 mod storage;
 mod unit;
 
+#[cfg(test)]
+mod duplicate_tests;
 #[cfg(test)]
 mod tests;
 
@@ -95,7 +105,7 @@ pub use storage::Storage;
 use crate::change::Change;
 use crate::queue::MessageId;
 use format::Body;
-use index::{Index, Loc};
+use index::{Index, Loc, RememberedLoc};
 
 /// When the journal syncs what it wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -310,7 +320,51 @@ impl<S: Storage> Journal<S> {
             }
             // Markers are encoded by the unit itself.
             Change::Atomic { .. } => Ok(()),
+            Change::Remembered {
+                message,
+                id,
+                limits,
+            } => {
+                let loc = RememberedLoc {
+                    segment: 0,
+                    offset: 0,
+                    len: u32::try_from(id.message_id.len()).unwrap_or(u32::MAX),
+                    at_ms: id.at_ms,
+                    window_ms: limits.window_ms,
+                    ids_max: limits.ids_max,
+                };
+                self.remember(queue, *message, id.ordinal, loc, &id.message_id);
+                Ok(())
+            }
         }
+    }
+
+    /// Records a remembered id at the tail. The id's length is bounded by the store's
+    /// duplicate window, far below a record's limit.
+    fn remember(
+        &mut self,
+        queue: QueueRef,
+        message: Option<MessageId>,
+        ordinal: u64,
+        loc: RememberedLoc,
+        message_id: &[u8],
+    ) {
+        let size = format::remembered_size(message_id.len());
+        let at = self.record(queue, size, &|q| Body::Remembered {
+            queue: q,
+            message,
+            ordinal,
+            at_ms: loc.at_ms,
+            window_ms: loc.window_ms,
+            ids_max: loc.ids_max,
+            message_id,
+        });
+        let loc = RememberedLoc {
+            segment: self.tail_now(),
+            offset: at + format::REMEMBERED_ID_AT as u64,
+            ..loc
+        };
+        self.index.remembered(queue, ordinal, loc);
     }
 
     fn store(
@@ -529,7 +583,7 @@ impl<S: Storage> Journal<S> {
         let (disk, live) = self.index.sizes();
         let crowded = disk > 2 * live + 2 * self.config.segment_bytes;
         if Some(head) == self.tail
-            || s.live == 0
+            || (s.live == 0 && s.remembered == 0)
             || self.index.segments.len() < 3
             || (s.live_bytes * 2 > s.len && !crowded)
         {
@@ -570,6 +624,17 @@ impl<S: Storage> Journal<S> {
                 .read_at(segment, loc.offset, &mut payload)
                 .map_err(JournalError::io("read", segment))?;
             self.store(queue, id, loc.count, &payload, loc.paged)?;
+            bytes += u64::from(loc.len);
+        }
+        for (queue, ordinal, loc) in self.index.remembered_in(segment) {
+            if bytes >= REWRITE_STEP_BYTES {
+                break;
+            }
+            let mut message_id = vec![0u8; loc.len as usize];
+            self.storage
+                .read_at(segment, loc.offset, &mut message_id)
+                .map_err(JournalError::io("read", segment))?;
+            self.remember(queue, None, ordinal, loc, &message_id);
             bytes += u64::from(loc.len);
         }
         self.flush()

@@ -7,8 +7,9 @@ use std::fmt;
 use bytes::Bytes;
 
 use super::format::{self, Body, Decoded};
-use super::index::{Index, Loc, QueueRef, Segment};
+use super::index::{Index, Loc, QueueRef, RememberedLoc, Segment};
 use super::{Journal, JournalConfig, JournalError, Storage, read_locs};
+use crate::duplicates::RememberedId;
 use crate::queue::MessageId;
 
 /// A message the journal kept.
@@ -94,6 +95,9 @@ pub struct Recovery {
     /// The rest of each queue's messages, left on disk; every one is newer than all of the
     /// queue's messages in [`Recovery::queues`].
     pub paged: BTreeMap<String, Vec<PagedMessage>>,
+    /// The ids each queue's duplicate window remembered, in no particular order, with the
+    /// times they were remembered at (the queue drops those out of its window now).
+    pub duplicates: BTreeMap<String, Vec<RememberedId>>,
     /// What was found.
     pub report: RecoveryReport,
 }
@@ -106,6 +110,16 @@ struct Replay {
     index: Index,
     seq: u64,
     records: u64,
+    /// A remembered id that waits for the next record to store its message.
+    pending: Option<PendingId>,
+}
+
+/// A remembered record that names its message: it counts once that message's stored record
+/// follows.
+struct PendingId {
+    key: (QueueRef, MessageId),
+    ordinal: u64,
+    loc: RememberedLoc,
 }
 
 impl Replay {
@@ -133,10 +147,54 @@ impl Replay {
                 .copied()
                 .ok_or_else(|| format!("queue number {q} is not bound earlier in the segment"))
         };
+        // A remembered id counts only if the record after it (binds aside) stores its message.
+        if let Some(p) = self.pending.take() {
+            match &record.body {
+                Body::Bind { .. } => self.pending = Some(p),
+                Body::Stored {
+                    queue,
+                    id,
+                    paged: false,
+                    ..
+                } if bound.get(queue).map(|q| (*q, *id)) == Some(p.key) => {
+                    self.index.remembered(p.key.0, p.ordinal, p.loc);
+                }
+                _ => {}
+            }
+        }
         match &record.body {
             Body::Bind { queue, name } => {
                 let q = self.queue(name);
                 bound.insert(*queue, q);
+            }
+            Body::Remembered {
+                queue,
+                message,
+                ordinal,
+                at_ms,
+                window_ms,
+                ids_max,
+                message_id,
+            } => {
+                let q = local(bound, *queue)?;
+                let loc = RememberedLoc {
+                    segment,
+                    offset: (offset + format::REMEMBERED_ID_AT) as u64,
+                    len: u32::try_from(message_id.len()).map_err(|e| e.to_string())?,
+                    at_ms: *at_ms,
+                    window_ms: *window_ms,
+                    ids_max: *ids_max,
+                };
+                match message {
+                    Some(m) => {
+                        self.pending = Some(PendingId {
+                            key: (q, *m),
+                            ordinal: *ordinal,
+                            loc,
+                        })
+                    }
+                    None => self.index.remembered(q, *ordinal, loc),
+                }
             }
             Body::Stored {
                 queue,
@@ -261,7 +319,10 @@ impl<S: Storage> Journal<S> {
             }
         }
         report.records = replay.records;
+        // A remembered id last of all: its message's record was cut off with the torn tail.
+        replay.pending = None;
         let (queues, paged) = recovered(&mut storage, &replay, &config, &mut report)?;
+        let duplicates = remembered(&mut storage, &replay)?;
         let next_segment = segments.last().map_or(1, |s| s + 1);
         let journal = Journal {
             storage,
@@ -283,6 +344,7 @@ impl<S: Storage> Journal<S> {
             Recovery {
                 queues,
                 paged,
+                duplicates,
                 report,
             },
         ))
@@ -389,6 +451,42 @@ fn replay_segment(
         return Err(stop(&unit, bytes.len(), prev, reason));
     }
     Ok(())
+}
+
+/// Every queue's remembered ids, read back.
+fn remembered<S: Storage>(
+    storage: &mut S,
+    replay: &Replay,
+) -> Result<BTreeMap<String, Vec<RememberedId>>, JournalError> {
+    let mut out = BTreeMap::new();
+    for (queue, window) in &replay.index.remembered {
+        let Some(name) = replay.names.get(queue.0 as usize) else {
+            continue;
+        };
+        let locs: Vec<Loc> = window
+            .values()
+            .map(|r| Loc {
+                segment: r.segment,
+                offset: r.offset,
+                len: r.len,
+                count: 0,
+                paged: false,
+            })
+            .collect();
+        let ids = read_locs(storage, &locs)?;
+        let ids = window
+            .iter()
+            .zip(ids)
+            .map(|((ordinal, r), message_id)| RememberedId {
+                ordinal: *ordinal,
+                // A copy: a slice would hold the segment's read buffer for the window.
+                message_id: Bytes::copy_from_slice(&message_id),
+                at_ms: r.at_ms,
+            })
+            .collect();
+        out.insert(name.clone(), ids);
+    }
+    Ok(out)
 }
 
 /// The live messages, by queue and id: each queue's oldest read into memory up to the load

@@ -82,6 +82,7 @@ impl<S: Storage> Journal<S> {
                     bytes
                 }
                 Change::DeliveryCount { .. } | Change::Removed { .. } => format::SMALL_RECORD_BYTES,
+                Change::Remembered { id, .. } => format::remembered_size(id.message_id.len()),
                 Change::Atomic { .. } => 0,
             };
         }

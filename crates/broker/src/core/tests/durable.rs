@@ -9,7 +9,7 @@ fn durable_policy() -> QueuePolicy {
     }
 }
 
-fn changes(h: &Harness) -> Vec<(NodeId, String)> {
+pub(super) fn changes(h: &Harness) -> Vec<(NodeId, String)> {
     h.journal
         .iter()
         .map(|r| {
@@ -19,6 +19,7 @@ fn changes(h: &Harness) -> Vec<(NodeId, String)> {
                 Change::Removed { .. } => "removed".to_string(),
                 Change::Paged { payload, .. } => format!("paged {}", text(payload)),
                 Change::Atomic { records } => format!("unit of {records}"),
+                Change::Remembered { id, .. } => format!("remembered {:?}", id.message_id),
             };
             (r.node, what)
         })

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 mod anycast;
+mod duplicates;
 mod durable;
 mod limits;
 mod model;
@@ -182,7 +183,9 @@ impl Harness {
                             Change::Removed { id } => {
                                 self.disk.remove(&(r.node, *id));
                             }
-                            Change::DeliveryCount { .. } | Change::Atomic { .. } => {}
+                            Change::DeliveryCount { .. }
+                            | Change::Atomic { .. }
+                            | Change::Remembered { .. } => {}
                         }
                     }
                     self.journal.extend(records);

@@ -61,6 +61,7 @@ fn kinds(records: &[Record]) -> Vec<String> {
             Change::DeliveryCount { count, .. } => format!("count {count}"),
             Change::Paged { .. } => "paged".to_string(),
             Change::Atomic { records } => format!("unit of {records}"),
+            Change::Remembered { .. } => "remembered".to_string(),
         })
         .collect()
 }

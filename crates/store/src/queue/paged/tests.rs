@@ -63,7 +63,9 @@ impl Fixture {
                 Change::Removed { id } => {
                     self.disk.remove(id);
                 }
-                Change::DeliveryCount { .. } | Change::Atomic { .. } => {}
+                Change::DeliveryCount { .. }
+                | Change::Atomic { .. }
+                | Change::Remembered { .. } => {}
             }
         }
         changes
