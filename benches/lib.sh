@@ -42,12 +42,12 @@ start_sluice() {
   die "sluice did not listen within 30 s"
 }
 
-# bench NAME URL ARGS...: one `sluice bench` run against the running broker; its JSON goes to
-# runs/NAME.json.
+# bench NAME URL ARGS...: one `sluice bench` run against the running broker, with BENCH_ARGS
+# (if set) before ARGS; its JSON goes to runs/NAME.json.
 bench() {
   local name=$1 url=$2; shift 2
   mkdir -p "$OUT/runs"
-  "$SLUICE" bench "$url" --pid "$BROKER_PID" --json "$@" \
+  "$SLUICE" bench "$url" ${BENCH_ARGS[@]+"${BENCH_ARGS[@]}"} --pid "$BROKER_PID" --json "$@" \
     >"$OUT/runs/$name.json" 2>"$OUT/runs/$name.err" || true
   jq -e . "$OUT/runs/$name.json" >/dev/null 2>&1 || die "run $name gave no JSON (see $OUT/runs/$name.err)"
 }
