@@ -121,6 +121,9 @@ pub(crate) enum Command {
     Unsent { link: LinkId, message: MessageId },
     /// A link detached: a receiver stops consuming, a sender's held publishes are dropped.
     Detach { link: LinkId },
+    /// An operator's `$management` request (see `core::manage`); answered with
+    /// [`ToConn::Managed`].
+    Manage(Box<super::manage::Request>),
 }
 
 /// The answer to a receiver's attach.
@@ -161,4 +164,7 @@ pub(crate) enum ToConn {
     Exhausted { link: LinkId },
     /// An anycast sender may have `more` credit.
     Credit { link: LinkId, more: u32 },
+    /// A `$management` request is done: its answer, to send on the `$management` receiver
+    /// `link`, or `None` when it went into the request's reply queue.
+    Managed { answer: Option<(LinkId, Bytes)> },
 }

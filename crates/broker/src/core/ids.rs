@@ -103,7 +103,6 @@ impl<T> Slab<T> {
         }
     }
 
-    #[cfg(test)]
     pub(crate) fn get(&self, id: NodeId) -> Option<&T> {
         self.slots
             .get(id.index as usize)

@@ -30,6 +30,7 @@ mod fanout;
 mod ids;
 mod journal;
 mod links;
+mod manage;
 mod multicast;
 mod outbox;
 mod queue;
@@ -51,6 +52,10 @@ pub(crate) use anycast::AnycastNode;
 pub(crate) use command::{Attached, Command, Filter, Origin, Route, Source, ToConn};
 pub(crate) use ids::{ConnId, LinkKey, NodeId};
 pub(crate) use journal::{PageRead, Record};
+pub(crate) use manage::{
+    MOVE_MESSAGES_MAX, Operation as ManageOperation, ReplyTo, Request as ManageRequest,
+    Status as ManageStatus,
+};
 pub(crate) use multicast::MulticastNode;
 pub(crate) use queue::{AddressFullPolicy, QueueNode, QueuePlan};
 pub(crate) use reload::Reloaded;
@@ -249,6 +254,7 @@ impl Core {
                 self.unbind((conn, link));
                 self.forget(conn, Some(link));
             }
+            Command::Manage(request) => self.manage(conn, *request),
         }
     }
 

@@ -63,6 +63,13 @@ impl Outbox {
         }
     }
 
+    /// Queues `message` for `conn`, to go once the journal holds what this wake-up changed.
+    pub(crate) fn push_synced(&mut self, conn: ConnId, message: ToConn) {
+        if let Some(peer) = self.peer(conn) {
+            peer.synced.push(message);
+        }
+    }
+
     /// Answers a publish; `synced` when the answer must wait for the journal. An accepted
     /// publish that follows the last answer to its connection (same link, the next delivery
     /// id) extends that answer instead of adding one: a stream of publishes is answered with

@@ -68,6 +68,14 @@ links    Attaches COUNT sender links to ADDRESS on one connection (one session),
          "condition"} (condition: the first refusal's, or null); exits 0 if every link attached
          and every message was accepted.
 
+manage   An AMQP Management request to $management: application properties operation
+         (--operation PURGE|MOVE|READ|...), type (--type, default sluice.queue), name (the
+         ADDRESS), and for MOVE optional to (--to) and max (--max); message-id "req-1". The
+         answer comes on a receiver from $management (--reply link, the default) or a dynamic
+         receiver set as reply-to (--reply dynamic). Prints {"status", "description", "body",
+         "correlation_id"} (statusCode, statusDescription, the map body, the answer's
+         correlation-id); exits 0 once an answer arrived, whatever its status.
+
 relay    Attaches one sender link with a null target (the anonymous relay) and sends, pipelined
          and unsettled, COUNT messages to each --to ADDRESS in turn (repeat --to ADDR --count N;
          a missing --count is 1), each with `to` (Proton's `address`) set and the string body
@@ -536,6 +544,37 @@ def cmd_request_reply(args):
         close_quietly(conn)
 
 
+def cmd_manage(args):
+    conn = connect(args)
+    try:
+        if args.reply == "dynamic":
+            replies = conn.create_receiver(None, dynamic=True, credit=1, name="manage-replies")
+            reply_to = replies.link.remote_source.address
+        else:
+            replies = conn.create_receiver("$management", credit=1, name="manage-replies")
+            reply_to = "manage-replies"
+        sender = conn.create_sender("$management", name="manage-requests")
+        properties = {"operation": args.operation, "type": args.type, "name": args.address}
+        if args.to is not None:
+            properties["to"] = args.to
+        if args.max is not None:
+            properties["max"] = args.max
+        sender.send(Message(id="req-1", reply_to=reply_to, properties=properties),
+                    timeout=args.timeout)
+        answer = replies.receive(timeout=args.timeout)
+        if args.reply == "dynamic":
+            replies.accept()  # from a queue; answers on $management's receiver come settled
+        properties = answer.properties or {}
+        return emit({
+            "status": properties.get("statusCode"),
+            "description": properties.get("statusDescription"),
+            "body": dict(answer.body) if isinstance(answer.body, dict) else answer.body,
+            "correlation_id": answer.correlation_id,
+        })
+    finally:
+        close_quietly(conn)
+
+
 def cmd_temporary(args):
     conn = connect(args)
     bodies = []
@@ -824,6 +863,16 @@ def main(argv=None):
     p = sub.add_parser("request-reply", help="request/reply over a dynamic receiver")
     common(p)
     p.set_defaults(run=cmd_request_reply)
+
+    p = sub.add_parser("manage", help="an AMQP Management request to $management")
+    common(p)
+    p.add_argument("--operation", required=True, help="PURGE, MOVE, READ, ...")
+    p.add_argument("--type", default="sluice.queue", help="the entity type")
+    p.add_argument("--to", default=None, help="MOVE: only messages from this address")
+    p.add_argument("--max", type=int, default=None, help="MOVE: at most this many")
+    p.add_argument("--reply", choices=["link", "dynamic"], default="link",
+                   help="answers on a $management receiver, or a dynamic one as reply-to")
+    p.set_defaults(run=cmd_manage)
 
     p = sub.add_parser("temporary", help="a dynamic receiver: write its address, receive COUNT")
     p.add_argument("url", help="e.g. amqp://127.0.0.1:5672")

@@ -1,0 +1,199 @@
+//! Queue management for operators against the real binary: `$management` requests (AMQP
+//! Management's conventions) from Qpid Proton and rhea, and the `sluice queue` subcommands,
+//! purging a queue and moving dead-lettered messages back to where they came from.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod support;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+use support::{ADDRESS_SPACE, Peer, Server, assert_empty, bodies, ok, with_broker_infra};
+
+/// [`ADDRESS_SPACE`] plus `orders`, a queue whose dead-letter address is `mydlq`, with
+/// rejection final (so one `rejected` dead-letters a message at once).
+fn space() -> String {
+    let orders = "---
+apiVersion: enmasse.io/v1beta1
+kind: Address
+metadata:
+  name: myspace.orders
+spec:
+  address: orders
+  type: queue
+  plan: standard-small-queue
+  deadletter: mydlq
+";
+    with_broker_infra(
+        &format!("{ADDRESS_SPACE}{orders}"),
+        "{treatRejectAsUnmodifiedDeliveryFailed: false}",
+    )
+}
+
+/// A `$management` request from `peer`: `manage URL ADDRESS --operation OP rest...`.
+fn manage(server: &Server, peer: Peer, address: &str, op: &str, rest: &[&str]) -> Value {
+    let mut args = vec!["manage", address, "--operation", op];
+    args.extend_from_slice(rest);
+    ok(server, server.run_with(peer, &args), "a management request")
+}
+
+fn assert_status(answer: &Value, code: i64) {
+    assert_eq!(answer["status"], code, "{answer}");
+    assert_eq!(answer["correlation_id"], "req-1", "{answer}");
+}
+
+/// Sends `count` messages to `orders` and rejects them all: they go to `mydlq`.
+fn dead_letter_orders(server: &Server, count: usize) {
+    let n = count.to_string();
+    let sent = ok(
+        server,
+        server.run(&["send", "orders", &n]),
+        "send to orders",
+    );
+    assert_eq!(sent["accepted"], count, "{sent}");
+    let rejected = ok(
+        server,
+        server.run(&["receive", "orders", &n, "--outcome", "reject"]),
+        "reject them",
+    );
+    assert_eq!(rejected["received"], count, "{rejected}");
+}
+
+fn receive(server: &Server, address: &str, count: usize) -> Vec<String> {
+    let got = ok(
+        server,
+        server.run(&["receive", address, &count.to_string()]),
+        "receive",
+    );
+    bodies(&got)
+}
+
+fn expected(count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("msg-{i}")).collect()
+}
+
+#[test]
+fn proton_purges_a_queue_and_moves_dead_letters_back_to_their_origin() {
+    let server = Server::start_config("manage-proton", &space(), &[]);
+    let sent = ok(&server, server.run(&["send", "myqueue", "5"]), "send");
+    assert_eq!(sent["accepted"], 5);
+    let purged = manage(&server, Peer::Proton, "myqueue", "PURGE", &[]);
+    assert_status(&purged, 200);
+    assert_eq!(purged["body"]["count"], 5, "{purged}");
+    assert_empty(&server, "myqueue");
+
+    dead_letter_orders(&server, 3);
+    let read = manage(&server, Peer::Proton, "mydlq", "READ", &[]);
+    assert_status(&read, 200);
+    assert_eq!(read["body"]["depth"], 3, "{read}");
+    // The answer may go to a dynamic receiver named by reply-to, too.
+    let moved = manage(
+        &server,
+        Peer::Proton,
+        "mydlq",
+        "MOVE",
+        &["--reply", "dynamic"],
+    );
+    assert_status(&moved, 200);
+    assert_eq!(moved["body"]["count"], 3, "{moved}");
+    assert_eq!(receive(&server, "orders", 3), expected(3));
+    assert_empty(&server, "mydlq");
+}
+
+#[test]
+fn a_move_takes_at_most_max_and_only_messages_from_the_address_named() {
+    let server = Server::start_config("manage-max", &space(), &[]);
+    dead_letter_orders(&server, 3);
+    let first = manage(&server, Peer::Proton, "mydlq", "MOVE", &["--max", "2"]);
+    assert_eq!(first["body"]["count"], 2, "{first}");
+    // None of them came from myqueue: nothing moves.
+    let none = manage(&server, Peer::Proton, "mydlq", "MOVE", &["--to", "myqueue"]);
+    assert_status(&none, 200);
+    assert_eq!(none["body"]["count"], 0, "{none}");
+    let rest = manage(&server, Peer::Proton, "mydlq", "MOVE", &["--to", "orders"]);
+    assert_eq!(rest["body"]["count"], 1, "{rest}");
+    assert_eq!(receive(&server, "orders", 3), expected(3));
+}
+
+#[test]
+fn unknown_addresses_types_and_operations_are_answered_with_their_status() {
+    let server = Server::start_config("manage-status", &space(), &[]);
+    let unknown = manage(&server, Peer::Proton, "nowhere", "PURGE", &[]);
+    assert_status(&unknown, 404);
+    let topic = manage(&server, Peer::Proton, "mytopic", "PURGE", &[]);
+    assert_status(&topic, 400);
+    let operation = manage(&server, Peer::Proton, "myqueue", "DELETE", &[]);
+    assert_status(&operation, 501);
+    let kind = manage(
+        &server,
+        Peer::Proton,
+        "myqueue",
+        "PURGE",
+        &["--type", "org.example.thing"],
+    );
+    assert_status(&kind, 404);
+    // The connection carries on: a good request after the bad ones works.
+    let read = manage(&server, Peer::Proton, "myqueue", "READ", &[]);
+    assert_status(&read, 200);
+}
+
+/// A standard space with password users: `worker` may send and receive on every address;
+/// `operator` may also manage them; `watcher` may only view.
+fn users_space() -> String {
+    let user = |name: &str, ops: &str| {
+        format!(
+            "---\napiVersion: user.enmasse.io/v1beta1\nkind: MessagingUser\nmetadata: {{name: \
+             myspace.{name}}}\nspec:\n  username: {name}\n  authentication: {{type: password, \
+             password: {}}}\n  authorization:\n  - {{addresses: [\"*\"], operations: [{ops}]}}\n",
+            STANDARD.encode(format!("{name}-secret"))
+        )
+    };
+    let space = space().replace(
+        "  name: none-authservice\nspec:\n  type: none",
+        "  name: none-authservice\nspec:\n  type: standard",
+    );
+    format!(
+        "{space}{}{}{}",
+        user("worker", "send, recv"),
+        user("operator", "send, recv, manage"),
+        user("watcher", "view")
+    )
+}
+
+fn manage_as(server: &Server, user: &str, address: &str, op: &str) -> Value {
+    let password = format!("{user}-secret");
+    let args = [
+        "manage",
+        address,
+        "--operation",
+        op,
+        "--user",
+        user,
+        "--password",
+        &password,
+    ];
+    ok(server, server.run(&args), "a management request")
+}
+
+#[test]
+fn purging_needs_the_manage_right_and_reading_the_view_right() {
+    let server = Server::start_config(
+        "manage-rights",
+        &users_space(),
+        &["--danger-plain-without-tls"],
+    );
+    let refused = manage_as(&server, "worker", "myqueue", "PURGE");
+    assert_status(&refused, 403);
+    assert!(
+        refused["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("worker")),
+        "{refused}"
+    );
+    assert_status(&manage_as(&server, "worker", "myqueue", "READ"), 403);
+    assert_status(&manage_as(&server, "watcher", "myqueue", "READ"), 200);
+    assert_status(&manage_as(&server, "watcher", "myqueue", "MOVE"), 403);
+    assert_status(&manage_as(&server, "operator", "myqueue", "PURGE"), 200);
+    assert_status(&manage_as(&server, "operator", "myqueue", "READ"), 200);
+}
