@@ -197,3 +197,73 @@ fn purging_needs_the_manage_right_and_reading_the_view_right() {
     assert_status(&manage_as(&server, "operator", "myqueue", "PURGE"), 200);
     assert_status(&manage_as(&server, "operator", "myqueue", "READ"), 200);
 }
+
+/// `sluice queue ARGS... --url URL`.
+fn sluice_queue(url: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .arg("queue")
+        .args(args)
+        .args(["--url", url, "--timeout", "30"])
+        .output()
+        .unwrap()
+}
+
+fn printed(output: &std::process::Output) -> String {
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+#[test]
+fn sluice_queue_purges_and_moves_back_and_fails_clearly_on_a_refusal() {
+    let server = Server::start_config("manage-cli", &space(), &[]);
+    let sent = ok(&server, server.run(&["send", "myqueue", "4"]), "send");
+    assert_eq!(sent["accepted"], 4);
+    assert_eq!(
+        printed(&sluice_queue(&server.url, &["purge", "myqueue"])),
+        "4"
+    );
+    assert_empty(&server, "myqueue");
+
+    dead_letter_orders(&server, 3);
+    let some = sluice_queue(&server.url, &["move", "mydlq", "--max", "1"]);
+    assert_eq!(printed(&some), "1");
+    let rest = sluice_queue(&server.url, &["move", "mydlq", "--to", "orders"]);
+    assert_eq!(printed(&rest), "2");
+    assert_eq!(receive(&server, "orders", 3), expected(3));
+
+    let read = printed(&sluice_queue(&server.url, &["read", "mydlq"]));
+    assert!(read.contains("depth: 0"), "{read}");
+    assert!(read.contains("moved: 3"), "{read}");
+
+    let unknown = sluice_queue(&server.url, &["purge", "nowhere"]);
+    assert_eq!(unknown.status.code(), Some(1), "{unknown:?}");
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("404") && stderr.contains("nowhere"),
+        "a clear message: {stderr}"
+    );
+}
+
+#[test]
+fn sluice_queue_logs_in_with_the_urls_credentials() {
+    let server = Server::start_config(
+        "manage-cli-users",
+        &users_space(),
+        &["--danger-plain-without-tls"],
+    );
+    let at = |user: &str| {
+        server
+            .url
+            .replace("amqp://", &format!("amqp://{user}:{user}-secret@"))
+    };
+    let refused = sluice_queue(&at("worker"), &["purge", "myqueue"]);
+    assert_eq!(refused.status.code(), Some(1), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("403"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        printed(&sluice_queue(&at("operator"), &["purge", "myqueue"])),
+        "0"
+    );
+}
