@@ -267,3 +267,21 @@ fn sluice_queue_logs_in_with_the_urls_credentials() {
         "0"
     );
 }
+
+#[test]
+fn rhea_purges_and_moves_dead_letters_back_with_a_dynamic_reply_queue() {
+    let server = Server::start_config("manage-rhea", &space(), &[]);
+    let sent = ok(&server, server.run(&["send", "myqueue", "2"]), "send");
+    assert_eq!(sent["accepted"], 2);
+    let purged = manage(&server, Peer::Rhea, "myqueue", "PURGE", &[]);
+    assert_status(&purged, 200);
+    assert_eq!(purged["body"]["count"], 2, "{purged}");
+    assert_empty(&server, "myqueue");
+
+    dead_letter_orders(&server, 2);
+    let moved = manage(&server, Peer::Rhea, "mydlq", "MOVE", &["--max", "5"]);
+    assert_status(&moved, 200);
+    assert_eq!(moved["body"]["count"], 2, "{moved}");
+    assert_eq!(receive(&server, "orders", 2), expected(2));
+    assert_status(&manage(&server, Peer::Rhea, "nowhere", "MOVE", &[]), 404);
+}
