@@ -285,3 +285,48 @@ fn rhea_purges_and_moves_dead_letters_back_with_a_dynamic_reply_queue() {
     assert_eq!(receive(&server, "orders", 2), expected(2));
     assert_status(&manage(&server, Peer::Rhea, "nowhere", "MOVE", &[]), 404);
 }
+
+#[test]
+fn a_purge_and_a_move_of_durable_messages_survive_a_crash() {
+    let data = support::temp_dir("manage-durable");
+    let data_dir = data.to_str().unwrap();
+    let server = Server::start_config("manage-durable", &space(), &["--data-dir", data_dir]);
+    for address in ["myqueue", "orders"] {
+        let sent = ok(
+            &server,
+            server.run(&["send", address, "3", "--durable"]),
+            "send durable messages",
+        );
+        assert_eq!(sent["accepted"], 3, "{sent}");
+    }
+    let rejected = ok(
+        &server,
+        server.run(&["receive", "orders", "3", "--outcome", "reject"]),
+        "reject them into mydlq",
+    );
+    assert_eq!(rejected["received"], 3, "{rejected}");
+    let purged = manage(&server, Peer::Proton, "myqueue", "PURGE", &[]);
+    assert_eq!(purged["body"]["count"], 3, "{purged}");
+    let moved = manage(&server, Peer::Proton, "mydlq", "MOVE", &["--max", "2"]);
+    assert_eq!(moved["body"]["count"], 2, "{moved}");
+    // Killed (SIGKILL, no shutdown): the answers waited for the journal.
+    drop(server);
+
+    let server = Server::start_config("manage-durable", &space(), &["--data-dir", data_dir]);
+    let depth = |address: &str| {
+        manage(&server, Peer::Proton, address, "READ", &[])["body"]["depth"].clone()
+    };
+    assert_eq!(depth("myqueue"), 0, "the purge held");
+    assert_eq!(
+        depth("orders"),
+        2,
+        "the moved messages are back at their origin"
+    );
+    assert_eq!(depth("mydlq"), 1, "and gone from the dead-letter queue");
+    // What is left still knows where it came from: its annotation was journaled.
+    let moved = manage(&server, Peer::Proton, "mydlq", "MOVE", &[]);
+    assert_eq!(moved["body"]["count"], 1, "{moved}");
+    assert_eq!(receive(&server, "orders", 3), expected(3));
+    drop(server);
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -31,7 +31,8 @@ send     Sends COUNT messages, unsettled, pipelined, then waits for every dispos
          Message i has the string body "msg-<i>", or with --size N a binary (data section) body
          of N bytes that starts with b"msg-<i>:". Prints {"sent", "accepted", "outcomes",
          "sha256"} (sha256: hex digest of each body, with --size); exits 0 if all were accepted.
-         --ttl MS sets each message's header TTL (milliseconds). --prefix TEXT replaces "msg-" in
+         --ttl MS sets each message's header TTL (milliseconds); --durable marks each
+         message durable. --prefix TEXT replaces "msg-" in
          the bodies ("<TEXT><i>", or with --size b"<TEXT><i>:"). --announce prints "attached" on
          stderr once the broker has answered the attach, before any message is sent (so a test
          can start something else while the sender waits for credit). A failure to get every
@@ -270,6 +271,8 @@ def cmd_send(args):
             message = Message(body=body)
             if args.ttl is not None:
                 message.ttl = args.ttl / 1000.0  # Proton's ttl is in seconds
+            if args.durable:
+                message.durable = True
             if args.size is not None:
                 message.inferred = True  # a binary body goes out as a data section
                 digests.append(hashlib.sha256(body).hexdigest())
@@ -829,6 +832,7 @@ def main(argv=None):
     p.add_argument("--prefix", default="msg-", help='bodies "<TEXT><i>" (default "msg-")')
     p.add_argument("--announce", action="store_true",
                    help='print "attached" on stderr once the link is attached')
+    p.add_argument("--durable", action="store_true", help="mark each message durable")
     p.set_defaults(run=cmd_send)
 
     p = sub.add_parser("receive", help="receive and accept COUNT messages")
