@@ -4,6 +4,7 @@
 mod anycast;
 mod durable;
 mod limits;
+mod manage;
 mod model;
 mod paging;
 mod queue;
