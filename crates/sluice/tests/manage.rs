@@ -133,9 +133,25 @@ fn unknown_addresses_types_and_operations_are_answered_with_their_status() {
         &["--type", "org.example.thing"],
     );
     assert_status(&kind, 404);
-    // The connection carries on: a good request after the bad ones works.
-    let read = manage(&server, Peer::Proton, "myqueue", "READ", &[]);
-    assert_status(&read, 200);
+    // One connection carries on past refusals: each answer frees the request link's credit.
+    let series = manage(
+        &server,
+        Peer::Proton,
+        "nowhere",
+        "PURGE,DELETE,READ",
+        &["--reply", "dynamic"],
+    );
+    assert_eq!(
+        series["statuses"],
+        serde_json::json!([404, 501, 404]),
+        "{series}"
+    );
+    let read = manage(&server, Peer::Proton, "myqueue", "READ,PURGE,READ", &[]);
+    assert_eq!(
+        read["statuses"],
+        serde_json::json!([200, 200, 200]),
+        "{read}"
+    );
 }
 
 /// A standard space with password users: `worker` may send and receive on every address;
@@ -194,6 +210,9 @@ fn purging_needs_the_manage_right_and_reading_the_view_right() {
     assert_status(&manage_as(&server, "worker", "myqueue", "READ"), 403);
     assert_status(&manage_as(&server, "watcher", "myqueue", "READ"), 200);
     assert_status(&manage_as(&server, "watcher", "myqueue", "MOVE"), 403);
+    // A refusal leaves the links in place: the next request on them is served.
+    let after = manage_as(&server, "watcher", "myqueue", "PURGE,READ");
+    assert_eq!(after["statuses"], serde_json::json!([403, 200]), "{after}");
     assert_status(&manage_as(&server, "operator", "myqueue", "PURGE"), 200);
     assert_status(&manage_as(&server, "operator", "myqueue", "READ"), 200);
 }

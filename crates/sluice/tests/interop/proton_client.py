@@ -75,7 +75,9 @@ manage   An AMQP Management request to $management: application properties opera
          answer comes on a receiver from $management (--reply link, the default) or a dynamic
          receiver set as reply-to (--reply dynamic). Prints {"status", "description", "body",
          "correlation_id"} (statusCode, statusDescription, the map body, the answer's
-         correlation-id); exits 0 once an answer arrived, whatever its status.
+         correlation-id) of the last answer; exits 0 once the answers arrived, whatever their
+         status. A comma-separated --operation sends each in turn on the same links, and
+         "statuses" lists every answer's statusCode.
 
 relay    Attaches one sender link with a null target (the anonymous relay) and sends, pipelined
          and unsettled, COUNT messages to each --to ADDRESS in turn (repeat --to ADDR --count N;
@@ -557,22 +559,26 @@ def cmd_manage(args):
             replies = conn.create_receiver("$management", credit=1, name="manage-replies")
             reply_to = "manage-replies"
         sender = conn.create_sender("$management", name="manage-requests")
-        properties = {"operation": args.operation, "type": args.type, "name": args.address}
-        if args.to is not None:
-            properties["to"] = args.to
-        if args.max is not None:
-            properties["max"] = args.max
-        sender.send(Message(id="req-1", reply_to=reply_to, properties=properties),
-                    timeout=args.timeout)
-        answer = replies.receive(timeout=args.timeout)
-        if args.reply == "dynamic":
-            replies.accept()  # from a queue; answers on $management's receiver come settled
-        properties = answer.properties or {}
+        statuses = []
+        for operation in args.operation.split(","):
+            properties = {"operation": operation, "type": args.type, "name": args.address}
+            if args.to is not None:
+                properties["to"] = args.to
+            if args.max is not None:
+                properties["max"] = args.max
+            sender.send(Message(id="req-1", reply_to=reply_to, properties=properties),
+                        timeout=args.timeout)
+            answer = replies.receive(timeout=args.timeout)
+            if args.reply == "dynamic":
+                replies.accept()  # from a queue; answers on $management's receiver come settled
+            answered = answer.properties or {}
+            statuses.append(answered.get("statusCode"))
         return emit({
-            "status": properties.get("statusCode"),
-            "description": properties.get("statusDescription"),
+            "status": answered.get("statusCode"),
+            "description": answered.get("statusDescription"),
             "body": dict(answer.body) if isinstance(answer.body, dict) else answer.body,
             "correlation_id": answer.correlation_id,
+            "statuses": statuses,
         })
     finally:
         close_quietly(conn)
