@@ -7,13 +7,13 @@
 //! it sets as each request's `reply-to` (the answer goes into that temporary queue). A request
 //! is a message with application properties:
 //!
-//! | property    | value                                                                 |
-//! |-------------|-----------------------------------------------------------------------|
+//! | property    | value                                                                  |
+//! |-------------|------------------------------------------------------------------------|
 //! | `operation` | `PURGE`, `MOVE` or `READ`                                              |
 //! | `type`      | [`MANAGE_TYPE`] (`sluice.queue`: a queue, deadletter or subscription)  |
 //! | `name`      | the address (`identity` is taken too)                                  |
-//! | `to`        | `MOVE` only, optional: move only the messages that came from this address |
-//! | `max`       | `MOVE` only, optional: move at most this many (at most 10,000)         |
+//! | `to`        | `MOVE`, optional: only the messages that came from this address        |
+//! | `max`       | `MOVE`, optional: at most this many (and never more than 10,000)       |
 //!
 //! `PURGE` removes every available message (in-flight ones stay with their consumers), as
 //! Artemis's `removeMessages`; `MOVE` sends each message back to the address it was
@@ -22,7 +22,9 @@
 //! `correlation-id`, else its `message-id`), `statusCode` (200; 400 a bad request; 401 not
 //! authenticated; 403 no right; 404 no such address; 501 an operation not implemented) and
 //! `statusDescription`, and a map body: `count` for `PURGE` and `MOVE`, the figures for
-//! `READ`. `PURGE` and `MOVE` need the `manage` right on the address, `READ` needs `view`.
+//! `READ`. `PURGE` and `MOVE` need the `manage` right on the address (and a `MOVE`'s `to` on
+//! that address too), `READ` needs `view` (which `manage` implies). A `type` other than
+//! `sluice.queue` is answered 404, as the draft has it for an unknown type.
 //!
 //! Bounded: one request at a time per connection (the request link gets one credit, given
 //! again once the answer is out), one request link per connection, [`MANAGE_REPLIES_MAX`]
