@@ -21,6 +21,10 @@ pub enum Operation {
     Send,
     /// Attach a receiver to the address.
     Recv,
+    /// Operate on the address through `$management`: purge it, move its messages.
+    Manage,
+    /// Read the address's figures through `$management` (`manage` implies it).
+    View,
 }
 
 impl Operation {
@@ -29,6 +33,8 @@ impl Operation {
         match self {
             Operation::Send => "send to",
             Operation::Recv => "receive from",
+            Operation::Manage => "manage",
+            Operation::View => "view",
         }
     }
 }
@@ -144,6 +150,8 @@ struct Entry {
     pattern: Pattern,
     send: bool,
     recv: bool,
+    manage: bool,
+    view: bool,
 }
 
 impl Rights {
@@ -152,27 +160,45 @@ impl Rights {
         Rights::default()
     }
 
-    /// The messaging rights of a MessagingUser's `spec.authorization`. `view` and `manage` are
-    /// console rights and grant nothing here; a rule with neither `send` nor `recv` is dropped.
+    /// The rights of a MessagingUser's `spec.authorization`: `send` and `recv` for links,
+    /// `manage` and `view` for `$management` (purge and move; read). A rule granting none
+    /// of them is dropped.
     pub fn from_rules(rules: &[AuthorizationRule], space: AddressSpaceType) -> Rights {
         let mut rights = Rights::new();
         for rule in rules {
-            let send = rule.operations.contains(&RuleOperation::Send);
-            let recv = rule.operations.contains(&RuleOperation::Recv);
+            let has = |op| rule.operations.contains(&op);
+            let manage = has(RuleOperation::Manage);
+            let view = manage || has(RuleOperation::View);
             for pattern in &rule.addresses {
-                rights.grant(pattern, send, recv, space);
+                rights.push(
+                    pattern,
+                    [
+                        has(RuleOperation::Send),
+                        has(RuleOperation::Recv),
+                        manage,
+                        view,
+                    ],
+                    space,
+                );
             }
         }
         rights
     }
 
-    /// Adds `pattern` (read with `space`'s matching rules) with the given rights.
+    /// Adds `pattern` (read with `space`'s matching rules) with the given messaging rights.
     pub fn grant(&mut self, pattern: &str, send: bool, recv: bool, space: AddressSpaceType) {
-        if send || recv {
+        self.push(pattern, [send, recv, false, false], space);
+    }
+
+    fn push(&mut self, pattern: &str, ops: [bool; 4], space: AddressSpaceType) {
+        let [send, recv, manage, view] = ops;
+        if ops.contains(&true) {
             self.entries.push(Entry {
                 pattern: Pattern::compile(pattern, space),
                 send,
                 recv,
+                manage,
+                view,
             });
         }
     }
@@ -183,6 +209,8 @@ impl Rights {
             let granted = match op {
                 Operation::Send => entry.send,
                 Operation::Recv => entry.recv,
+                Operation::Manage => entry.manage,
+                Operation::View => entry.view,
             };
             granted && entry.pattern.matches(address)
         })

@@ -25,6 +25,7 @@ mod pace;
 mod procstat;
 mod receiver;
 mod report;
+pub mod request;
 mod run;
 mod sender;
 mod syncprobe;

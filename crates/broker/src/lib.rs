@@ -21,7 +21,8 @@
 //! credit); `subscription` (named, durable, `maxConsumers`); `anycast` (routed to one receiver,
 //! never stored, sender credit from receiver credit, outcomes passed back); `multicast`
 //! (pre-settled fan-out); anonymous relay (routing by `to`); dynamic receivers (temporary
-//! queues, for request/reply); authentication `none`.
+//! queues, for request/reply); authentication `none`. Operators purge queues and move
+//! dead-lettered messages back to their origin over `$management` (AMQP Management).
 //!
 //! Must not depend on: the `sluice` binary (CLI, logging setup). Nothing under `core/` uses
 //! tokio, a socket, a file or the clock.

@@ -1,6 +1,7 @@
 //! `sluice`: the Sluice binary. `sluice serve` serves an address space over AMQP 1.0;
 //! `sluice check PATH...` validates EnMasse manifests; `sluice bench` measures a broker;
-//! `sluice hostile` measures what hostile clients make it hold.
+//! `sluice hostile` measures what hostile clients make it hold; `sluice queue` purges a queue
+//! or moves dead-lettered messages back, over `$management`.
 
 /// jemalloc, not the system's malloc: after a spike (a backlog drained, a hostile client gone)
 /// it returns the memory to the system, where glibc's malloc kept most of it; throughput is
@@ -11,6 +12,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 mod check;
 mod export;
 mod http;
+mod manage;
 mod memory;
 mod reload;
 mod render;
@@ -48,6 +50,9 @@ enum Command {
     Hostile(sluice_bench::hostile::HostileArgs),
     /// Show a running broker's address space and addresses (its HTTP /status) as a table.
     Status(status::StatusArgs),
+    /// Operate on a running broker's queue over AMQP (`$management`): purge it, move
+    /// dead-lettered messages back to where they came from, read its figures.
+    Queue(manage::QueueArgs),
 }
 
 /// Arguments of `sluice check`.
@@ -85,6 +90,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench(&args),
         Command::Hostile(args) => sluice_bench::hostile::run(&args).map_err(anyhow::Error::msg),
         Command::Status(args) => status::run(&args),
+        Command::Queue(args) => manage::run(&args),
     };
     // One line with the chain of causes, never a backtrace: these are users' errors (a busy
     // port, a locked data directory, an unreadable file), not the program's.

@@ -82,6 +82,8 @@ pub enum ForwardReason {
     /// Its delivery count reached [`QueuePolicy::delivery_attempts_max`]; it goes to the
     /// dead-letter target.
     DeliveryAttemptsExceeded,
+    /// An operator moved it ([`Queue::take_where`]); it goes where the operator said.
+    Moved,
 }
 
 impl ForwardReason {
@@ -110,7 +112,7 @@ pub struct Forward {
 
 /// The queue's counters, for metrics. Every message that leaves the queue is counted in
 /// exactly one of `acknowledged`, `dead_lettered`, `expired` and `dropped`, so
-/// `enqueued == acknowledged + dead_lettered + expired + dropped + depth` always holds.
+/// `enqueued == acknowledged + dead_lettered + expired + dropped + moved + depth` always holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct QueueCounters {
     /// Messages accepted by enqueue.
@@ -132,6 +134,8 @@ pub struct QueueCounters {
     /// Messages discarded because no target was set: expired without an expiry target,
     /// rejected or past the redelivery limit without a dead-letter target.
     pub dropped: u64,
+    /// Messages an operator moved to another address ([`Queue::take_where`]).
+    pub moved: u64,
 }
 
 /// A queue as [`Queue::stats`] reports it.
@@ -718,7 +722,12 @@ impl Queue {
         let c = &self.counters;
         debug_assert_eq!(
             c.enqueued,
-            c.acknowledged + c.dead_lettered + c.expired + c.dropped + self.depth() as u64,
+            c.acknowledged
+                + c.dead_lettered
+                + c.expired
+                + c.dropped
+                + c.moved
+                + self.depth() as u64,
             "a message was lost or counted twice"
         );
         debug_assert_eq!(
@@ -778,6 +787,7 @@ mod paged;
 mod priority;
 mod report;
 mod select;
+mod take;
 
 pub use paged::PAGE_IN_BYTES_MAX;
 #[cfg(test)]

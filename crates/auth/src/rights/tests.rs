@@ -108,15 +108,28 @@ fn operations_are_separate() {
 }
 
 #[test]
-fn view_and_manage_grant_nothing() {
-    let rules = vec![AuthorizationRule {
-        addresses: vec!["*".into()],
-        operations: vec![RuleOperation::View, RuleOperation::Manage],
-    }];
+fn view_and_manage_grant_management_but_no_link() {
+    let rules = vec![
+        AuthorizationRule {
+            addresses: vec!["ops*".into()],
+            operations: vec![RuleOperation::Manage],
+        },
+        AuthorizationRule {
+            addresses: vec!["seen".into()],
+            operations: vec![RuleOperation::View],
+        },
+    ];
     let rights = Rights::from_rules(&rules, STANDARD);
-    assert!(rights.is_empty());
-    assert!(!rights.allows(Operation::Send, "a"));
-    assert!(!rights.allows(Operation::Recv, "a"));
+    assert!(!rights.allows(Operation::Send, "ops1"));
+    assert!(!rights.allows(Operation::Recv, "ops1"));
+    assert!(rights.allows(Operation::Manage, "ops1"));
+    assert!(
+        rights.allows(Operation::View, "ops1"),
+        "manage implies view"
+    );
+    assert!(rights.allows(Operation::View, "seen"));
+    assert!(!rights.allows(Operation::Manage, "seen"));
+    assert!(!rights.allows(Operation::Manage, "other"));
 }
 
 #[test]

@@ -197,6 +197,9 @@ impl State {
         if address == Some(super::cbs::CBS_ADDRESS) {
             return self.attach_cbs_requests(link, attach, now);
         }
+        if address == Some(super::manage::MANAGE_ADDRESS) {
+            return self.attach_manage_requests(link, attach, now);
+        }
         if matches!(attach.target, Some(AttachTarget::Coordinator(_))) {
             return self.attach_coordinator(link, attach, now);
         }
@@ -256,6 +259,9 @@ impl State {
         }
         if address == Some(super::cbs::CBS_ADDRESS) {
             return self.attach_cbs_replies(link, attach, now);
+        }
+        if address == Some(super::manage::MANAGE_ADDRESS) {
+            return self.attach_manage_replies(link, attach, now);
         }
         let mut consuming = Consuming::default();
         let (source, multicast, counted) = match address {

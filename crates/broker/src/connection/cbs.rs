@@ -13,7 +13,6 @@
 //! replaces the old one), [`CBS_REPLIES_MAX`] answers waiting for the client's credit, and one
 //! token review in flight at a time.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,8 +26,8 @@ use sluice_engine::LinkId;
 use sluice_tokenreview::{ReviewError, Reviewed};
 
 use super::State;
-use super::attach::reply_to;
-use super::links::{Authorized, Binding, LinkEntry};
+use super::links::Binding;
+use super::replies::Replies;
 use super::sasl::{Pending, now_ms};
 use crate::error::Refusal;
 
@@ -50,13 +49,10 @@ const JWT_TOKENS: [&str; 2] = ["jwt", "servicebus.windows.net:jwt"];
 const SAS_PREFIX: &str = "SharedAccessSignature ";
 
 /// What a connection holds for `$cbs`.
-#[derive(Default)]
 pub(crate) struct Cbs {
     grants: Vec<Grant>,
-    /// The receiver the answers go to.
-    replies: Option<LinkId>,
-    /// Answers waiting for credit.
-    waiting: VecDeque<Bytes>,
+    /// The receiver the answers go to, and those waiting for its credit.
+    replies: Replies,
     /// A token review to poll; taken by the loop.
     pub(super) pending: Option<super::sasl::PendingFuture>,
     /// Whether a review is in flight.
@@ -79,6 +75,17 @@ pub(crate) struct Request {
 pub(crate) struct CbsReviewed {
     request: Request,
     result: Result<Reviewed, ReviewError>,
+}
+
+impl Default for Cbs {
+    fn default() -> Self {
+        Cbs {
+            grants: Vec::new(),
+            replies: Replies::new(CBS_REPLIES_MAX),
+            pending: None,
+            reviewing: false,
+        }
+    }
 }
 
 impl Cbs {
@@ -132,14 +139,7 @@ impl State {
         attach: &Attach,
         now: Instant,
     ) -> Result<(), Refusal> {
-        self.engine.accept_link(link, reply_to(attach, false), now);
-        self.engine.grant_credit(link, CBS_CREDIT, false, now);
-        let authorized = Authorized {
-            address: None,
-            send: true,
-        };
-        self.links
-            .insert(link, LinkEntry::new(Binding::CbsRequests, authorized));
+        self.attach_requests(link, attach, Binding::CbsRequests, CBS_CREDIT, now);
         Ok(())
     }
 
@@ -149,14 +149,13 @@ impl State {
         attach: &Attach,
         now: Instant,
     ) -> Result<(), Refusal> {
-        self.engine.accept_link(link, reply_to(attach, true), now);
-        let authorized = Authorized {
-            address: None,
-            send: false,
-        };
-        self.links
-            .insert(link, LinkEntry::new(Binding::CbsReplies, authorized));
-        self.cbs.replies = Some(link);
+        self.attach_replies(
+            link,
+            attach,
+            Binding::CbsReplies,
+            |s| &mut s.cbs.replies,
+            now,
+        );
         Ok(())
     }
 
@@ -314,34 +313,20 @@ impl State {
             body: Body::Empty,
             ..Message::default()
         };
-        if self.cbs.waiting.len() >= CBS_REPLIES_MAX {
-            self.cbs.waiting.pop_front();
+        if let Some(link) = self.cbs.replies.link() {
+            self.cbs.replies.push(link, answer.to_bytes().freeze());
         }
-        self.cbs.waiting.push_back(answer.to_bytes().freeze());
         self.send_cbs_answers(now);
     }
 
     /// Sends waiting answers while the `$cbs` receiver has credit.
     pub(super) fn send_cbs_answers(&mut self, now: Instant) {
-        let Some(link) = self.cbs.replies else {
-            return;
-        };
-        while self.engine.sendable(link) > 0 {
-            let Some(answer) = self.cbs.waiting.pop_front() else {
-                return;
-            };
-            if self.send_settled(link, &answer, now).is_err() {
-                return;
-            }
-        }
+        self.send_replies(|s| &mut s.cbs.replies, now);
     }
 
     /// A `$cbs` link went.
     pub(super) fn forget_cbs_link(&mut self, link: LinkId) {
-        if self.cbs.replies == Some(link) {
-            self.cbs.replies = None;
-            self.cbs.waiting.clear();
-        }
+        self.cbs.replies.forget(link);
     }
 }
 

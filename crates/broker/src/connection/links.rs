@@ -27,6 +27,10 @@ pub(super) enum Binding {
     CbsRequests,
     /// The client receives the `$cbs` answers.
     CbsReplies,
+    /// The client sends `$management` requests ([`super::manage`]).
+    ManageRequests,
+    /// The client receives the `$management` answers.
+    ManageReplies,
     /// The client declares and discharges transactions ([`super::txn`]).
     Coordinator,
 }
@@ -86,6 +90,14 @@ impl LinkEntry {
     /// Whether it is a `$cbs` link, which the core never hears of.
     pub(super) fn is_cbs(&self) -> bool {
         matches!(self.binding, Binding::CbsRequests | Binding::CbsReplies)
+    }
+
+    /// Whether it is a `$management` link, which the core never hears of.
+    pub(super) fn is_manage(&self) -> bool {
+        matches!(
+            self.binding,
+            Binding::ManageRequests | Binding::ManageReplies
+        )
     }
 
     pub(super) fn is_receiver(&self) -> bool {

@@ -13,8 +13,10 @@ mod backlog;
 mod cbs;
 mod filters;
 mod links;
+mod manage;
 mod read;
 pub(crate) mod refuse;
+mod replies;
 mod rights;
 mod sasl;
 mod transfer;
@@ -89,6 +91,8 @@ struct State {
     cbs: cbs::Cbs,
     /// Open transactions and commits in flight.
     txns: txn::Txns,
+    /// The `$management` links and answers.
+    manage: manage::Manage,
     senders_max: u32,
     receivers_max: u32,
     links: Links,
@@ -153,6 +157,7 @@ pub(crate) async fn run<S>(
         admission,
         cbs: cbs::Cbs::default(),
         txns: txn::Txns::default(),
+        manage: manage::Manage::default(),
         senders_max: shared.senders_max,
         receivers_max: shared.receivers_max,
         links: Links::default(),
@@ -349,6 +354,7 @@ impl State {
         self.resume_stalled();
         self.send_backlog(now);
         self.send_cbs_answers(now);
+        self.send_manage_answers(now);
     }
 
     /// The open exchange is done: a connection that skipped SASL (service `none`) is
@@ -411,6 +417,10 @@ impl State {
         };
         if entry.is_cbs() {
             self.forget_cbs_link(link);
+            return;
+        }
+        if entry.is_manage() {
+            self.forget_manage_link(link);
             return;
         }
         if matches!(entry.binding, links::Binding::Coordinator) {

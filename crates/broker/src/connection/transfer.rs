@@ -40,6 +40,9 @@ impl State {
             Binding::Coordinator => {
                 return self.on_coordinator_request(link, delivery_id, payload, now);
             }
+            Binding::ManageRequests => {
+                return self.on_manage_request(link, delivery_id, settled, payload, now);
+            }
             _ => {}
         }
         let txn_id = match state {
@@ -56,6 +59,8 @@ impl State {
                     Binding::Receiver
                     | Binding::CbsReplies
                     | Binding::CbsRequests
+                    | Binding::ManageRequests
+                    | Binding::ManageReplies
                     | Binding::Coordinator => {
                         return Err(Refusal::WrongDirection);
                     }
@@ -313,6 +318,7 @@ impl State {
             ToConn::Committed { discharge, result } => self.on_committed(discharge, result, now),
             ToConn::Drained { link } => self.engine.drained(link, now),
             ToConn::Exhausted { link } => self.engine.spend_credit(link, now),
+            ToConn::Managed { answer } => self.on_managed(answer, now),
             ToConn::Credit { link, more } => {
                 if matches!(
                     self.links.get(link).map(|e| &e.binding),

@@ -124,6 +124,9 @@ pub(crate) enum Command {
     /// A transaction's commit: all of its publishes and settles applied in one step, or none
     /// ([`super::commit`]); answered with [`ToConn::Committed`].
     Commit(Box<super::commit::Commit>),
+    /// An operator's `$management` request (see `core::manage`); answered with
+    /// [`ToConn::Managed`].
+    Manage(Box<super::manage::Request>),
 }
 
 /// The answer to a receiver's attach.
@@ -171,4 +174,7 @@ pub(crate) enum ToConn {
         discharge: (SessionId, u32),
         result: Result<(), String>,
     },
+    /// A `$management` request is done: its answer, to send on the `$management` receiver
+    /// `link`, or `None` when it went into the request's reply queue.
+    Managed { answer: Option<(LinkId, Bytes)> },
 }

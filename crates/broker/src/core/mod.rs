@@ -35,6 +35,7 @@ mod fanout;
 mod ids;
 mod journal;
 mod links;
+mod manage;
 mod multicast;
 mod outbox;
 mod queue;
@@ -57,6 +58,10 @@ pub(crate) use command::{Attached, Command, Filter, Origin, Route, Source, ToCon
 pub(crate) use commit::Commit;
 pub(crate) use ids::{ConnId, LinkKey, NodeId};
 pub(crate) use journal::{PageRead, Record};
+pub(crate) use manage::{
+    MOVE_MESSAGES_MAX, Operation as ManageOperation, ReplyTo, Request as ManageRequest,
+    Status as ManageStatus,
+};
 pub(crate) use multicast::MulticastNode;
 pub(crate) use queue::{AddressFullPolicy, QueueNode, QueuePlan};
 pub(crate) use reload::Reloaded;
@@ -256,6 +261,7 @@ impl Core {
                 self.forget(conn, Some(link));
             }
             Command::Commit(commit) => self.commit(conn, *commit),
+            Command::Manage(request) => self.manage(conn, *request),
         }
     }
 

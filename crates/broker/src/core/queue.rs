@@ -219,6 +219,12 @@ impl QueueNode {
         &self.queue
     }
 
+    /// The store itself, for an operator's move (`core::manage`), which takes messages out
+    /// as forwards do and journals them the same way.
+    pub(crate) fn queue_mut(&mut self) -> &mut Queue {
+        &mut self.queue
+    }
+
     /// Whether its messages are journaled.
     pub(crate) fn is_durable(&self) -> bool {
         self.queue.policy().durable
@@ -531,7 +537,11 @@ impl QueueNode {
                 self.dead_letter
             };
             let from = f.journaled.then_some((id, f.id));
-            match (target, ScannedMessage::scan(f.payload).map(Box::new)) {
+            // It carries where it came from, for an operator's move back.
+            let scanned = ScannedMessage::scan(f.payload)
+                .and_then(|m| super::manage::annotate_origin(m, &self.address))
+                .map(Box::new);
+            match (target, scanned) {
                 (Some(to), Ok(message)) => ctx.steps.push_back(Forward {
                     to,
                     arrival: Arrival {

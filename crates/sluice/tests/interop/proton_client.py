@@ -32,7 +32,8 @@ send     Sends COUNT messages, unsettled, pipelined, then waits for every dispos
          Message i has the string body "msg-<i>", or with --size N a binary (data section) body
          of N bytes that starts with b"msg-<i>:". Prints {"sent", "accepted", "outcomes",
          "sha256"} (sha256: hex digest of each body, with --size); exits 0 if all were accepted.
-         --ttl MS sets each message's header TTL (milliseconds). --prefix TEXT replaces "msg-" in
+         --ttl MS sets each message's header TTL (milliseconds); --durable marks each
+         message durable. --prefix TEXT replaces "msg-" in
          the bodies ("<TEXT><i>", or with --size b"<TEXT><i>:"). --announce prints "attached" on
          stderr once the broker has answered the attach, before any message is sent (so a test
          can start something else while the sender waits for credit). A failure to get every
@@ -68,6 +69,16 @@ links    Attaches COUNT sender links to ADDRESS on one connection (one session),
          Prints {"links", "attached", "refused", "sent", "accepted", "outcomes", "seconds",
          "condition"} (condition: the first refusal's, or null); exits 0 if every link attached
          and every message was accepted.
+
+manage   An AMQP Management request to $management: application properties operation
+         (--operation PURGE|MOVE|READ|...), type (--type, default sluice.queue), name (the
+         ADDRESS), and for MOVE optional to (--to) and max (--max); message-id "req-1". The
+         answer comes on a receiver from $management (--reply link, the default) or a dynamic
+         receiver set as reply-to (--reply dynamic). Prints {"status", "description", "body",
+         "correlation_id"} (statusCode, statusDescription, the map body, the answer's
+         correlation-id) of the last answer; exits 0 once the answers arrived, whatever their
+         status. A comma-separated --operation sends each in turn on the same links, and
+         "statuses" lists every answer's statusCode.
 
 relay    Attaches one sender link with a null target (the anonymous relay) and sends, pipelined
          and unsettled, COUNT messages to each --to ADDRESS in turn (repeat --to ADDR --count N;
@@ -267,6 +278,8 @@ def cmd_send(args):
             message = Message(body=body)
             if args.ttl is not None:
                 message.ttl = args.ttl / 1000.0  # Proton's ttl is in seconds
+            if args.durable:
+                message.durable = True
             if args.size is not None:
                 message.inferred = True  # a binary body goes out as a data section
                 digests.append(hashlib.sha256(body).hexdigest())
@@ -541,6 +554,41 @@ def cmd_request_reply(args):
         close_quietly(conn)
 
 
+def cmd_manage(args):
+    conn = connect(args)
+    try:
+        if args.reply == "dynamic":
+            replies = conn.create_receiver(None, dynamic=True, credit=1, name="manage-replies")
+            reply_to = replies.link.remote_source.address
+        else:
+            replies = conn.create_receiver("$management", credit=1, name="manage-replies")
+            reply_to = "manage-replies"
+        sender = conn.create_sender("$management", name="manage-requests")
+        statuses = []
+        for operation in args.operation.split(","):
+            properties = {"operation": operation, "type": args.type, "name": args.address}
+            if args.to is not None:
+                properties["to"] = args.to
+            if args.max is not None:
+                properties["max"] = args.max
+            sender.send(Message(id="req-1", reply_to=reply_to, properties=properties),
+                        timeout=args.timeout)
+            answer = replies.receive(timeout=args.timeout)
+            if args.reply == "dynamic":
+                replies.accept()  # from a queue; answers on $management's receiver come settled
+            answered = answer.properties or {}
+            statuses.append(answered.get("statusCode"))
+        return emit({
+            "status": answered.get("statusCode"),
+            "description": answered.get("statusDescription"),
+            "body": dict(answer.body) if isinstance(answer.body, dict) else answer.body,
+            "correlation_id": answer.correlation_id,
+            "statuses": statuses,
+        })
+    finally:
+        close_quietly(conn)
+
+
 def cmd_temporary(args):
     conn = connect(args)
     bodies = []
@@ -795,6 +843,7 @@ def main(argv=None):
     p.add_argument("--prefix", default="msg-", help='bodies "<TEXT><i>" (default "msg-")')
     p.add_argument("--announce", action="store_true",
                    help='print "attached" on stderr once the link is attached')
+    p.add_argument("--durable", action="store_true", help="mark each message durable")
     p.set_defaults(run=cmd_send)
 
     p = sub.add_parser("receive", help="receive and accept COUNT messages")
@@ -829,6 +878,16 @@ def main(argv=None):
     p = sub.add_parser("request-reply", help="request/reply over a dynamic receiver")
     common(p)
     p.set_defaults(run=cmd_request_reply)
+
+    p = sub.add_parser("manage", help="an AMQP Management request to $management")
+    common(p)
+    p.add_argument("--operation", required=True, help="PURGE, MOVE, READ, ...")
+    p.add_argument("--type", default="sluice.queue", help="the entity type")
+    p.add_argument("--to", default=None, help="MOVE: only messages from this address")
+    p.add_argument("--max", type=int, default=None, help="MOVE: at most this many")
+    p.add_argument("--reply", choices=["link", "dynamic"], default="link",
+                   help="answers on a $management receiver, or a dynamic one as reply-to")
+    p.set_defaults(run=cmd_manage)
 
     p = sub.add_parser("temporary", help="a dynamic receiver: write its address, receive COUNT")
     p.add_argument("url", help="e.g. amqp://127.0.0.1:5672")

@@ -45,6 +45,11 @@
  *          accepts them under it (accept), then discharges it as --end says. Prints
  *          {"outcome": "committed"|"aborted"|"failed", "condition", "description",
  *          "bodies"} (bodies: those received); exits 0 once the discharge is answered.
+ * manage   An AMQP Management request: `manage URL ADDRESS --operation OP [--type T] [--to A]
+ *          [--max N]` sends application properties {operation, type (default sluice.queue),
+ *          name: ADDRESS, to, max} with message-id "req-1" to $management, the reply-to being
+ *          a dynamic receiver's address. Prints {"status", "description", "body",
+ *          "correlation_id"} of the answer; exits 0 once an answer arrived, whatever its status.
  * attach   Attaches a link and prints {"attached": true, "address"} (exit 0), or, when the peer
  *          refuses it (a null terminus then a detach with an error, or closing the connection),
  *          {"attached": false, "closed": "link"|"connection", "condition", "description"}
@@ -71,7 +76,8 @@ const USAGE = 'usage: client.js send|receive URL ADDRESS COUNT [--name LINK] [--
 
 /** The options that take a value. */
 const VALUE_OPTIONS = ['--timeout', '--name', '--role', '--user', '--password', '--mech', '--ca',
-    '--cert', '--key', '--hostname', '--selector', '--mode', '--end'];
+    '--cert', '--key', '--hostname', '--selector', '--mode', '--end',
+    '--operation', '--type', '--to', '--max'];
 
 function parseArgs(argv) {
     const positional = [];
@@ -95,7 +101,7 @@ function parseArgs(argv) {
     if (!(timeout > 0)) throw new Error('--timeout must be a positive number of seconds');
     const args = { command, url, address, timeout, name: options.name, role: options.role };
     for (const name of ['user', 'password', 'mech', 'ca', 'cert', 'key', 'hostname', 'ws', 'selector',
-        'mode', 'end']) {
+        'mode', 'end', 'operation', 'type', 'to', 'max']) {
         args[name] = options[name];
     }
     if (Boolean(args.cert) !== Boolean(args.key)) throw new Error('--cert and --key go together');
@@ -112,6 +118,8 @@ function parseArgs(argv) {
             !['commit', 'abort'].includes(args.end))) {
             throw new Error('tx needs --mode send|accept and --end commit|abort');
         }
+    } else if (command === 'manage') {
+        if (positional.length !== 3 || !args.operation) throw new Error('manage URL ADDRESS --operation OP');
     } else if (command === 'attach') {
         if (positional.length !== 3) throw new Error(USAGE);
         if (args.role !== 'sender' && args.role !== 'receiver') {
@@ -441,6 +449,29 @@ function runTx(args, container) {
     return summary;
 }
 
+function runManage(args, container) {
+    connection = container.connect(connectOptions(args.url, args));
+    const replies = connection.open_receiver({ source: { dynamic: true }, credit_window: 1 });
+    replies.on('receiver_open', () => {
+        const properties = { operation: args.operation, type: args.type || 'sluice.queue',
+            name: args.address };
+        if (args.to !== undefined) properties.to = args.to;
+        if (args.max !== undefined) properties.max = Number.parseInt(args.max, 10);
+        const requests = connection.open_sender({ target: { address: '$management' } });
+        requests.once('sendable', () => {
+            requests.send({ message_id: 'req-1', reply_to: replies.source.address,
+                application_properties: properties });
+        });
+    });
+    replies.on('message', (context) => {
+        const answer = context.message;
+        const properties = answer.application_properties || {};
+        finish({ status: properties.statusCode, description: properties.statusDescription,
+            body: answer.body, correlation_id: answer.correlation_id }, 0);
+    });
+    return () => ({});
+}
+
 function runAttach(args, container) {
     connection = container.connect(connectOptions(args.url, args));
     const isSender = args.role === 'sender';
@@ -484,7 +515,8 @@ function main() {
     // Unhandled endpoint errors land here rather than being thrown.
     container.on('error', (e) => finish({ error: 'rhea: ' + String(e && e.message) }, EXIT_FAILED));
 
-    const run = { send: runSend, receive: runReceive, attach: runAttach, tx: runTx }[args.command];
+    const run = { send: runSend, receive: runReceive, attach: runAttach, tx: runTx,
+        manage: runManage }[args.command];
     let progress;
     try {
         progress = run(args, container);

@@ -78,7 +78,7 @@ fn assert_conserved(q: &Queue) {
     let c = q.counters();
     assert_eq!(
         c.enqueued,
-        c.acknowledged + c.dead_lettered + c.expired + c.dropped + q.depth() as u64,
+        c.acknowledged + c.dead_lettered + c.expired + c.dropped + c.moved + q.depth() as u64,
         "{c:?}"
     );
 }
@@ -714,4 +714,50 @@ fn restored_messages_keep_their_ids_and_counts_and_new_ones_follow() {
     q.settle(A, MessageId(9), Outcome::Accepted).unwrap();
     let id = q.enqueue(durable_msg(b"new"), NOW).unwrap();
     assert_eq!(id, MessageId(10));
+}
+
+#[test]
+fn a_move_takes_only_the_chosen_available_messages_and_counts_them_moved() {
+    let durable = QueuePolicy {
+        durable: true,
+        ..QueuePolicy::default()
+    };
+    let mut q = queue(durable, &[A], 1);
+    let header = Header {
+        durable: true,
+        ..Default::default()
+    };
+    let ids: Vec<MessageId> = [b"a" as &'static [u8], b"b", b"c", b"d"]
+        .iter()
+        .map(|body| {
+            let m = ScannedMessage::scan(encoded(Some(header.clone()), None, body)).unwrap();
+            q.enqueue(m, NOW).unwrap()
+        })
+        .collect();
+    // One in flight stays with its consumer.
+    assert_eq!(q.next_deliveries(NOW).len(), 1);
+    let _stored: Vec<_> = q.take_changes().collect();
+    let taken = q.take_where(10, 100, |m| (body_of(m.raw()) != "c").then_some(()));
+    let moved: Vec<MessageId> = taken.iter().map(|(_, f)| f.id).collect();
+    assert_eq!(
+        moved,
+        [ids[1], ids[3]],
+        "b and d; a is in flight, c was not chosen"
+    );
+    assert!(
+        taken
+            .iter()
+            .all(|(_, f)| f.reason == ForwardReason::Moved && f.journaled)
+    );
+    assert_eq!(q.counters().moved, 2);
+    assert_eq!((q.available(), q.in_flight()), (1, 1));
+    assert_eq!(
+        q.take_changes().count(),
+        0,
+        "the source logs no removal: the broker does, once the target stored them"
+    );
+    assert_conserved(&q);
+    // At most `max`.
+    let more = q.take_where(0, 100, |_| Some(()));
+    assert!(more.is_empty());
 }

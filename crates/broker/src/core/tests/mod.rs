@@ -5,6 +5,7 @@ mod anycast;
 mod duplicates;
 mod durable;
 mod limits;
+mod manage;
 mod model;
 mod paging;
 mod queue;
