@@ -29,7 +29,7 @@ start_sluice() {
   [ "$data" = - ] && dir=()
   mkdir -p "$OUT/tmp"
   : >"$OUT/tmp/sluice.out"
-  "$SLUICE" serve --config "$CONFIG" --amqp 127.0.0.1:0 "${dir[@]}" --log-format json "$@" \
+  "$SLUICE" serve --config "$CONFIG" --amqp 127.0.0.1:0 --no-http "${dir[@]}" --log-format json "$@" \
     >"$OUT/tmp/sluice.out" 2>>"$OUT/sluice.log" &
   BROKER_PID=$!
   ADDR=""
