@@ -22,7 +22,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use support::*;
@@ -179,21 +179,12 @@ fn sdk(
         let _ = stderr.read_to_string(&mut text);
         text
     });
-    let deadline = Instant::now() + RUN_DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "servicebus_client.py {subcommand} {queue} did not finish within {RUN_DEADLINE:?}\n\
-                 server stderr:\n{}",
-                server.log()
-            );
-        }
-        thread::sleep(Duration::from_millis(20));
+    let Some(status) = wait_or_kill(&mut child, RUN_DEADLINE) else {
+        panic!(
+            "servicebus_client.py {subcommand} {queue} did not finish within {RUN_DEADLINE:?}\n\
+             server stderr:\n{}",
+            server.log()
+        );
     };
     let stdout = out.join().unwrap();
     let json = stdout

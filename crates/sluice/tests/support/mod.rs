@@ -521,14 +521,7 @@ impl Server {
             .status()
             .unwrap();
         assert!(sent.success(), "kill -TERM failed");
-        let deadline = Instant::now() + within;
-        while Instant::now() < deadline {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return Some(status);
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
-        None
+        wait_within(&mut self.child, within)
     }
 
     pub fn log(&self) -> String {
@@ -883,6 +876,30 @@ pub fn http_get(url: &str, path: &str) -> (u16, String) {
     }
 }
 
+/// Waits at most `within` for `child` to exit: its exit status, or `None` if it still runs.
+pub fn wait_within(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// As [`wait_within`], but a child still running at the deadline is killed (and reaped).
+pub fn wait_or_kill(child: &mut Child, within: Duration) -> Option<ExitStatus> {
+    let status = wait_within(child, within);
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    status
+}
+
 // --- Qpid Proton's own examples --------------------------------------------------------------
 
 /// Where Debian's `libqpid-proton11-dev-examples` puts Proton's Python examples.
@@ -909,20 +926,11 @@ pub fn example(script: &str, args: &[&str]) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + EXAMPLE_DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{script} {args:?} did not finish in {EXAMPLE_DEADLINE:?}; it printed:\n{}",
-                std::fs::read_to_string(&out_file).unwrap_or_default()
-            );
-        }
-        thread::sleep(Duration::from_millis(20));
+    let Some(status) = wait_or_kill(&mut child, EXAMPLE_DEADLINE) else {
+        panic!(
+            "{script} {args:?} did not finish in {EXAMPLE_DEADLINE:?}; it printed:\n{}",
+            std::fs::read_to_string(&out_file).unwrap_or_default()
+        );
     };
     let stdout = std::fs::read_to_string(&out_file).unwrap_or_default();
     let mut stderr = String::new();
